@@ -1,0 +1,17 @@
+/* Shared by the lib/api glue: the public header plus helpers for argument validation. */
+#ifndef LNX_API_API_H
+#define LNX_API_API_H
+
+#include <string.h>
+
+#include "llavanext/llavanext.h"
+#include "../base/status.h"
+
+/*
+ * Copies a caller's parameter struct into the library's own: reads min(caller size, ours)
+ * bytes, keeps our defaults for the rest, and rejects a larger caller struct whose extra bytes
+ * are not all zero (the caller set a field this library version does not know).
+ */
+lnx_status lnx_params_copy(void *ours, size_t our_size, const void *theirs, const char *what);
+
+#endif

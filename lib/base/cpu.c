@@ -1,0 +1,32 @@
+#include "cpu.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static unsigned flags;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void detect(void)
+{
+    unsigned f = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        f |= LNX_CPU_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        f |= LNX_CPU_AVX512;
+    if ((f & LNX_CPU_AVX512) && __builtin_cpu_supports("avx512bf16"))
+        f |= LNX_CPU_AVX512BF16;
+#endif
+    const char *mask = getenv("LLAVANEXT_CPU_MASK");
+    if (mask && *mask)
+        f &= (unsigned)strtoul(mask, NULL, 0);
+    flags = f;
+}
+
+unsigned lnx_cpu_flags(void)
+{
+    pthread_once(&once, detect);
+    return flags;
+}

@@ -1,0 +1,16 @@
+/* Runtime CPU feature detection (the shipped library is built for baseline x86-64). */
+#ifndef LNX_BASE_CPU_H
+#define LNX_BASE_CPU_H
+
+enum {
+    LNX_CPU_AVX2 = 1 << 0,     /* AVX2 + FMA + F16C */
+    LNX_CPU_AVX512 = 1 << 1,   /* AVX-512 F/BW/VL */
+    LNX_CPU_AVX512BF16 = 1 << 2,
+    LNX_CPU_AMX_BF16 = 1 << 3,
+};
+
+/* Bit set of LNX_CPU_* flags, computed once. Setting the environment variable
+ * LLAVANEXT_CPU_MASK to a number masks it (used by tests to exercise the portable paths). */
+unsigned lnx_cpu_flags(void);
+
+#endif

@@ -1,0 +1,162 @@
+#include "parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+struct lnx_pool {
+    int size;
+    pthread_t *threads;
+    pthread_mutex_t lock;
+    pthread_cond_t start;
+    pthread_cond_t finish;
+    uint64_t generation;
+    int pending;
+    int stop;
+    lnx_range_fn fn;
+    void *ctx;
+    int64_t n;
+};
+
+typedef struct worker_arg {
+    lnx_pool *pool;
+    int index;
+} worker_arg;
+
+static _Thread_local int inside_loop;
+
+static void run_chunk(lnx_pool *pool, int worker)
+{
+    int64_t n = pool->n;
+    int64_t begin = n * worker / pool->size;
+    int64_t end = n * (worker + 1) / pool->size;
+    if (begin < end) {
+        inside_loop = 1;
+        pool->fn(pool->ctx, begin, end, worker);
+        inside_loop = 0;
+    }
+}
+
+static void *worker_main(void *p)
+{
+    worker_arg *arg = p;
+    lnx_pool *pool = arg->pool;
+    int index = arg->index;
+    free(arg);
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->stop && pool->generation == seen)
+            pthread_cond_wait(&pool->start, &pool->lock);
+        if (pool->stop)
+            break;
+        seen = pool->generation;
+        pthread_mutex_unlock(&pool->lock);
+        run_chunk(pool, index);
+        pthread_mutex_lock(&pool->lock);
+        if (--pool->pending == 0)
+            pthread_cond_signal(&pool->finish);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+int lnx_cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads)
+{
+    *out = NULL;
+    if (nthreads <= 0)
+        nthreads = lnx_cpu_count();
+    if (nthreads > 1024)
+        return lnx_error(LNX_E_INVALID, "thread count %d is larger than 1024", (int)nthreads);
+    lnx_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return lnx_error(LNX_E_NOMEM, "out of memory creating a thread pool");
+    pool->size = nthreads;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->finish, NULL);
+    if (nthreads > 1) {
+        pool->threads = calloc((size_t)nthreads - 1, sizeof *pool->threads);
+        if (!pool->threads) {
+            lnx_pool_free(pool);
+            return lnx_error(LNX_E_NOMEM, "out of memory creating a thread pool");
+        }
+    }
+    for (int i = 1; i < nthreads; i++) {
+        worker_arg *arg = malloc(sizeof *arg);
+        if (arg) {
+            arg->pool = pool;
+            arg->index = i;
+        }
+        if (!arg || pthread_create(&pool->threads[i - 1], NULL, worker_main, arg) != 0) {
+            free(arg);
+            pool->size = i; /* threads 1..i-1 exist */
+            lnx_pool_free(pool);
+            return lnx_error(LNX_E_NOMEM, "could not start worker thread %d of %d", i, (int)nthreads);
+        }
+    }
+    *out = pool;
+    return LNX_OK;
+}
+
+void lnx_pool_free(lnx_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 1; i < pool->size; i++)
+        pthread_join(pool->threads[i - 1], NULL);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->finish);
+    free(pool->threads);
+    free(pool);
+}
+
+int lnx_pool_size(const lnx_pool *pool)
+{
+    return pool ? pool->size : 1;
+}
+
+void lnx_parallel_for(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (!pool || pool->size == 1 || n == 1 || inside_loop) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n = n;
+    pool->pending = pool->size - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+
+    run_chunk(pool, 0);
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->finish, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+}

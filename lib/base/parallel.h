@@ -1,0 +1,28 @@
+/* A small persistent thread pool and a parallel-for over it. Each handle that computes owns one
+ * pool sized by its own thread-count parameter; nothing here is process-wide. */
+#ifndef LNX_BASE_PARALLEL_H
+#define LNX_BASE_PARALLEL_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct lnx_pool lnx_pool;
+
+/* Body of a parallel loop: handles [begin, end) on worker `worker` (0 .. size-1). */
+typedef void (*lnx_range_fn)(void *ctx, int64_t begin, int64_t end, int worker);
+
+/* nthreads <= 0 means the number of online CPUs. The calling thread counts as worker 0. */
+lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads);
+void lnx_pool_free(lnx_pool *pool);
+/* Number of workers (1 for a NULL pool). */
+int lnx_pool_size(const lnx_pool *pool);
+
+/* Splits [0, n) into one contiguous chunk per worker and waits for all of them. A NULL pool, a
+ * single worker, or a call made from inside a running loop of any pool runs serially. */
+void lnx_parallel_for(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx);
+
+/* Number of CPUs the process may run on (at least 1). */
+int lnx_cpu_count(void);
+
+#endif
