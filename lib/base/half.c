@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "cpu.h"
+#include "dtype.h"
 
 float lnx_f16_to_f32(uint16_t h)
 {
@@ -154,4 +155,20 @@ void lnx_f32_to_f16_n(const float *src, uint16_t *dst, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         dst[i] = lnx_f32_to_f16(src[i]);
+}
+
+void lnx_widen(lnx_dtype dt, const void *src, float *dst, size_t n)
+{
+    switch (dt) {
+    case LNX_DT_F32:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ((const float *)src)[i];
+        break;
+    case LNX_DT_F16:
+        lnx_f16_to_f32_n(src, dst, n);
+        break;
+    case LNX_DT_BF16:
+        lnx_bf16_to_f32_n(src, dst, n);
+        break;
+    }
 }

@@ -13,22 +13,6 @@
 /* Below this many activation rows the weight-streaming GEMV beats widening + sgemm. */
 #define GEMV_MAX_M 4
 
-void lnx_widen(lnx_dtype dt, const void *src, float *dst, size_t n)
-{
-    switch (dt) {
-    case LNX_DT_F32:
-        for (size_t i = 0; i < n; i++)
-            dst[i] = ((const float *)src)[i];
-        break;
-    case LNX_DT_F16:
-        lnx_f16_to_f32_n(src, dst, n);
-        break;
-    case LNX_DT_BF16:
-        lnx_bf16_to_f32_n(src, dst, n);
-        break;
-    }
-}
-
 static float dot_scalar(lnx_dtype dt, const void *row, const float *x, int64_t n)
 {
     float acc = 0.0f;

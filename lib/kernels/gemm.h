@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "../base/parallel.h"
-#include "dtype.h"
+#include "../base/dtype.h"
 
 /*
  * C[m, n] = sum_k A[m, k] * W[n, k] (+ bias[n]) for m < M, n < W->rows, k < W->cols,

@@ -1,2 +1,212 @@
-/* placeholder: replaced by the module's implementation */
-#include "../base/status.h"
+#include "llama.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/alloc.h"
+#include "../kernels/gemm.h"
+
+#define TRY(x)                \
+    do {                      \
+        lnx_status st_ = (x); \
+        if (st_ != LNX_OK)    \
+            return st_;       \
+    } while (0)
+
+static lnx_status bind_lin(lnx_wstore *ws, const char *lp, const char *name, int64_t rows, int64_t cols, int bias,
+                           lnx_wmat *w, const float **b)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s%s.weight", lp, name);
+    TRY(lnx_wstore_matrix(ws, buf, rows, cols, w));
+    *b = NULL;
+    if (!bias)
+        return LNX_OK;
+    snprintf(buf, sizeof buf, "%s%s.bias", lp, name);
+    return lnx_wstore_vector(ws, buf, rows, b);
+}
+
+lnx_status lnx_llama_bind(lnx_llama *m, const lnx_text_cfg *cfg, lnx_wstore *ws, const char *body_prefix,
+                          const char *head_name)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    const int64_t D = cfg->hidden, qd = (int64_t)cfg->heads * cfg->head_dim, kvd = (int64_t)cfg->kv_heads * cfg->head_dim;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%sembed_tokens.weight", body_prefix);
+    TRY(lnx_wstore_matrix(ws, buf, cfg->vocab, D, &m->embed));
+    if (head_name)
+        TRY(lnx_wstore_matrix(ws, head_name, cfg->vocab, D, &m->lm_head));
+    else
+        m->lm_head = m->embed;
+    snprintf(buf, sizeof buf, "%snorm.weight", body_prefix);
+    TRY(lnx_wstore_vector(ws, buf, D, &m->norm));
+    m->layers = calloc((size_t)cfg->layers, sizeof *m->layers);
+    if (!m->layers)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    for (int32_t l = 0; l < cfg->layers; l++) {
+        lnx_llama_layer *L = &m->layers[l];
+        char lp[512];
+        snprintf(lp, sizeof lp, "%slayers.%d.", body_prefix, (int)l);
+        snprintf(buf, sizeof buf, "%sinput_layernorm.weight", lp);
+        TRY(lnx_wstore_vector(ws, buf, D, &L->in_norm));
+        snprintf(buf, sizeof buf, "%spost_attention_layernorm.weight", lp);
+        TRY(lnx_wstore_vector(ws, buf, D, &L->post_norm));
+        TRY(bind_lin(ws, lp, "self_attn.q_proj", qd, D, cfg->attention_bias, &L->q, &L->q_b));
+        TRY(bind_lin(ws, lp, "self_attn.k_proj", kvd, D, cfg->attention_bias, &L->k, &L->k_b));
+        TRY(bind_lin(ws, lp, "self_attn.v_proj", kvd, D, cfg->attention_bias, &L->v, &L->v_b));
+        TRY(bind_lin(ws, lp, "self_attn.o_proj", D, qd, cfg->attention_bias, &L->o, &L->o_b));
+        TRY(bind_lin(ws, lp, "mlp.gate_proj", cfg->intermediate, D, cfg->mlp_bias, &L->gate, &L->gate_b));
+        TRY(bind_lin(ws, lp, "mlp.up_proj", cfg->intermediate, D, cfg->mlp_bias, &L->up, &L->up_b));
+        TRY(bind_lin(ws, lp, "mlp.down_proj", D, cfg->intermediate, cfg->mlp_bias, &L->down, &L->down_b));
+    }
+    return LNX_OK;
+}
+
+void lnx_llama_unbind(lnx_llama *m)
+{
+    free(m->layers);
+    m->layers = NULL;
+}
+
+void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *out)
+{
+    const int64_t D = m->cfg.hidden;
+    size_t row_bytes = (size_t)D * lnx_dtype_size(m->embed.dtype);
+    for (int64_t i = 0; i < n; i++)
+        lnx_widen(m->embed.dtype, (const char *)m->embed.data + (size_t)ids[i] * row_bytes, out + i * D, (size_t)D);
+}
+
+lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity)
+{
+    memset(kv, 0, sizeof *kv);
+    size_t n;
+    if (capacity <= 0 || !lnx_mul_size((size_t)layers * (size_t)kv_dim, (size_t)capacity, &n) ||
+        !lnx_mul_size(n, sizeof(float), &n))
+        return lnx_error(LNX_E_LIMIT, "KV cache of %lld positions is too large", (long long)capacity);
+    kv->k = lnx_amalloc(n);
+    kv->v = lnx_amalloc(n);
+    if (!kv->k || !kv->v) {
+        lnx_kv_free(kv);
+        return lnx_error(LNX_E_NOMEM, "cannot allocate a KV cache of %lld positions (2 x %zu bytes)",
+                         (long long)capacity, n);
+    }
+    kv->layers = layers;
+    kv->kv_dim = kv_dim;
+    kv->capacity = capacity;
+    return LNX_OK;
+}
+
+void lnx_kv_free(lnx_kv *kv)
+{
+    lnx_afree(kv->k);
+    lnx_afree(kv->v);
+    kv->k = kv->v = NULL;
+}
+
+void lnx_llama_scratch_free(lnx_llama_scratch *s)
+{
+    lnx_afree(s->x);
+    lnx_afree(s->h);
+    lnx_afree(s->q);
+    lnx_afree(s->k);
+    lnx_afree(s->v);
+    lnx_afree(s->att);
+    lnx_afree(s->gate);
+    lnx_afree(s->up);
+    memset(s, 0, sizeof *s);
+}
+
+lnx_status lnx_llama_scratch_reserve(lnx_llama_scratch *s, const lnx_text_cfg *c, int64_t rows)
+{
+    if (rows <= s->rows)
+        return LNX_OK;
+    lnx_llama_scratch_free(s);
+    size_t r = (size_t)rows;
+    size_t qd = (size_t)c->heads * (size_t)c->head_dim, kvd = (size_t)c->kv_heads * (size_t)c->head_dim;
+    s->x = lnx_amalloc(sizeof(float) * r * (size_t)c->hidden);
+    s->h = lnx_amalloc(sizeof(float) * r * (size_t)c->hidden);
+    s->q = lnx_amalloc(sizeof(float) * r * qd);
+    s->k = lnx_amalloc(sizeof(float) * r * kvd);
+    s->v = lnx_amalloc(sizeof(float) * r * kvd);
+    s->att = lnx_amalloc(sizeof(float) * r * qd);
+    s->gate = lnx_amalloc(sizeof(float) * r * (size_t)c->intermediate);
+    s->up = lnx_amalloc(sizeof(float) * r * (size_t)c->intermediate);
+    if (!s->x || !s->h || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up) {
+        lnx_llama_scratch_free(s);
+        return lnx_error(LNX_E_NOMEM, "out of memory for %lld positions of activations", (long long)rows);
+    }
+    s->rows = rows;
+    return LNX_OK;
+}
+
+typedef struct rope_ctx {
+    const lnx_rope *rope;
+    float *q, *k;
+    int32_t heads, kv_heads, hd;
+    int64_t pos0;
+} rope_ctx;
+
+static void rope_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const rope_ctx *c = p;
+    for (int64_t t = begin; t < end; t++) {
+        lnx_rope_apply(c->rope, c->q + t * c->heads * c->hd, c->heads, c->pos0 + t);
+        lnx_rope_apply(c->rope, c->k + t * c->kv_heads * c->hd, c->kv_heads, c->pos0 + t);
+    }
+}
+
+lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *kv, lnx_llama_scratch *s,
+                             lnx_pool *pool, const lnx_llama_pass *p)
+{
+    const lnx_text_cfg *c = &m->cfg;
+    const int64_t T = p->T, D = c->hidden, I = c->intermediate;
+    const int32_t hd = c->head_dim;
+    const int64_t qd = (int64_t)c->heads * hd, kvd = (int64_t)c->kv_heads * hd;
+    if (T <= 0)
+        return LNX_OK;
+    if (p->pos0 + T > kv->capacity)
+        return lnx_error(LNX_E_CONTEXT_FULL, "%lld positions do not fit: %lld cached, capacity %lld", (long long)T,
+                         (long long)p->pos0, (long long)kv->capacity);
+    TRY(lnx_llama_scratch_reserve(s, c, T));
+    float *x = s->x;
+    memcpy(x, p->input, sizeof(float) * (size_t)(T * D));
+    size_t plane = (size_t)(T * D);
+    if (p->hidden_states)
+        memcpy(p->hidden_states, x, sizeof(float) * plane);
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t l = 0; l < c->layers; l++) {
+        const lnx_llama_layer *L = &m->layers[l];
+        float *kc = kv->k + ((size_t)l * (size_t)kv->capacity) * (size_t)kvd;
+        float *vc = kv->v + ((size_t)l * (size_t)kv->capacity) * (size_t)kvd;
+        lnx_rmsnorm(pool, x, T, D, L->in_norm, c->rms_eps, s->h);
+        lnx_gemm(pool, T, s->h, D, &L->q, L->q_b, s->q, qd, 0);
+        lnx_gemm(pool, T, s->h, D, &L->k, L->k_b, kc + p->pos0 * kvd, kvd, 0);
+        lnx_gemm(pool, T, s->h, D, &L->v, L->v_b, vc + p->pos0 * kvd, kvd, 0);
+        rope_ctx rc = { rope, s->q, kc + p->pos0 * kvd, c->heads, c->kv_heads, hd, p->pos0 };
+        lnx_parallel_for(pool, T, rope_rows, &rc);
+        lnx_attn_args a = { T, p->pos0 + T, c->heads, c->kv_heads, hd, s->q, qd, kc, vc, kvd, s->att, qd,
+                            p->pos0, 1, c->sliding_window, scale };
+        TRY(lnx_attention(pool, &a));
+        lnx_gemm(pool, T, s->att, qd, &L->o, L->o_b, x, D, 1);
+        lnx_rmsnorm(pool, x, T, D, L->post_norm, c->rms_eps, s->h);
+        lnx_gemm(pool, T, s->h, D, &L->gate, L->gate_b, s->gate, I, 0);
+        lnx_gemm(pool, T, s->h, D, &L->up, L->up_b, s->up, I, 0);
+        lnx_swiglu(pool, s->gate, s->up, T * I);
+        lnx_gemm(pool, T, s->up, I, &L->down, L->down_b, x, D, 1);
+        if (p->hidden_states && l + 1 < c->layers)
+            memcpy(p->hidden_states + (size_t)(l + 1) * plane, x, sizeof(float) * plane);
+    }
+    if (p->hidden_states) {
+        lnx_rmsnorm(pool, x, T, D, m->norm, c->rms_eps, s->h);
+        memcpy(p->hidden_states + (size_t)c->layers * plane, s->h, sizeof(float) * plane);
+    }
+    if (p->logits_rows > 0) {
+        lnx_rmsnorm(pool, x + p->logits_from * D, p->logits_rows, D, m->norm, c->rms_eps, s->h);
+        lnx_gemm(pool, p->logits_rows, s->h, D, &m->lm_head, NULL, p->logits, c->vocab, 0);
+    }
+    return LNX_OK;
+}

@@ -1,0 +1,69 @@
+/* The Llama/Mistral decoder: weights, KV cache and the forward pass over a block of positions. */
+#ifndef LNX_LLM_LLAMA_H
+#define LNX_LLM_LLAMA_H
+
+#include <stdint.h>
+
+#include "../base/dtype.h"
+#include "../base/parallel.h"
+#include "../io/config.h"
+#include "../io/weights.h"
+#include "../kernels/ops.h"
+
+typedef struct lnx_llama_layer {
+    const float *in_norm, *post_norm;
+    lnx_wmat q, k, v, o, gate, up, down;
+    const float *q_b, *k_b, *v_b, *o_b;          /* attention_bias */
+    const float *gate_b, *up_b, *down_b;         /* mlp_bias */
+} lnx_llama_layer;
+
+typedef struct lnx_llama {
+    lnx_text_cfg cfg;
+    lnx_wmat embed;   /* [vocab, hidden] */
+    lnx_wmat lm_head; /* [vocab, hidden] (the embedding when tied) */
+    const float *norm;
+    lnx_llama_layer *layers;
+} lnx_llama;
+
+/* body_prefix: "language_model.model." or "model.language_model."; head: the lm_head tensor
+ * name, or NULL to tie it to the embedding. */
+lnx_status lnx_llama_bind(lnx_llama *m, const lnx_text_cfg *cfg, lnx_wstore *ws, const char *body_prefix,
+                          const char *head_name);
+void lnx_llama_unbind(lnx_llama *m);
+
+/* Embedding rows for token ids (ids must be < vocab). */
+void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *out);
+
+/* Key/value cache: per layer, rows of kv_heads * head_dim floats per position. */
+typedef struct lnx_kv {
+    int32_t layers, kv_dim;
+    int64_t capacity;
+    float *k, *v; /* [layers][capacity][kv_dim] */
+} lnx_kv;
+lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity);
+void lnx_kv_free(lnx_kv *kv);
+
+/* Reusable activations for blocks of up to `rows` positions. */
+typedef struct lnx_llama_scratch {
+    int64_t rows;
+    float *x, *h, *q, *k, *v, *att, *gate, *up;
+} lnx_llama_scratch;
+lnx_status lnx_llama_scratch_reserve(lnx_llama_scratch *s, const lnx_text_cfg *cfg, int64_t rows);
+void lnx_llama_scratch_free(lnx_llama_scratch *s);
+
+typedef struct lnx_llama_pass {
+    const float *input;     /* [T, hidden] input embeddings */
+    int64_t T;
+    int64_t pos0;           /* position of the first row = number of cached positions */
+    int64_t logits_from;    /* first row whose logits are wanted */
+    int64_t logits_rows;    /* how many rows of logits (0 = none) */
+    float *logits;          /* [logits_rows, vocab] */
+    float *hidden_states;   /* optional [layers + 1, T, hidden] as transformers reports them */
+} lnx_llama_pass;
+
+/* Runs T positions through every layer, appending their keys and values to `kv` (which must have
+ * room: pos0 + T <= capacity). */
+lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *kv, lnx_llama_scratch *s,
+                             lnx_pool *pool, const lnx_llama_pass *p);
+
+#endif
