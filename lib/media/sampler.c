@@ -1,2 +1,0 @@
-/* placeholder: replaced by the module's implementation */
-#include "../base/status.h"
