@@ -1,0 +1,119 @@
+/* llavanext-cli: ask a video (or an image) a question with a LLaVA-NeXT-Video checkpoint. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: llavanext-cli <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run         answer a prompt about videos and images (streams the answer to stdout)\n"
+    "  chat        interactive conversation about one video (encoded once)\n"
+    "  tokenize    print the token ids of a text\n"
+    "  detokenize  print the text of token ids\n"
+    "  render      print the chat template rendered for a conversation\n"
+    "  info        describe a model or a media file as JSON\n"
+    "\n"
+    "run options:\n"
+    "  --model DIR           Hugging Face checkpoint directory (required)\n"
+    "  --video FILE          a video; may repeat; --frames/--fps after it apply to it\n"
+    "  --frames N            frames sampled uniformly from the preceding video (default 8)\n"
+    "  --fps R               sample the preceding video at R frames per second instead\n"
+    "  --image FILE          an image; may repeat\n"
+    "  --prompt TEXT         the question (required)\n"
+    "  --max-tokens N        most tokens to generate (default: generation config, else 256)\n"
+    "  --temperature T       0 = greedy (default: generation config, else greedy)\n"
+    "  --top-k K --top-p P --min-p P --repetition-penalty R --seed S\n"
+    "  --threads N           worker threads (default: all CPUs)\n"
+    "  --pool-stride S       spatial pooling stride for video frames (default: config)\n"
+    "  --pool-mode MODE      average or max (default: config)\n"
+    "  --rope-scale F|auto   RoPE linear scaling factor (default: config)\n"
+    "  --context N           KV cache size in tokens (default: the scaled context length)\n"
+    "  --fit                 reduce frames (or raise the pooling stride) to fit the context\n"
+    "  --load read|mmap      how to load the weights (default mmap)\n"
+    "  --json                print one JSON object at the end instead of streaming\n"
+    "  --dump FILE           write intermediate tensors to a safetensors file\n"
+    "\n"
+    "tokenize --model DIR [--no-bos] TEXT\n"
+    "detokenize --model DIR ID...\n"
+    "render --model DIR --messages FILE [--no-generation-prompt]\n"
+    "info (--model DIR | --video FILE | --image FILE)\n"
+    "\n"
+    "  --help, --version\n";
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "llavanext-cli: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see llavanext-cli --help)\n");
+    return CLI_USAGE;
+}
+
+int cli_lib_error(const char *what, llavanext_status st)
+{
+    fprintf(stderr, "llavanext-cli: %s: %s: %s\n", what, llavanext_status_string(st), llavanext_last_error());
+    return CLI_FAIL;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+llavanext_model *cli_load_model(const char *dir, int32_t mode)
+{
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    p.load_mode = mode;
+    p.progress = cli_progress;
+    llavanext_model *m = NULL;
+    llavanext_status st = llavanext_model_load(&m, dir, &p);
+    cli_progress_done();
+    if (st != LLAVANEXT_OK) {
+        cli_lib_error("loading the model", st);
+        return NULL;
+    }
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error("no command given");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("llavanext-cli %s (library %s)\n", LLAVANEXT_VERSION_NUMBER >= 0 ? llavanext_version() : "", llavanext_version());
+        return CLI_OK;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return CLI_OK;
+        }
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cli_cmd_run(argc - 2, argv + 2, 0);
+    if (strcmp(cmd, "chat") == 0)
+        return cli_cmd_run(argc - 2, argv + 2, 1);
+    if (strcmp(cmd, "tokenize") == 0)
+        return cli_cmd_tokenize(argc - 2, argv + 2);
+    if (strcmp(cmd, "detokenize") == 0)
+        return cli_cmd_detokenize(argc - 2, argv + 2);
+    if (strcmp(cmd, "render") == 0)
+        return cli_cmd_render(argc - 2, argv + 2);
+    if (strcmp(cmd, "info") == 0)
+        return cli_cmd_info(argc - 2, argv + 2);
+    return cli_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,381 @@
+/* llavanext_model: loading a checkpoint directory, accessors, tokenizer and chat template. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/json.h"
+
+#define TRY(x)                \
+    do {                      \
+        lnx_status st_ = (x); \
+        if (st_ != LNX_OK)    \
+            return st_;       \
+    } while (0)
+
+LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
+{
+    if (!p || size < sizeof(uint32_t))
+        return;
+    llavanext_model_params d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = (uint32_t)sizeof d;
+    d.load_mode = LLAVANEXT_LOAD_MMAP;
+    memset(p, 0, size);
+    memcpy(p, &d, size < sizeof d ? size : sizeof d);
+    p->struct_size = (uint32_t)size;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static void join(char *buf, size_t cap, const char *dir, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+/* Optional JSON file: absent -> *out NULL and OK. */
+static lnx_status load_optional_json(json_t **out, const char *dir, const char *name)
+{
+    char path[4096];
+    join(path, sizeof path, dir, name);
+    *out = NULL;
+    if (!file_exists(path))
+        return LNX_OK;
+    return lnx_json_load_file(out, path);
+}
+
+static lnx_status load_template(llavanext_model *m)
+{
+    json_t *ct = NULL, *tc = NULL;
+    const char *src = NULL;
+    char origin[64] = "";
+    lnx_status rc = load_optional_json(&ct, m->dir, "chat_template.json");
+    if (rc == LNX_OK && ct) {
+        src = json_string_value(json_object_get(ct, "chat_template"));
+        snprintf(origin, sizeof origin, "chat_template.json");
+    }
+    if (rc == LNX_OK && !src) {
+        rc = load_optional_json(&tc, m->dir, "tokenizer_config.json");
+        const json_t *t = tc ? json_object_get(tc, "chat_template") : NULL;
+        if (json_is_string(t)) {
+            src = json_string_value(t);
+        } else if (json_is_array(t)) {
+            /* a list of named templates: take "default" */
+            size_t i;
+            json_t *e;
+            json_array_foreach(t, i, e) {
+                const char *name = json_string_value(json_object_get(e, "name"));
+                if (name && strcmp(name, "default") == 0)
+                    src = json_string_value(json_object_get(e, "template"));
+            }
+        }
+        snprintf(origin, sizeof origin, "tokenizer_config.json");
+    }
+    if (rc == LNX_OK && src) {
+        rc = lnx_template_parse(&m->tmpl, src, strlen(src));
+        if (rc != LNX_OK)
+            lnx_error_prefix("%s/%s: chat_template", m->dir, origin);
+    }
+    json_decref(ct);
+    json_decref(tc);
+    return rc;
+}
+
+static lnx_status load_configs(llavanext_model *m)
+{
+    char path[4096];
+    join(path, sizeof path, m->dir, "config.json");
+    json_t *cj;
+    TRY(lnx_json_load_file(&cj, path));
+    lnx_status rc = lnx_config_parse(&m->cfg, cj, path);
+    json_decref(cj);
+    if (rc != LNX_OK)
+        return rc;
+    json_t *pj;
+    TRY(load_optional_json(&pj, m->dir, "preprocessor_config.json"));
+    join(path, sizeof path, m->dir, "preprocessor_config.json");
+    rc = lnx_config_parse_processor(&m->cfg, pj, path);
+    json_decref(pj);
+    if (rc != LNX_OK)
+        return rc;
+    json_t *gj;
+    TRY(load_optional_json(&gj, m->dir, "generation_config.json"));
+    join(path, sizeof path, m->dir, "generation_config.json");
+    rc = lnx_config_parse_generation(&m->cfg, gj, path);
+    json_decref(gj);
+    if (rc != LNX_OK)
+        return rc;
+    const lnx_processor_cfg *p = &m->cfg.proc;
+    lnx_preproc_cfg_default(&m->pre, m->cfg.vision.image_size);
+    m->pre.shortest_edge = p->shortest_edge;
+    m->pre.crop_h = p->crop_h;
+    m->pre.crop_w = p->crop_w;
+    memcpy(m->pre.mean, p->mean, sizeof p->mean);
+    memcpy(m->pre.std, p->std, sizeof p->std);
+    m->pre.rescale_factor = p->rescale_factor;
+    m->pre.do_resize = p->do_resize;
+    m->pre.do_center_crop = p->do_center_crop;
+    m->pre.do_rescale = p->do_rescale;
+    m->pre.do_normalize = p->do_normalize;
+    m->pre.resample = p->resample;
+    return LNX_OK;
+}
+
+static lnx_status load_tokenizer(llavanext_model *m)
+{
+    char tj[4096], tc[4096];
+    join(tj, sizeof tj, m->dir, "tokenizer.json");
+    join(tc, sizeof tc, m->dir, "tokenizer_config.json");
+    if (!file_exists(tj))
+        return lnx_error(LNX_E_IO, "%s: missing (only tokenizer.json tokenizers are supported)", tj);
+    TRY(lnx_tokenizer_load(&m->tok, tj, file_exists(tc) ? tc : NULL));
+    if (lnx_tokenizer_vocab_size(m->tok) > m->cfg.text.vocab)
+        return lnx_error(LNX_E_FORMAT, "%s: the tokenizer has %d tokens but the model's vocabulary is %d", tj,
+                         (int)lnx_tokenizer_vocab_size(m->tok), (int)m->cfg.text.vocab);
+    return LNX_OK;
+}
+
+static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_model_params *p)
+{
+    char path[4096];
+    join(path, sizeof path, m->dir, "model.safetensors.index.json");
+    int st_mode = mode == LLAVANEXT_LOAD_READ ? LNX_ST_READ : LNX_ST_MMAP;
+    if (file_exists(path)) {
+        TRY(lnx_st_open_index(&m->st, path, st_mode));
+    } else {
+        join(path, sizeof path, m->dir, "model.safetensors");
+        if (!file_exists(path))
+            return lnx_error(LNX_E_IO, "%s: neither model.safetensors nor model.safetensors.index.json exists", m->dir);
+        TRY(lnx_st_open(&m->st, path, st_mode));
+    }
+    if (p->check_finite)
+        TRY(lnx_wstore_check_finite(m->st));
+    TRY(lnx_wstore_create(&m->ws, m->st));
+    /* the two tensor-name layouts in the wild */
+    int newer = lnx_wstore_has(m->ws, "model.language_model.embed_tokens.weight");
+    const char *vis = newer ? "model.vision_tower.vision_model." : "vision_tower.vision_model.";
+    const char *mm = newer ? "model." : "";
+    const char *body = newer ? "model.language_model." : "language_model.model.";
+    const char *head = newer ? "lm_head.weight" : "language_model.lm_head.weight";
+    if (m->cfg.tie_word_embeddings || !lnx_wstore_has(m->ws, head)) {
+        if (!m->cfg.tie_word_embeddings)
+            lnx_log(&m->log, LNX_LOG_WARNING, "%s is absent: tying the LM head to the embeddings", head);
+        head = NULL;
+    }
+    int64_t total = 3, done = 0;
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, done, total, p->progress_user_data))
+        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    TRY(lnx_clip_bind(&m->clip, &m->cfg, m->ws, vis));
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
+        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    TRY(lnx_projector_bind(&m->proj, &m->cfg, m->ws, mm));
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
+        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
+        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    return LNX_OK;
+}
+
+static void model_destroy(llavanext_model *m)
+{
+    lnx_llama_unbind(&m->llama);
+    lnx_clip_unbind(&m->clip);
+    lnx_wstore_free(m->ws);
+    lnx_st_close(m->st);
+    lnx_template_free(m->tmpl);
+    lnx_tokenizer_free(m->tok);
+    free(m->dir);
+    free(m);
+}
+
+void lnx_model_retain(llavanext_model *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+}
+
+void lnx_model_release(llavanext_model *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        model_destroy(m);
+}
+
+LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const char *dir,
+                                                    const llavanext_model_params *params)
+{
+    API_CHECK(out, "llavanext_model_load: out is NULL");
+    *out = NULL;
+    API_CHECK(dir, "llavanext_model_load: dir is NULL");
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
+    API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return lnx_error(LNX_E_IO, "%s: not a directory", dir);
+    llavanext_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    atomic_init(&m->refs, 1);
+    m->log.fn = p.log;
+    m->log.user_data = p.log_user_data;
+    m->dir = lnx_strdup(dir);
+    lnx_status rc = m->dir ? LNX_OK : lnx_error(LNX_E_NOMEM, "out of memory");
+    if (rc == LNX_OK)
+        rc = load_configs(m);
+    if (rc == LNX_OK)
+        rc = load_tokenizer(m);
+    if (rc == LNX_OK)
+        rc = load_template(m);
+    if (rc == LNX_OK && p.load_mode != LLAVANEXT_LOAD_NO_WEIGHTS)
+        rc = load_weights(m, p.load_mode, &p);
+    if (rc != LNX_OK) {
+        model_destroy(m);
+        return rc;
+    }
+    lnx_log(&m->log, LNX_LOG_INFO, "loaded %s: vision %dx%d layers, text %d layers, hidden %d", dir,
+            (int)m->cfg.vision.layers, (int)m->cfg.vision.hidden, (int)m->cfg.text.layers, (int)m->cfg.text.hidden);
+    *out = m;
+    return LNX_OK;
+}
+
+LLAVANEXT_API void llavanext_model_free(llavanext_model *model)
+{
+    lnx_model_release(model);
+}
+
+LLAVANEXT_API int32_t llavanext_model_token_id(const llavanext_model *m, int32_t which)
+{
+    if (!m)
+        return -1;
+    switch (which) {
+    case LLAVANEXT_TOKEN_BOS: return lnx_tokenizer_bos_id(m->tok);
+    case LLAVANEXT_TOKEN_EOS: return lnx_tokenizer_eos_id(m->tok);
+    case LLAVANEXT_TOKEN_PAD: return lnx_tokenizer_pad_id(m->tok);
+    case LLAVANEXT_TOKEN_UNK: return lnx_tokenizer_unk_id(m->tok);
+    case LLAVANEXT_TOKEN_VIDEO: return m->cfg.video_token;
+    case LLAVANEXT_TOKEN_IMAGE: return m->cfg.image_token;
+    default: return -1;
+    }
+}
+
+LLAVANEXT_API int32_t llavanext_model_vocab_size(const llavanext_model *m)
+{
+    return m ? m->cfg.text.vocab : 0;
+}
+
+LLAVANEXT_API int64_t llavanext_model_context_length(const llavanext_model *m, double rope_scale)
+{
+    if (!m)
+        return 0;
+    double f = rope_scale > 0 ? rope_scale : m->cfg.text.rope_factor;
+    return (int64_t)((double)m->cfg.text.max_pos * f);
+}
+
+LLAVANEXT_API int32_t llavanext_model_tokens_per_frame(const llavanext_model *m, int32_t pool_stride)
+{
+    if (!m || pool_stride < 0)
+        return 0;
+    int32_t s = pool_stride ? pool_stride : m->cfg.pool_stride;
+    int32_t g = m->cfg.vision.image_size / m->cfg.vision.patch_size;
+    int32_t o = lnx_pool_out_side(g, s);
+    return o * o;
+}
+
+LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavanext_model *m)
+{
+    API_CHECK(out, "llavanext_model_describe: out is NULL");
+    *out = NULL;
+    API_CHECK(m, "llavanext_model_describe: model is NULL");
+    const lnx_model_cfg *c = &m->cfg;
+    json_t *pins = json_array();
+    for (int32_t i = 0; i < c->n_pinpoints; i++)
+        json_array_append_new(pins, json_pack("[i, i]", (int)c->pinpoints[i][0], (int)c->pinpoints[i][1]));
+    json_t *o = json_pack(
+        "{s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:s}, s:{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:s, s:f, s:i, s:b}, "
+        "s:{s:s, s:i, s:i, s:s, s:i}, s:o, s:{s:I, s:I}, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:b}",
+        "directory", m->dir,
+        "vision", "hidden_size", (int)c->vision.hidden, "layers", (int)c->vision.layers, "layers_run",
+        (int)(c->vision_feature_layer < 0 ? c->vision.layers + 1 + c->vision_feature_layer : c->vision_feature_layer),
+        "heads", (int)c->vision.heads, "image_size", (int)c->vision.image_size, "patch_size", (int)c->vision.patch_size,
+        "activation", lnx_act_name(c->vision.act),
+        "text", "model_type", c->text.model_type, "hidden_size", (int)c->text.hidden, "layers", (int)c->text.layers,
+        "heads", (int)c->text.heads, "kv_heads", (int)c->text.kv_heads, "head_dim", (int)c->text.head_dim,
+        "intermediate_size", (int)c->text.intermediate, "vocab_size", (int)c->text.vocab, "rope_theta", c->text.rope_theta,
+        "rope_scaling_factor", c->text.rope_factor, "rope_scaling_type", c->text.rope_type == LNX_ROPE_LINEAR ? "linear" : "none",
+        "rms_norm_eps", (double)c->text.rms_eps, "max_position_embeddings", (int)c->text.max_pos,
+        "tie_word_embeddings", c->tie_word_embeddings,
+        "video", "pool_mode", c->pool_mode == LNX_POOL_MAX ? "max" : "average", "pool_stride", (int)c->pool_stride,
+        "tokens_per_frame", (int)llavanext_model_tokens_per_frame(m, 0),
+        "select_strategy", c->select_strategy == LNX_SELECT_FULL ? "full" : "default",
+        "vision_feature_layer", (int)c->vision_feature_layer,
+        "image_grid_pinpoints", pins,
+        "context_length", "scaled", (json_int_t)llavanext_model_context_length(m, 0), "unscaled",
+        (json_int_t)llavanext_model_context_length(m, 1),
+        "tokens", "bos", (int)llavanext_model_token_id(m, LLAVANEXT_TOKEN_BOS), "eos",
+        (int)llavanext_model_token_id(m, LLAVANEXT_TOKEN_EOS), "pad", (int)llavanext_model_token_id(m, LLAVANEXT_TOKEN_PAD),
+        "unk", (int)llavanext_model_token_id(m, LLAVANEXT_TOKEN_UNK), "video", (int)c->video_token, "image",
+        (int)c->image_token,
+        "weights_loaded", m->st != NULL);
+    if (!o)
+        return lnx_error(LNX_E_NOMEM, "out of memory describing the model");
+    *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return *out ? LNX_OK : lnx_error(LNX_E_NOMEM, "out of memory");
+}
+
+LLAVANEXT_API llavanext_status llavanext_model_tokenize(int32_t **out, size_t *out_count, const llavanext_model *m,
+                                                        const char *text, size_t text_len, int32_t add_bos)
+{
+    API_CHECK(out && out_count, "llavanext_model_tokenize: out or out_count is NULL");
+    *out = NULL;
+    *out_count = 0;
+    API_CHECK(m && (text || text_len == 0), "llavanext_model_tokenize: model or text is NULL");
+    return lnx_tokenizer_encode(m->tok, text ? text : "", text_len, add_bos != 0, out, out_count);
+}
+
+LLAVANEXT_API llavanext_status llavanext_model_detokenize(char **out, const llavanext_model *m, const int32_t *ids,
+                                                          size_t count, int32_t skip_special)
+{
+    API_CHECK(out, "llavanext_model_detokenize: out is NULL");
+    *out = NULL;
+    API_CHECK(m && (ids || count == 0), "llavanext_model_detokenize: model or ids is NULL");
+    int32_t V = lnx_tokenizer_vocab_size(m->tok);
+    for (size_t i = 0; i < count; i++)
+        API_CHECK(ids[i] >= 0 && ids[i] < V, "llavanext_model_detokenize: id %d at position %zu is outside 0..%d",
+                  (int)ids[i], i, (int)V - 1);
+    size_t len;
+    static const int32_t none = 0;
+    return lnx_tokenizer_decode(m->tok, ids ? ids : &none, count, skip_special != 0, out, &len);
+}
+
+LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const llavanext_model *m,
+                                                           const char *messages_json, int32_t add_generation_prompt)
+{
+    API_CHECK(out, "llavanext_model_render_chat: out is NULL");
+    *out = NULL;
+    API_CHECK(m && messages_json, "llavanext_model_render_chat: model or messages_json is NULL");
+    if (!m->tmpl)
+        return lnx_error(LNX_E_TEMPLATE, "%s: the checkpoint has no chat template (chat_template.json or "
+                         "tokenizer_config.json's chat_template)", m->dir);
+    json_t *msgs;
+    TRY(lnx_json_load_buffer(&msgs, messages_json, strlen(messages_json), "messages"));
+    if (!json_is_array(msgs)) {
+        json_decref(msgs);
+        return lnx_error(LNX_E_INVALID, "messages: must be a JSON array of {\"role\", \"content\"} objects");
+    }
+    const char *bos = lnx_tokenizer_piece(m->tok, lnx_tokenizer_bos_id(m->tok));
+    const char *eos = lnx_tokenizer_piece(m->tok, lnx_tokenizer_eos_id(m->tok));
+    const char *unk = lnx_tokenizer_piece(m->tok, lnx_tokenizer_unk_id(m->tok));
+    size_t len;
+    lnx_status rc = lnx_template_render(m->tmpl, msgs, add_generation_prompt != 0, bos, eos, unk, out, &len);
+    json_decref(msgs);
+    return rc;
+}

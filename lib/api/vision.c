@@ -1,0 +1,430 @@
+/* llavanext_vision_encoder and llavanext_pooler. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#include "../base/alloc.h"
+
+#define TRY(x)                \
+    do {                      \
+        lnx_status st_ = (x); \
+        if (st_ != LNX_OK)    \
+            return st_;       \
+    } while (0)
+
+struct llavanext_vision_encoder {
+    llavanext_model *model;
+    lnx_pool *pool;
+    llavanext_vision_encoder_params p;
+    lnx_logger log;
+    atomic_int cancel;
+    int64_t progress_done, progress_total;
+};
+
+struct llavanext_pooler {
+    llavanext_model *model;
+    lnx_pool *pool;
+    int32_t stride, mode;
+};
+
+LLAVANEXT_API void llavanext_vision_encoder_params_init(llavanext_vision_encoder_params *p, size_t size)
+{
+    if (!p || size < sizeof(uint32_t))
+        return;
+    llavanext_vision_encoder_params d;
+    memset(&d, 0, sizeof d);
+    d.max_batch_frames = 8;
+    memset(p, 0, size);
+    memcpy(p, &d, size < sizeof d ? size : sizeof d);
+    p->struct_size = (uint32_t)size;
+}
+
+static lnx_status need_weights(const llavanext_model *m, const char *fn)
+{
+    if (!m->st)
+        return lnx_error(LNX_E_STATE, "%s: the model was loaded without weights (LLAVANEXT_LOAD_NO_WEIGHTS)", fn);
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_encoder **out, llavanext_model *model,
+                                                               const llavanext_vision_encoder_params *params)
+{
+    API_CHECK(out, "llavanext_vision_encoder_create: out is NULL");
+    *out = NULL;
+    API_CHECK(model, "llavanext_vision_encoder_create: model is NULL");
+    TRY(need_weights(model, "llavanext_vision_encoder_create"));
+    llavanext_vision_encoder_params p;
+    llavanext_vision_encoder_params_init(&p, sizeof p);
+    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_vision_encoder_params"));
+    API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_vision_encoder_params: threads = %d", (int)p.threads);
+    API_CHECK(p.max_batch_frames >= 0 && p.max_batch_frames <= 4096,
+              "llavanext_vision_encoder_params: max_batch_frames = %d", (int)p.max_batch_frames);
+    if (p.max_batch_frames == 0)
+        p.max_batch_frames = 8;
+    llavanext_vision_encoder *e = calloc(1, sizeof *e);
+    if (!e)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    lnx_status st = lnx_pool_create(&e->pool, p.threads);
+    if (st != LNX_OK) {
+        free(e);
+        return st;
+    }
+    e->p = p;
+    e->log.fn = p.log;
+    e->log.user_data = p.log_user_data;
+    atomic_init(&e->cancel, 0);
+    lnx_model_retain(model);
+    e->model = model;
+    *out = e;
+    return LNX_OK;
+}
+
+LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *e)
+{
+    if (!e)
+        return;
+    lnx_pool_free(e->pool);
+    lnx_model_release(e->model);
+    free(e);
+}
+
+LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *e)
+{
+    if (e)
+        atomic_store(&e->cancel, 1);
+}
+
+static int32_t S_of(const llavanext_model *m)
+{
+    return m->cfg.vision.image_size;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames)
+{
+    API_CHECK(out, "llavanext_vision_encoder_preprocess_video: out is NULL");
+    *out = NULL;
+    API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_video: NULL argument");
+    const lnx_frames *f = frames->f;
+    API_CHECK(f->count > 0, "llavanext_vision_encoder_preprocess_video: no frames");
+    int32_t S = S_of(e->model);
+    int64_t dims[4] = { f->count, 3, S, S };
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_PIXELS, 4, dims));
+    /* one resampling plan for the batch (all frames share a size): each frame is resized,
+     * cropped and normalised straight into its slot of the output */
+    lnx_frame_prep *fp = NULL;
+    lnx_status st = lnx_frame_prep_create(&fp, &e->model->pre, f->width, f->height);
+    for (int32_t i = 0; st == LNX_OK && i < f->count; i++)
+        st = lnx_frame_prep_run(fp, lnx_frame_ptr(f, i), f->width * 3, t->data + (size_t)i * 3 * (size_t)S * (size_t)S,
+                                e->pool);
+    lnx_frame_prep_free(fp);
+    if (st != LNX_OK) {
+        llavanext_tensor_free(t);
+        return st;
+    }
+    *out = t;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames, int32_t index)
+{
+    API_CHECK(out, "llavanext_vision_encoder_preprocess_image: out is NULL");
+    *out = NULL;
+    API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_image: NULL argument");
+    const lnx_frames *f = frames->f;
+    API_CHECK(index >= 0 && index < f->count, "llavanext_vision_encoder_preprocess_image: frame %d of %d",
+              (int)index, (int)f->count);
+    const lnx_model_cfg *c = &e->model->cfg;
+    lnx_anyres_plan plan;
+    TRY(lnx_anyres_plan_for(&plan, f->height, f->width, (const int32_t(*)[2])c->pinpoints, c->n_pinpoints,
+                            c->vision.image_size, c->vision.patch_size));
+    int32_t S = S_of(e->model);
+    int64_t dims[4] = { plan.patches, 3, S, S };
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_PIXELS, 4, dims));
+    lnx_status st = lnx_preprocess_anyres(&e->model->pre, &plan, lnx_frame_ptr(f, index), f->width, f->height,
+                                          f->width * 3, t->data, e->pool);
+    if (st != LNX_OK) {
+        llavanext_tensor_free(t);
+        return st;
+    }
+    t->image_h = f->height;
+    t->image_w = f->width;
+    *out = t;
+    return LNX_OK;
+}
+
+static int32_t clip_progress(int64_t done, int64_t total, void *user)
+{
+    llavanext_vision_encoder *e = user;
+    if (atomic_load(&e->cancel))
+        return 1;
+    if (e->p.progress)
+        return e->p.progress(LLAVANEXT_STAGE_ENCODE, e->progress_done + done, e->progress_total,
+                             e->p.progress_user_data);
+    (void)total;
+    return 0;
+}
+
+/* Runs the tower over `frames` images of pixels in batches, appending to out. */
+static lnx_status encode_batches(llavanext_vision_encoder *e, const float *pixels, int64_t frames, float *out)
+{
+    const lnx_clip *clip = &e->model->clip;
+    int64_t S = clip->cfg.image_size, T = lnx_clip_out_tokens(clip), D = clip->cfg.hidden;
+    int64_t batch = e->p.max_batch_frames;
+    e->progress_done = 0;
+    e->progress_total = ((frames + batch - 1) / batch) * clip->run_layers;
+    for (int64_t f0 = 0; f0 < frames; f0 += batch) {
+        int64_t nb = frames - f0 < batch ? frames - f0 : batch;
+        lnx_status st = lnx_clip_forward(clip, e->pool, pixels + f0 * 3 * S * S, (int32_t)nb, out + f0 * T * D, NULL,
+                                         clip_progress, e);
+        if (st != LNX_OK)
+            return st;
+        e->progress_done += clip->run_layers;
+    }
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *e,
+                                                                      const llavanext_tensor *pixels)
+{
+    API_CHECK(out, "llavanext_vision_encoder_encode_pixels: out is NULL");
+    *out = NULL;
+    API_CHECK(e && pixels, "llavanext_vision_encoder_encode_pixels: NULL argument");
+    int32_t S = S_of(e->model);
+    API_CHECK(pixels->kind == LLAVANEXT_TENSOR_VIDEO_PIXELS || pixels->kind == LLAVANEXT_TENSOR_IMAGE_PIXELS,
+              "llavanext_vision_encoder_encode_pixels: tensor kind %d is not pixels", (int)pixels->kind);
+    API_CHECK(pixels->ndim == 4 && pixels->dims[1] == 3 && pixels->dims[2] == S && pixels->dims[3] == S &&
+                  pixels->dims[0] > 0,
+              "llavanext_vision_encoder_encode_pixels: pixels must be [N, 3, %d, %d]", (int)S, (int)S);
+    atomic_store(&e->cancel, 0);
+    const lnx_clip *clip = &e->model->clip;
+    int64_t dims[3] = { pixels->dims[0], lnx_clip_out_tokens(clip), clip->cfg.hidden };
+    int32_t kind = pixels->kind == LLAVANEXT_TENSOR_VIDEO_PIXELS ? LLAVANEXT_TENSOR_VIDEO_FEATURES
+                                                                  : LLAVANEXT_TENSOR_IMAGE_FEATURES;
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, kind, 3, dims));
+    lnx_status st = encode_batches(e, pixels->data, pixels->dims[0], t->data);
+    if (st != LNX_OK) {
+        llavanext_tensor_free(t);
+        return st;
+    }
+    t->image_h = pixels->image_h;
+    t->image_w = pixels->image_w;
+    *out = t;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames)
+{
+    API_CHECK(out, "llavanext_vision_encoder_encode_video: out is NULL");
+    *out = NULL;
+    llavanext_tensor *pixels;
+    TRY(llavanext_vision_encoder_preprocess_video(&pixels, e, frames));
+    lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);
+    llavanext_tensor_free(pixels);
+    return st;
+}
+
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames, int32_t index)
+{
+    API_CHECK(out, "llavanext_vision_encoder_encode_image: out is NULL");
+    *out = NULL;
+    llavanext_tensor *pixels;
+    TRY(llavanext_vision_encoder_preprocess_image(&pixels, e, frames, index));
+    lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);
+    llavanext_tensor_free(pixels);
+    return st;
+}
+
+/* ---- pooler ---- */
+
+LLAVANEXT_API void llavanext_pooler_params_init(llavanext_pooler_params *p, size_t size)
+{
+    if (!p || size < sizeof(uint32_t))
+        return;
+    llavanext_pooler_params d;
+    memset(&d, 0, sizeof d);
+    d.pool_mode = LLAVANEXT_POOL_DEFAULT;
+    memset(p, 0, size);
+    memcpy(p, &d, size < sizeof d ? size : sizeof d);
+    p->struct_size = (uint32_t)size;
+}
+
+LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, llavanext_model *model,
+                                                       const llavanext_pooler_params *params)
+{
+    API_CHECK(out, "llavanext_pooler_create: out is NULL");
+    *out = NULL;
+    API_CHECK(model, "llavanext_pooler_create: model is NULL");
+    TRY(need_weights(model, "llavanext_pooler_create"));
+    llavanext_pooler_params p;
+    llavanext_pooler_params_init(&p, sizeof p);
+    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_pooler_params"));
+    int32_t g = model->clip.grid;
+    API_CHECK(p.pool_stride >= 0 && p.pool_stride <= g, "llavanext_pooler_params: pool_stride %d must be 1 .. %d",
+              (int)p.pool_stride, (int)g);
+    API_CHECK(p.pool_mode >= LLAVANEXT_POOL_DEFAULT && p.pool_mode <= LLAVANEXT_POOL_MAX,
+              "llavanext_pooler_params: pool_mode %d is unknown", (int)p.pool_mode);
+    API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_pooler_params: threads = %d", (int)p.threads);
+    llavanext_pooler *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    lnx_status st = lnx_pool_create(&pl->pool, p.threads);
+    if (st != LNX_OK) {
+        free(pl);
+        return st;
+    }
+    pl->stride = p.pool_stride ? p.pool_stride : model->cfg.pool_stride;
+    pl->mode = p.pool_mode == LLAVANEXT_POOL_DEFAULT ? model->cfg.pool_mode
+               : p.pool_mode == LLAVANEXT_POOL_MAX   ? LNX_POOL_MAX
+                                                     : LNX_POOL_AVERAGE;
+    lnx_model_retain(model);
+    pl->model = model;
+    *out = pl;
+    return LNX_OK;
+}
+
+LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pl)
+{
+    if (!pl)
+        return;
+    lnx_pool_free(pl->pool);
+    lnx_model_release(pl->model);
+    free(pl);
+}
+
+LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pl)
+{
+    if (!pl)
+        return 0;
+    int32_t o = lnx_pool_out_side(pl->model->clip.grid, pl->stride);
+    return o * o;
+}
+
+static lnx_status check_features(const llavanext_pooler *pl, const llavanext_tensor *t, int32_t kind, int64_t tokens,
+                                 int64_t dim, const char *fn)
+{
+    API_CHECK(t->kind == kind, "%s: tensor kind %d is not the expected %d", fn, (int)t->kind, (int)kind);
+    API_CHECK(t->ndim == 3 && t->dims[0] > 0 && t->dims[1] == tokens && t->dims[2] == dim,
+              "%s: tensor must be [N, %lld, %lld]", fn, (long long)tokens, (long long)dim);
+    (void)pl;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
+                                                     const llavanext_tensor *features)
+{
+    API_CHECK(out, "llavanext_pooler_pool: out is NULL");
+    *out = NULL;
+    API_CHECK(pl && features, "llavanext_pooler_pool: NULL argument");
+    const lnx_clip *clip = &pl->model->clip;
+    int32_t g = clip->grid;
+    if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES && features->ndim == 3 && features->dims[1] != (int64_t)g * g)
+        return lnx_error(LNX_E_UNSUPPORTED,
+                         "llavanext_pooler_pool: %lld tokens per frame do not form a square grid (the \"full\" "
+                         "select strategy keeps the CLS token; pooling needs %d)",
+                         (long long)features->dims[1], (int)(g * g));
+    TRY(check_features(pl, features, LLAVANEXT_TENSOR_VIDEO_FEATURES, (int64_t)g * g, clip->cfg.hidden,
+                       "llavanext_pooler_pool"));
+    int32_t o = lnx_pool_out_side(g, pl->stride);
+    int64_t dims[3] = { features->dims[0], (int64_t)o * o, clip->cfg.hidden };
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_POOLED, 3, dims));
+    lnx_pool_frames(pl->pool, features->data, (int32_t)features->dims[0], g, clip->cfg.hidden, pl->stride, pl->mode,
+                    t->data);
+    *out = t;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
+                                                        const llavanext_tensor *in)
+{
+    API_CHECK(out, "llavanext_pooler_project: out is NULL");
+    *out = NULL;
+    API_CHECK(pl && in, "llavanext_pooler_project: NULL argument");
+    const lnx_projector *pr = &pl->model->proj;
+    int32_t kind;
+    if (in->kind == LLAVANEXT_TENSOR_VIDEO_POOLED)
+        kind = LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS;
+    else if (in->kind == LLAVANEXT_TENSOR_IMAGE_FEATURES)
+        kind = LLAVANEXT_TENSOR_IMAGE_PROJECTED;
+    else
+        return lnx_error(LNX_E_INVALID, "llavanext_pooler_project: tensor kind %d is neither VIDEO_POOLED nor "
+                         "IMAGE_FEATURES", (int)in->kind);
+    API_CHECK(in->ndim == 3 && in->dims[2] == pr->in_dim && in->dims[0] > 0 && in->dims[1] > 0,
+              "llavanext_pooler_project: tensor must be [N, T, %d]", (int)pr->in_dim);
+    int64_t dims[3] = { in->dims[0], in->dims[1], pr->out_dim };
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, kind, 3, dims));
+    lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data);
+    if (st != LNX_OK) {
+        llavanext_tensor_free(t);
+        return st;
+    }
+    t->image_h = in->image_h;
+    t->image_w = in->image_w;
+    *out = t;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
+                                                           const llavanext_tensor *in)
+{
+    API_CHECK(out, "llavanext_pooler_pack_image: out is NULL");
+    *out = NULL;
+    API_CHECK(pl && in, "llavanext_pooler_pack_image: NULL argument");
+    const llavanext_model *m = pl->model;
+    const lnx_clip *clip = &m->clip;
+    int32_t g = clip->grid;
+    TRY(check_features(pl, in, LLAVANEXT_TENSOR_IMAGE_PROJECTED, (int64_t)g * g, m->proj.out_dim,
+                       "llavanext_pooler_pack_image"));
+    API_CHECK(in->image_h > 0 && in->image_w > 0, "llavanext_pooler_pack_image: the tensor carries no image size");
+    lnx_anyres_plan plan;
+    TRY(lnx_anyres_plan_for(&plan, in->image_h, in->image_w, (const int32_t(*)[2])m->cfg.pinpoints, m->cfg.n_pinpoints,
+                            m->cfg.vision.image_size, m->cfg.vision.patch_size));
+    if (in->dims[0] != plan.patches)
+        return lnx_error(LNX_E_INVALID, "llavanext_pooler_pack_image: %lld patches, the %dx%d image needs %d",
+                         (long long)in->dims[0], (int)in->image_w, (int)in->image_h, (int)plan.patches);
+    int64_t n = lnx_anyres_packed_tokens(in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.newline != NULL);
+    int64_t dims[2] = { n, m->proj.out_dim };
+    llavanext_tensor *t;
+    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS, 2, dims));
+    lnx_anyres_pack(in->data, in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.out_dim, m->proj.newline,
+                    t->data);
+    t->image_h = in->image_h;
+    t->image_w = in->image_w;
+    *out = t;
+    return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
+                                                      const llavanext_tensor *features)
+{
+    API_CHECK(out, "llavanext_pooler_apply: out is NULL");
+    *out = NULL;
+    API_CHECK(pl && features, "llavanext_pooler_apply: NULL argument");
+    llavanext_tensor *mid;
+    lnx_status st;
+    if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES) {
+        TRY(llavanext_pooler_pool(&mid, pl, features));
+        st = llavanext_pooler_project(out, pl, mid);
+    } else if (features->kind == LLAVANEXT_TENSOR_IMAGE_FEATURES) {
+        TRY(llavanext_pooler_project(&mid, pl, features));
+        st = llavanext_pooler_pack_image(out, pl, mid);
+    } else {
+        return lnx_error(LNX_E_INVALID, "llavanext_pooler_apply: tensor kind %d is neither VIDEO_FEATURES nor "
+                         "IMAGE_FEATURES", (int)features->kind);
+    }
+    llavanext_tensor_free(mid);
+    return st;
+}

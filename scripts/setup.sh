@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing libllavanext needs on Debian 12 (as root, or with sudo),
+# then configures the meson build directory. Idempotent: installs only what is missing and
+# reconfigures only when needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  gcc g++ pkg-config meson ninja-build
+  libopenblas-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libjansson-dev libcmocka-dev libjpeg-dev
+  python3 python3-pytest python3-numpy
+  abigail-tools clang valgrind
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+builddir=${BUILDDIR:-build}
+if [ ! -f "$builddir/build.ninja" ]; then
+  meson setup "$builddir" --buildtype=release -Dwerror=true
+fi
+ninja -C "$builddir"

@@ -1,0 +1,542 @@
+/* Loading checkpoints through the public API: every dtype, shard layouts, both tensor-name
+ * layouts, the no-copy guarantee of mmap, and a catalogue of broken checkpoints each with its
+ * own status and a message naming the file and tensor. */
+#include "../common/testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/dtype.h"
+#include "base/half.h"
+#include "io/safetensors.h"
+#include "llavanext/llavanext.h"
+
+static const char *small_files[] = { "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                     "special_tokens_map.json", "added_tokens.json", "preprocessor_config.json",
+                                     "processor_config.json", "chat_template.json" };
+
+/* A temporary checkpoint directory holding tiny-a's small files (no weights). */
+static char *make_dir(void)
+{
+    char *dir = tu_tempdir();
+    assert_non_null(dir);
+    for (size_t i = 0; i < sizeof small_files / sizeof small_files[0]; i++) {
+        char rel[128], dst[4096];
+        snprintf(rel, sizeof rel, "tiny-a/%s", small_files[i]);
+        size_t n;
+        char *data = tu_read_file(tu_data(rel), &n);
+        assert_non_null(data);
+        snprintf(dst, sizeof dst, "%s/%s", dir, small_files[i]);
+        assert_int_equal(tu_write_file(dst, data, n), 0);
+        free(data);
+    }
+    return dir;
+}
+
+static void put(const char *dir, const char *name, const void *data, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(tu_write_file(path, data, n), 0);
+}
+
+static void put_str(const char *dir, const char *name, const char *s)
+{
+    put(dir, name, s, strlen(s));
+}
+
+static void copy_weights(const char *dir)
+{
+    size_t n;
+    char *data = tu_read_file(tu_data("tiny-a/model.safetensors"), &n);
+    put(dir, "model.safetensors", data, n);
+    free(data);
+}
+
+typedef enum { XF_NONE, XF_TO_F32, XF_TO_F16, XF_RENAME_NEW, XF_BAD_DTYPE, XF_BAD_SHAPE, XF_DROP, XF_NAN } xform;
+
+static const char *victim = "language_model.model.layers.1.mlp.up_proj.weight";
+
+static char *new_name(const char *n)
+{
+    char buf[512];
+    if (strncmp(n, "language_model.model.", 21) == 0)
+        snprintf(buf, sizeof buf, "model.language_model.%s", n + 21);
+    else if (strcmp(n, "language_model.lm_head.weight") == 0)
+        snprintf(buf, sizeof buf, "lm_head.weight");
+    else
+        snprintf(buf, sizeof buf, "model.%s", n);
+    return strdup(buf);
+}
+
+/* Rewrites tiny-a's weights with a transformation into one or two files of `dir`. */
+static void write_weights(const char *dir, xform x, int shards)
+{
+    lnx_st *st;
+    assert_int_equal(lnx_st_open(&st, tu_data("tiny-a/model.safetensors"), LNX_ST_READ), LNX_OK);
+    lnx_st_writer *w[2];
+    assert_int_equal(lnx_st_writer_create(&w[0]), LNX_OK);
+    assert_int_equal(lnx_st_writer_create(&w[1]), LNX_OK);
+    char *index = malloc(1 << 20);
+    size_t il = (size_t)sprintf(index, "{\"metadata\": {}, \"weight_map\": {");
+    for (size_t i = 0; i < lnx_st_count(st); i++) {
+        const lnx_st_tensor *t = lnx_st_at(st, i);
+        int shard = shards == 2 ? (int)(i % 2) : 0;
+        char *name = x == XF_RENAME_NEW ? new_name(t->name) : strdup(t->name);
+        int is_victim = strcmp(t->name, victim) == 0;
+        if (x == XF_DROP && is_victim) {
+            free(name);
+            continue;
+        }
+        size_t n = (size_t)t->numel;
+        float *f = malloc(n * 4 + 4);
+        lnx_widen(LNX_DT_BF16, t->data, f, n);
+        int64_t shape[8];
+        memcpy(shape, t->shape, sizeof shape);
+        lnx_st_dtype dt = LNX_ST_BF16;
+        void *data = (void *)t->data;
+        uint16_t *h = NULL;
+        if (x == XF_TO_F32) {
+            dt = LNX_ST_F32;
+            data = f;
+        } else if (x == XF_TO_F16) {
+            h = malloc(n * 2 + 2);
+            lnx_f32_to_f16_n(f, h, n);
+            dt = LNX_ST_F16;
+            data = h;
+        } else if (x == XF_BAD_DTYPE && is_victim) {
+            dt = LNX_ST_I16;
+        } else if (x == XF_BAD_SHAPE && is_victim) {
+            shape[0] = t->shape[1];
+            shape[1] = t->shape[0];
+        } else if (x == XF_NAN && is_victim) {
+            h = malloc(n * 2 + 2);
+            memcpy(h, t->data, n * 2);
+            h[5] = 0x7fc0;
+            data = h;
+        }
+        assert_int_equal(lnx_st_writer_add(w[shard], name, dt, t->ndim, shape, data), LNX_OK);
+        il += (size_t)sprintf(index + il, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", il > 40 ? ", " : "", name,
+                              shard + 1);
+        free(name);
+        free(f);
+        free(h);
+    }
+    il += (size_t)sprintf(index + il, "}}");
+    char path[4096];
+    if (shards == 2) {
+        for (int s = 0; s < 2; s++) {
+            snprintf(path, sizeof path, "%s/model-0000%d-of-00002.safetensors", dir, s + 1);
+            assert_int_equal(lnx_st_writer_save(w[s], path), LNX_OK);
+        }
+        put(dir, "model.safetensors.index.json", index, il);
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        assert_int_equal(lnx_st_writer_save(w[0], path), LNX_OK);
+    }
+    free(index);
+    lnx_st_writer_free(w[0]);
+    lnx_st_writer_free(w[1]);
+    lnx_st_close(st);
+}
+
+static llavanext_status load(const char *dir, int32_t mode, llavanext_model **out)
+{
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    p.load_mode = mode;
+    p.check_finite = 1;
+    return llavanext_model_load(out, dir, &p);
+}
+
+static void expect_failure(const char *dir, llavanext_status want, const char *needle1, const char *needle2)
+{
+    llavanext_model *m = (llavanext_model *)1;
+    llavanext_status st = load(dir, LLAVANEXT_LOAD_MMAP, &m);
+    if (st != want)
+        fail_msg("expected status %d, got %d: %s", want, st, llavanext_last_error());
+    assert_null(m);
+    const char *msg = llavanext_last_error();
+    printf("    %s\n", msg);
+    if (needle1)
+        assert_string_contains(msg, needle1);
+    if (needle2)
+        assert_string_contains(msg, needle2);
+}
+
+/* Greedy tokens of a short text prompt: equal for equal weights. */
+static void greedy(llavanext_model *m, int32_t out[8])
+{
+    llavanext_generator_params gp;
+    llavanext_generator_params_init(&gp, sizeof gp);
+    gp.temperature = 0;
+    gp.max_new_tokens = 8;
+    gp.threads = 1;
+    llavanext_generator *g;
+    assert_int_equal(llavanext_generator_create(&g, m, &gp), LLAVANEXT_OK);
+    const char *prompt = "USER: Hello there ASSISTANT:";
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    for (int i = 0; i < 8; i++) {
+        out[i] = -1;
+        if (llavanext_generator_next(g, NULL, NULL, &out[i]) != LLAVANEXT_OK)
+            break;
+    }
+    llavanext_generator_free(g);
+}
+
+static int32_t reference_tokens[8];
+
+static void single_file_bf16_loads_in_both_modes(void **s)
+{
+    (void)s;
+    llavanext_model *a, *b;
+    assert_int_equal(load(tu_data("tiny-a"), LLAVANEXT_LOAD_MMAP, &a), LLAVANEXT_OK);
+    assert_int_equal(load(tu_data("tiny-a"), LLAVANEXT_LOAD_READ, &b), LLAVANEXT_OK);
+    int32_t tb[8];
+    greedy(a, reference_tokens);
+    greedy(b, tb);
+    assert_memory_equal(reference_tokens, tb, sizeof tb);
+    assert_int_equal(llavanext_model_vocab_size(a), 32064);
+    assert_int_equal(llavanext_model_context_length(a, 0), 512);
+    assert_int_equal(llavanext_model_context_length(a, 1), 256);
+    assert_int_equal(llavanext_model_tokens_per_frame(a, 0), 4);
+    assert_int_equal(llavanext_model_tokens_per_frame(a, 1), 16);
+    assert_int_equal(llavanext_model_token_id(a, LLAVANEXT_TOKEN_VIDEO), 32000);
+    assert_int_equal(llavanext_model_token_id(a, LLAVANEXT_TOKEN_IMAGE), 32001);
+    assert_int_equal(llavanext_model_token_id(a, LLAVANEXT_TOKEN_BOS), 1);
+    assert_int_equal(llavanext_model_token_id(a, LLAVANEXT_TOKEN_EOS), 2);
+    assert_int_equal(llavanext_model_token_id(a, 99), -1);
+    assert_int_equal(llavanext_model_image_tokens(a, 80, 120), 70);
+    assert_int_equal(llavanext_model_image_tokens(a, 130, 50), 66);
+    char *desc;
+    assert_int_equal(llavanext_model_describe(&desc, a), LLAVANEXT_OK);
+    assert_string_contains(desc, "\"tokens_per_frame\": 4");
+    llavanext_free(desc);
+    /* the model outlives its user's reference while a generator holds it */
+    llavanext_generator *g;
+    assert_int_equal(llavanext_generator_create(&g, a, NULL), LLAVANEXT_OK);
+    llavanext_model_free(a);
+    llavanext_generator_free(g);
+    llavanext_model_free(b);
+    llavanext_model_free(NULL);
+}
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void mmap_load_does_not_copy_the_weights(void **s)
+{
+    (void)s;
+    struct stat sb;
+    assert_int_equal(stat(tu_data("tiny-a/model.safetensors"), &sb), 0);
+    long file_kb = (long)(sb.st_size / 1024);
+    long before = rss_kb();
+    llavanext_model *m;
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_OK);
+    long grown = rss_kb() - before;
+    printf("    mmap: resident +%ld KiB for a %ld KiB checkpoint\n", grown, file_kb);
+    assert_true(grown < file_kb / 4);
+    llavanext_model_free(m);
+    before = rss_kb();
+    p.load_mode = LLAVANEXT_LOAD_READ;
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_OK);
+    grown = rss_kb() - before;
+    printf("    read: resident +%ld KiB\n", grown);
+    assert_true(grown >= file_kb * 3 / 4);
+    llavanext_model_free(m);
+}
+
+static void check_variant(xform x, int shards)
+{
+    char *dir = make_dir();
+    write_weights(dir, x, shards);
+    llavanext_model *m;
+    if (load(dir, LLAVANEXT_LOAD_MMAP, &m) != LLAVANEXT_OK)
+        fail_msg("load: %s", llavanext_last_error());
+    int32_t t[8];
+    greedy(m, t);
+    if (x != XF_TO_F16)
+        assert_memory_equal(t, reference_tokens, sizeof t);
+    llavanext_model_free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void f32_weights_give_identical_tokens(void **s) { (void)s; check_variant(XF_TO_F32, 1); }
+static void f16_weights_load(void **s) { (void)s; check_variant(XF_TO_F16, 1); }
+static void sharded_index_loads(void **s) { (void)s; check_variant(XF_NONE, 2); }
+static void newer_name_layout_loads(void **s) { (void)s; check_variant(XF_RENAME_NEW, 2); }
+
+static void broken_weight(xform x, llavanext_status want, const char *n1, const char *n2)
+{
+    char *dir = make_dir();
+    write_weights(dir, x, 1);
+    expect_failure(dir, want, n1, n2);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void wrong_dtype_is_named(void **s) { (void)s; broken_weight(XF_BAD_DTYPE, LLAVANEXT_E_FORMAT, victim, "I16"); }
+static void wrong_shape_is_named(void **s) { (void)s; broken_weight(XF_BAD_SHAPE, LLAVANEXT_E_FORMAT, victim, "[64, 160]"); }
+static void missing_tensor_is_named(void **s) { (void)s; broken_weight(XF_DROP, LLAVANEXT_E_FORMAT, victim, "missing"); }
+static void nan_weight_is_found_on_demand(void **s) { (void)s; broken_weight(XF_NAN, LLAVANEXT_E_FORMAT, victim, "NaN"); }
+
+/* Raw byte surgery on the single file. */
+static void broken_file(void (*edit)(unsigned char *buf, size_t *n), llavanext_status want, const char *n1,
+                        const char *n2)
+{
+    char *dir = make_dir();
+    size_t n;
+    unsigned char *buf = (unsigned char *)tu_read_file(tu_data("tiny-a/model.safetensors"), &n);
+    edit(buf, &n);
+    put(dir, "model.safetensors", buf, n);
+    free(buf);
+    expect_failure(dir, want, n1, n2);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void cut_in_half(unsigned char *b, size_t *n) { (void)b; *n /= 2; }
+static void huge_header(unsigned char *b, size_t *n) { (void)n; b[5] = 0x01; }
+static void tiny_file(unsigned char *b, size_t *n) { (void)b; *n = 5; }
+static void bad_json_header(unsigned char *b, size_t *n) { (void)n; b[8] = '['; b[9] = '!'; }
+
+static uint64_t header_len(const unsigned char *b)
+{
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--)
+        h = (h << 8) | b[i];
+    return h;
+}
+
+/* Rewrites the first data_offsets [a, b] pair found after `after`. */
+static void patch_offsets(unsigned char *b, const char *tensor, const char *replacement)
+{
+    char *hdr = (char *)b + 8;
+    size_t hl = (size_t)header_len(b);
+    char save = hdr[hl];
+    hdr[hl] = '\0';
+    char *t = strstr(hdr, tensor);
+    assert_non_null(t);
+    char *o = strstr(t, "\"data_offsets\":[");
+    assert_non_null(o);
+    o += strlen("\"data_offsets\":[");
+    char *end = strchr(o, ']');
+    size_t old = (size_t)(end - o), rl = strlen(replacement);
+    assert_true(rl <= old);
+    memcpy(o, replacement, rl);
+    memset(o + rl, ' ', old - rl);
+    hdr[hl] = save;
+}
+
+static void overlap_edit(unsigned char *b, size_t *n)
+{
+    (void)n;
+    /* image_newline is the first tensor (bytes 0..128): point the lm_head into it */
+    patch_offsets(b, "\"language_model.lm_head.weight\"", "64,4104256");
+}
+
+static void out_of_bounds_edit(unsigned char *b, size_t *n)
+{
+    (void)n;
+    /* the LM head's data now ends far past the end of the file */
+    patch_offsets(b, "\"language_model.lm_head.weight\"", "1,99999999");
+}
+
+static void truncated_shard_is_reported(void **s) { (void)s; broken_file(cut_in_half, LLAVANEXT_E_FORMAT, "model.safetensors", "past the end"); }
+static void header_longer_than_file(void **s) { (void)s; broken_file(huge_header, LLAVANEXT_E_FORMAT, "model.safetensors", "header length"); }
+static void file_too_short(void **s) { (void)s; broken_file(tiny_file, LLAVANEXT_E_FORMAT, "model.safetensors", "too short"); }
+static void malformed_header_json(void **s) { (void)s; broken_file(bad_json_header, LLAVANEXT_E_FORMAT, "model.safetensors", "invalid JSON"); }
+static void overlapping_offsets(void **s) { (void)s; broken_file(overlap_edit, LLAVANEXT_E_FORMAT, "overlap", "language_model.lm_head.weight"); }
+static void out_of_bounds_offsets(void **s) { (void)s; broken_file(out_of_bounds_edit, LLAVANEXT_E_FORMAT, "language_model.lm_head.weight", "past the end"); }
+
+static void missing_files_are_named(void **s)
+{
+    (void)s;
+    expect_failure("/nonexistent/checkpoint", LLAVANEXT_E_IO, "/nonexistent/checkpoint", "not a directory");
+    char *dir = make_dir();
+    expect_failure(dir, LLAVANEXT_E_IO, "model.safetensors", NULL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    copy_weights(dir);
+    expect_failure(dir, LLAVANEXT_E_IO, "tokenizer.json", NULL);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    expect_failure(dir, LLAVANEXT_E_IO, "config.json", NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void index_naming_missing_shard(void **s)
+{
+    (void)s;
+    char *dir = make_dir();
+    write_weights(dir, XF_NONE, 2);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model-00002-of-00002.safetensors", dir);
+    unlink(path);
+    expect_failure(dir, LLAVANEXT_E_IO, "model-00002-of-00002.safetensors", NULL);
+    put_str(dir, "model.safetensors.index.json", "{\"weight_map\": {\"image_newline\": \"../../etc/passwd\"}}");
+    expect_failure(dir, LLAVANEXT_E_FORMAT, "plain file name", NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void config_errors(void **s)
+{
+    (void)s;
+    char *dir = make_dir();
+    copy_weights(dir);
+    put_str(dir, "config.json", "{\"model_type\": \"llava_next_video\",\n  \"text_config\": {,}}");
+    expect_failure(dir, LLAVANEXT_E_FORMAT, "config.json:2", NULL);
+    put_str(dir, "config.json", "{\"model_type\": \"qwen2_vl\"}");
+    expect_failure(dir, LLAVANEXT_E_UNSUPPORTED, "qwen2_vl", NULL);
+    size_t n;
+    char *cfg = tu_read_file(tu_data("tiny-a/config.json"), &n);
+    char *at = strstr(cfg, "\"gelu\"");
+    assert_non_null(at);
+    char *bad = malloc(n + 32);
+    sprintf(bad, "%.*s\"swiglu_xyz\"%s", (int)(at - cfg), cfg, at + 6);
+    put_str(dir, "config.json", bad);
+    expect_failure(dir, LLAVANEXT_E_UNSUPPORTED, "swiglu_xyz", "projector_hidden_act");
+    at = strstr(cfg, "\"rope_type\": \"linear\"");
+    assert_non_null(at);
+    sprintf(bad, "%.*s\"rope_type\": \"yarn\"%s", (int)(at - cfg), cfg, at + strlen("\"rope_type\": \"linear\""));
+    put_str(dir, "config.json", bad);
+    expect_failure(dir, LLAVANEXT_E_UNSUPPORTED, "yarn", NULL);
+    free(bad);
+    free(cfg);
+    put_str(dir, "config.json", "[1, 2]");
+    expect_failure(dir, LLAVANEXT_E_FORMAT, "not a JSON object", NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void tokenizer_and_template_errors(void **s)
+{
+    (void)s;
+    char *dir = make_dir();
+    copy_weights(dir);
+    put_str(dir, "tokenizer.json", "{\"model\": ");
+    expect_failure(dir, LLAVANEXT_E_FORMAT, "tokenizer.json", NULL);
+    size_t n;
+    char *tj = tu_read_file(tu_data("tiny-a/tokenizer.json"), &n);
+    put(dir, "tokenizer.json", tj, n);
+    free(tj);
+    put_str(dir, "chat_template.json", "{\"chat_template\": \"{% for m in messages %}{{ m.content \"}");
+    expect_failure(dir, LLAVANEXT_E_TEMPLATE, "chat_template", NULL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void no_weights_mode_serves_text_only(void **s)
+{
+    (void)s;
+    char *dir = make_dir(); /* no model.safetensors at all */
+    llavanext_model *m;
+    assert_int_equal(load(dir, LLAVANEXT_LOAD_NO_WEIGHTS, &m), LLAVANEXT_OK);
+    int32_t *ids;
+    size_t nids;
+    assert_int_equal(llavanext_model_tokenize(&ids, &nids, m, "Hello", 5, 1), LLAVANEXT_OK);
+    assert_int_equal(nids, 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 15043);
+    char *text;
+    assert_int_equal(llavanext_model_detokenize(&text, m, ids, nids, 1), LLAVANEXT_OK);
+    assert_string_equal(text, "Hello");
+    llavanext_free(text);
+    llavanext_free(ids);
+    assert_int_equal(llavanext_model_tokenize(&ids, &nids, m, "bad \xff utf8", 10, 1), LLAVANEXT_E_INVALID_ARGUMENT);
+    assert_null(ids);
+    int32_t bad_id = 40000;
+    assert_int_equal(llavanext_model_detokenize(&text, m, &bad_id, 1, 0), LLAVANEXT_E_INVALID_ARGUMENT);
+    llavanext_generator *g = (llavanext_generator *)1;
+    assert_int_equal(llavanext_generator_create(&g, m, NULL), LLAVANEXT_E_STATE);
+    assert_null(g);
+    llavanext_vision_encoder *e;
+    assert_int_equal(llavanext_vision_encoder_create(&e, m, NULL), LLAVANEXT_E_STATE);
+    llavanext_model_free(m);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void null_and_bad_params_are_rejected(void **s)
+{
+    (void)s;
+    llavanext_model *m = (llavanext_model *)1;
+    assert_int_equal(llavanext_model_load(NULL, "x", NULL), LLAVANEXT_E_INVALID_ARGUMENT);
+    assert_int_equal(llavanext_model_load(&m, NULL, NULL), LLAVANEXT_E_INVALID_ARGUMENT);
+    assert_null(m);
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    p.load_mode = 7;
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_E_INVALID_ARGUMENT);
+    p.struct_size = 2;
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_E_INVALID_ARGUMENT);
+}
+
+static int32_t abort_at_two(int32_t stage, int64_t done, int64_t total, void *ud)
+{
+    (void)total;
+    *(int *)ud += 1;
+    return stage == LLAVANEXT_STAGE_LOAD && done >= 2;
+}
+
+static void load_progress_can_cancel(void **s)
+{
+    (void)s;
+    llavanext_model_params p;
+    llavanext_model_params_init(&p, sizeof p);
+    int calls = 0;
+    p.progress = abort_at_two;
+    p.progress_user_data = &calls;
+    llavanext_model *m;
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_E_ABORTED);
+    assert_null(m);
+    assert_int_equal(calls, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(single_file_bf16_loads_in_both_modes),
+        cmocka_unit_test(mmap_load_does_not_copy_the_weights),
+        cmocka_unit_test(f32_weights_give_identical_tokens),
+        cmocka_unit_test(f16_weights_load),
+        cmocka_unit_test(sharded_index_loads),
+        cmocka_unit_test(newer_name_layout_loads),
+        cmocka_unit_test(wrong_dtype_is_named),
+        cmocka_unit_test(wrong_shape_is_named),
+        cmocka_unit_test(missing_tensor_is_named),
+        cmocka_unit_test(nan_weight_is_found_on_demand),
+        cmocka_unit_test(truncated_shard_is_reported),
+        cmocka_unit_test(header_longer_than_file),
+        cmocka_unit_test(file_too_short),
+        cmocka_unit_test(malformed_header_json),
+        cmocka_unit_test(overlapping_offsets),
+        cmocka_unit_test(out_of_bounds_offsets),
+        cmocka_unit_test(missing_files_are_named),
+        cmocka_unit_test(index_naming_missing_shard),
+        cmocka_unit_test(config_errors),
+        cmocka_unit_test(tokenizer_and_template_errors),
+        cmocka_unit_test(no_weights_mode_serves_text_only),
+        cmocka_unit_test(null_and_bad_params_are_rejected),
+        cmocka_unit_test(load_progress_can_cancel),
+    };
+    return cmocka_run_group_tests_name("model_load", tests, NULL, NULL);
+}
