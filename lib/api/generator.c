@@ -464,7 +464,10 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     if (is_eos(g, tok))
         return finish(g, out_piece, out_len, out_token);
     size_t len = 0;
-    TRY(lnx_detok_push(&g->detok, tok, g->piece, sizeof g->piece - 1, &len));
+    /* ids of the padded embedding rows beyond the tokenizer's vocabulary have no text (the
+     * Hugging Face decoder skips them too) */
+    if (tok < lnx_tokenizer_vocab_size(g->model->tok))
+        TRY(lnx_detok_push(&g->detok, tok, g->piece, sizeof g->piece - 1, &len));
     g->piece[len] = '\0';
     if (out_piece)
         *out_piece = g->piece;

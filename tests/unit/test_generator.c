@@ -324,6 +324,33 @@ static void seeded_sampling_reproduces_and_reset_restarts_the_seed(void **s)
     llavanext_generator_free(h);
 }
 
+static void padded_vocabulary_ids_generate_no_text_and_no_error(void **s)
+{
+    (void)s;
+    /* near-uniform sampling over the 32064 rows reaches the 62 padding ids past the tokenizer's
+     * 32002 within a few hundred steps */
+    int padded = 0;
+    for (uint64_t seed = 1; seed <= 20 && padded == 0; seed++) {
+        llavanext_generator *g = make(0, 400, 100.0f, seed);
+        assert_int_equal(llavanext_generator_append_prompt(g, "Hi", 2, NULL, 0), LLAVANEXT_OK);
+        for (;;) {
+            int32_t tok;
+            size_t len;
+            const char *piece;
+            llavanext_status st = llavanext_generator_next(g, &piece, &len, &tok);
+            if (st == LLAVANEXT_DONE)
+                break;
+            assert_int_equal(st, LLAVANEXT_OK);
+            if (tok >= 32002) {
+                padded++;
+                assert_int_equal(len, 0);
+            }
+        }
+        llavanext_generator_free(g);
+    }
+    assert_true(padded > 0);
+}
+
 static void rope_override_extends_the_context(void **s)
 {
     (void)s;
@@ -390,6 +417,7 @@ int main(void)
         cmocka_unit_test(score_equals_stepwise_log_probabilities_and_leaves_state),
         cmocka_unit_test(stop_strings_and_callbacks_end_generation),
         cmocka_unit_test(seeded_sampling_reproduces_and_reset_restarts_the_seed),
+        cmocka_unit_test(padded_vocabulary_ids_generate_no_text_and_no_error),
         cmocka_unit_test(rope_override_extends_the_context),
         cmocka_unit_test(budget_planner_counts_and_suggests),
     };
