@@ -328,10 +328,56 @@ static int check_budget(request *r)
     return CLI_OK;
 }
 
+/* Frame batches pulled from the sampler, encoded and pooled one after another: only one batch
+ * of decoded frames and pixels is alive at a time. */
+#define STREAM_BATCH 8
+
+static llavanext_status stream_video(request *r, int i, llavanext_vision_encoder *enc, llavanext_pooler *pool,
+                                     llavanext_tensor **out)
+{
+    llavanext_tensor *parts[100000 / STREAM_BATCH + 1];
+    int32_t nparts = 0;
+    llavanext_status st = llavanext_frame_sampler_begin_uniform(r->samplers[i], r->frames[i]);
+    int32_t done = 0;
+    while (st == LLAVANEXT_OK) {
+        llavanext_frames *f = NULL;
+        double t0 = cli_now();
+        st = llavanext_frame_sampler_next(&f, r->samplers[i], STREAM_BATCH);
+        r->t.sample += cli_now() - t0;
+        if (st != LLAVANEXT_OK)
+            break;
+        done += llavanext_frames_count(f);
+        cli_progress(LLAVANEXT_STAGE_SAMPLE, done, r->frames[i], NULL);
+        t0 = cli_now();
+        llavanext_tensor *feat = NULL, *pooled = NULL;
+        st = llavanext_vision_encoder_encode_video(&feat, enc, f);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_pooler_pool(&pooled, pool, feat);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_pooler_project(&parts[nparts++], pool, pooled);
+        r->t.encode += cli_now() - t0;
+        llavanext_tensor_free(feat);
+        llavanext_tensor_free(pooled);
+        llavanext_frames_free(f);
+    }
+    if (st == LLAVANEXT_DONE)
+        st = llavanext_tensor_concat(out, (const llavanext_tensor *const *)parts, nparts);
+    for (int32_t k = 0; k < nparts; k++)
+        llavanext_tensor_free(parts[k]);
+    return st;
+}
+
 static int encode_media(request *r, llavanext_vision_encoder *enc, llavanext_pooler *pool)
 {
     for (int i = 0; i < r->o->n_media; i++) {
         cli_media *m = &r->o->media[i];
+        if (m->is_video && m->fps == 0 && !r->dump) {
+            llavanext_status st = stream_video(r, i, enc, pool, &r->enc[i].emb);
+            if (st != LLAVANEXT_OK)
+                return cli_lib_error(m->path, st);
+            r->enc[i].frames = r->frames[i];
+            continue;
+        }
         llavanext_frames *f = NULL;
         double t0 = cli_now();
         llavanext_status st = m->is_video && m->fps > 0 ? llavanext_frame_sampler_by_fps(&f, r->samplers[i], m->fps, r->frames[i])

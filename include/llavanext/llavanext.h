@@ -538,6 +538,15 @@ LLAVANEXT_API int32_t llavanext_tensor_image_width(const llavanext_tensor *tenso
 LLAVANEXT_API llavanext_status llavanext_tensor_create(llavanext_tensor **out, int32_t kind, int32_t ndim,
                                                        const int64_t *dims, const float *data,
                                                        int32_t image_height, int32_t image_width);
+/**
+ * Concatenates tensors of one kind along their first dimension (the other dimensions must be
+ * equal), e.g. the video embeddings of frame batches encoded one after another, so that a long
+ * video streams through sampler, encoder and pooler with bounded memory. The image size is
+ * taken from the first tensor.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_tensor_concat(llavanext_tensor **out,
+                                                       const llavanext_tensor *const *tensors, int32_t count);
 /** Frees a tensor. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_tensor_free(llavanext_tensor *tensor);
 

@@ -167,6 +167,42 @@ LLAVANEXT_API llavanext_status llavanext_tensor_create(llavanext_tensor **out, i
     return LNX_OK;
 }
 
+LLAVANEXT_API llavanext_status llavanext_tensor_concat(llavanext_tensor **out, const llavanext_tensor *const *tensors,
+                                                       int32_t count)
+{
+    API_CHECK(out, "llavanext_tensor_concat: out is NULL");
+    *out = NULL;
+    API_CHECK(tensors && count > 0, "llavanext_tensor_concat: no tensors");
+    const llavanext_tensor *first = tensors[0];
+    API_CHECK(first, "llavanext_tensor_concat: tensor 0 is NULL");
+    int64_t dims[8];
+    memcpy(dims, first->dims, sizeof dims);
+    dims[0] = 0;
+    for (int32_t i = 0; i < count; i++) {
+        const llavanext_tensor *t = tensors[i];
+        API_CHECK(t, "llavanext_tensor_concat: tensor %d is NULL", (int)i);
+        API_CHECK(t->kind == first->kind && t->ndim == first->ndim,
+                  "llavanext_tensor_concat: tensor %d differs in kind or rank from tensor 0", (int)i);
+        for (int32_t d = 1; d < t->ndim; d++)
+            API_CHECK(t->dims[d] == first->dims[d], "llavanext_tensor_concat: tensor %d has dimension %d = %lld, "
+                      "tensor 0 has %lld", (int)i, (int)d, (long long)t->dims[d], (long long)first->dims[d]);
+        dims[0] += t->dims[0];
+    }
+    llavanext_tensor *r;
+    lnx_status st = lnx_tensor_new(&r, first->kind, first->ndim, dims);
+    if (st != LNX_OK)
+        return st;
+    float *dst = r->data;
+    for (int32_t i = 0; i < count; i++) {
+        memcpy(dst, tensors[i]->data, sizeof(float) * (size_t)tensors[i]->numel);
+        dst += tensors[i]->numel;
+    }
+    r->image_h = first->image_h;
+    r->image_w = first->image_w;
+    *out = r;
+    return LNX_OK;
+}
+
 LLAVANEXT_API void llavanext_tensor_free(llavanext_tensor *t)
 {
     if (!t)

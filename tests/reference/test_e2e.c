@@ -191,6 +191,59 @@ static void run_case(const char *name)
     json_decref(c);
 }
 
+/* The same video pulled in batches of 3 frames, each batch encoded and pooled on its own and the
+ * embeddings concatenated: equal to the reference's all-at-once features. */
+static void video_streams_in_batches(void **s)
+{
+    (void)s;
+    lnx_st *ref = ref_open("video8_h264");
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_h264_160x120_97f.mp4"), NULL), LLAVANEXT_OK);
+    llavanext_vision_encoder *enc;
+    llavanext_pooler *pool;
+    assert_int_equal(llavanext_vision_encoder_create(&enc, model, NULL), LLAVANEXT_OK);
+    assert_int_equal(llavanext_pooler_create(&pool, model, NULL), LLAVANEXT_OK);
+    assert_int_equal(llavanext_frame_sampler_begin_uniform(fs, 8), LLAVANEXT_OK);
+    llavanext_tensor *parts[8];
+    int32_t n = 0, frames = 0;
+    int64_t *idx = ref_ints(ref, "frame_indices", NULL);
+    for (;;) {
+        llavanext_frames *f;
+        llavanext_status st = llavanext_frame_sampler_next(&f, fs, 3);
+        if (st == LLAVANEXT_DONE) {
+            assert_null(f);
+            break;
+        }
+        assert_int_equal(st, LLAVANEXT_OK);
+        assert_true(llavanext_frames_count(f) <= 3);
+        for (int32_t i = 0; i < llavanext_frames_count(f); i++)
+            assert_int_equal(llavanext_frames_source_index(f, i), idx[frames + i]);
+        frames += llavanext_frames_count(f);
+        llavanext_tensor *feat;
+        assert_int_equal(llavanext_vision_encoder_encode_video(&feat, enc, f), LLAVANEXT_OK);
+        assert_int_equal(llavanext_pooler_apply(&parts[n++], pool, feat), LLAVANEXT_OK);
+        llavanext_tensor_free(feat);
+        llavanext_frames_free(f);
+    }
+    assert_int_equal(frames, 8);
+    assert_int_equal(n, 3);
+    llavanext_tensor *all;
+    assert_int_equal(llavanext_tensor_concat(&all, (const llavanext_tensor *const *)parts, n), LLAVANEXT_OK);
+    assert_int_equal(llavanext_tensor_dim(all, 0), 8);
+    check_tensor(all, ref, "video_projected_features", 1e-4);
+    llavanext_tensor *mixed[2] = { all, NULL };
+    llavanext_tensor *bad;
+    assert_int_equal(llavanext_tensor_concat(&bad, (const llavanext_tensor *const *)mixed, 2), LLAVANEXT_E_INVALID_ARGUMENT);
+    for (int32_t i = 0; i < n; i++)
+        llavanext_tensor_free(parts[i]);
+    llavanext_tensor_free(all);
+    free(idx);
+    llavanext_pooler_free(pool);
+    llavanext_vision_encoder_free(enc);
+    llavanext_frame_sampler_free(fs);
+    lnx_st_close(ref);
+}
+
 static void video8_h264(void **s) { (void)s; run_case("video8_h264"); }
 static void video4_vp9(void **s) { (void)s; run_case("video4_vp9"); }
 static void video8_mjpeg(void **s) { (void)s; run_case("video8_mjpeg"); }
@@ -205,7 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(video8_h264),       cmocka_unit_test(video4_vp9),        cmocka_unit_test(video8_mjpeg),
         cmocka_unit_test(video4_h264_90x50), cmocka_unit_test(image_png_120x80),  cmocka_unit_test(image_jpeg_50x130),
-        cmocka_unit_test(image_video_mixed), cmocka_unit_test(text_long),
+        cmocka_unit_test(image_video_mixed), cmocka_unit_test(text_long),   cmocka_unit_test(video_streams_in_batches),
     };
     return cmocka_run_group_tests_name("e2e", tests, setup, teardown);
 }
