@@ -1019,7 +1019,7 @@ static lnx_status parse_statement(parser *p, const char *const *ends, size_t nen
         return consume_tag(p);
     }
     static const char *const unsupported[] = {"macro", "call", "filter", "include", "import", "from", "extends",
-                                              "block", "with", "autoescape", "do", "raw", "trans", "pluralize"};
+                                              "block", "with", "autoescape", "do", "trans", "pluralize"};
     for (size_t k = 0; k < sizeof unsupported / sizeof unsupported[0]; k++)
         if (tok_is_name(t, unsupported[k]))
             return tpl_error_at(p->src, t->pos, LNX_E_TEMPLATE, "'%s' tags are not supported", unsupported[k]);

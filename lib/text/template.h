@@ -14,7 +14,9 @@
  * (macro, call, include, import, extends, block, unknown filters/tests/methods, ...) is an
  * LNX_E_TEMPLATE error naming the construct and its line:column.
  *
- * Case mapping (upper, lower, title, capitalize) changes ASCII letters only.
+ * Known differences from Python: case mapping (upper, lower, title, capitalize) changes ASCII
+ * letters only; integers are 64-bit (overflow is an error); `str % args` formatting is not
+ * supported; range() gives a list.
  *
  * Hostile templates are bounded: at most LNX_TEMPLATE_MAX_SOURCE bytes of source, nesting depth,
  * evaluation steps, working memory and LNX_TEMPLATE_MAX_OUTPUT bytes of output (LNX_E_LIMIT). */

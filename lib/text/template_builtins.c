@@ -151,7 +151,14 @@ static int cp_in(uint32_t cp, tpl_str chars)
     return 0;
 }
 
-/* str.strip / lstrip / rstrip: chars.p NULL strips whitespace. */
+/* Work of stripping s with a set of chars (each character is looked up in the set). */
+static lnx_status charge_strip(tpl_render *r, size_t pos, tpl_str s, const tpl_str *chars)
+{
+    size_t per = chars ? chars->n / 16 + 1 : 1;
+    return tpl_charge(r, pos, s.n > SIZE_MAX / per ? SIZE_MAX : s.n * per);
+}
+
+/* str.strip / lstrip / rstrip: chars NULL strips whitespace. */
 static tpl_str strip(tpl_str s, const tpl_str *chars, int left, int right)
 {
     size_t a = 0, b = s.n;
@@ -181,8 +188,7 @@ static tpl_str strip(tpl_str s, const tpl_str *chars, int left, int right)
     return t;
 }
 
-static lnx_status replace(tpl_render *r, size_t pos, tpl_str s, tpl_str old, tpl_str new_str, int64_t count,
-                          tpl_value *out)
+static lnx_status replace(tpl_render *r, tpl_str s, tpl_str old, tpl_str new_str, int64_t count, tpl_value *out)
 {
     tpl_buf b = scratch(r);
     size_t i = 0;
@@ -202,7 +208,6 @@ static lnx_status replace(tpl_render *r, size_t pos, tpl_str s, tpl_str old, tpl
         *out = str_value(&b);
         return LNX_OK;
     }
-    (void)pos;
     while (i < s.n && (count < 0 || done < count)) {
         const char *hit = memmem(s.p + i, s.n - i, old.p, old.n);
         if (!hit)
@@ -346,9 +351,10 @@ static lnx_status get_path(tpl_render *r, size_t pos, const tpl_value *item, tpl
 
 static lnx_status filter_length(tpl_render *r, size_t pos, const tpl_value *v, tpl_value *out)
 {
-    if (v->kind == TV_STR)
+    if (v->kind == TV_STR) {
+        TRY(tpl_charge(r, pos, v->u.s.n));
         *out = tpl_int((int64_t)tpl_utf8_count(v->u.s.p, v->u.s.n));
-    else if (tpl_is_list(v))
+    } else if (tpl_is_list(v))
         *out = tpl_int((int64_t)tpl_list_len(v));
     else if (v->kind == TV_DICT)
         *out = tpl_int((int64_t)v->u.dict->n);
@@ -390,9 +396,10 @@ static lnx_status filter_select(tpl_render *r, size_t pos, const tpl_value *seq,
     if (has_test && !tpl_test_exists(test.p, test.n))
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "unknown test '%.*s'", short_len(test), test.p);
     tpl_args targs = {.pos = a->pos + first + has_test, .npos = a->npos - first - (size_t)has_test};
-    const tpl_value *items;
-    size_t n, k = 0;
-    TRY(tpl_iterate(r, pos, seq, &items, &n));
+    const tpl_value *items = NULL;
+    size_t n = 0, k = 0;
+    if (tpl_truthy(seq)) /* Jinja skips a false sequence without iterating it */
+        TRY(tpl_iterate(r, pos, seq, &items, &n));
     TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++) {
         tpl_value x = items[i];
@@ -434,9 +441,10 @@ static lnx_status filter_map(tpl_render *r, size_t pos, const tpl_value *seq, co
     if (attr)
         TRY(need_str(r, pos, attr, "attribute", &path));
     tpl_args fargs = {.pos = a->npos ? a->pos + 1 : NULL, .npos = a->npos ? a->npos - 1 : 0};
-    const tpl_value *items;
-    size_t n;
-    TRY(tpl_iterate(r, pos, seq, &items, &n));
+    const tpl_value *items = NULL;
+    size_t n = 0;
+    if (tpl_truthy(seq))
+        TRY(tpl_iterate(r, pos, seq, &items, &n));
     TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++) {
         tpl_value *dst = &out->u.list->items[i];
@@ -765,6 +773,7 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
         TRY(tpl_to_str(r, v, &text));
         if (given(s[0]))
             TRY(need_str(r, pos, s[0], "chars", &chars));
+        TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
         text = strip(text, given(s[0]) ? &chars : NULL, 1, 1);
         *out = tpl_string(text.p, text.n);
         return LNX_OK;
@@ -822,6 +831,8 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
         BIND("ensure_ascii", "indent", "separators", "sort_keys");
         return filter_tojson(r, pos, v, s, out);
     }
+    if ((str_is(name, "int") || str_is(name, "float")) && v->kind == TV_UNDEF)
+        return tpl_undefined_error(r, pos, v);
     if (str_is(name, "int")) {
         BIND("default", "base");
         return filter_int(r, pos, v, s, out);
@@ -855,7 +866,7 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
         TRY(need_str(r, pos, s[1], "new", &new_str));
         if (given(s[2]))
             TRY(need_int(r, pos, s[2], "count", &count));
-        return replace(r, pos, text, old, new_str, count, out);
+        return replace(r, text, old, new_str, count, out);
     }
     if (str_is(name, "items")) {
         BIND_NONE();
@@ -959,27 +970,20 @@ lnx_status tpl_call_test(tpl_render *r, size_t pos, tpl_str name, const tpl_valu
     else if (str_is(name, "iterable"))
         *out = k == TV_STR || k == TV_UNDEF || tpl_is_list(v) || tpl_is_dict(v);
     else if (str_is(name, "sequence"))
-        *out = k == TV_STR || tpl_is_list(v) || tpl_is_dict(v);
+        *out = k == TV_STR || k == TV_UNDEF || tpl_is_list(v) || tpl_is_dict(v);
     else if (str_is(name, "callable"))
         *out = k == TV_FUNC;
-    else if (str_is(name, "even") || str_is(name, "odd")) {
-        int64_t i;
-        TRY(need_int(r, pos, v, "value", &i));
-        *out = (i % 2 == 0) == (name.p[0] == 'e');
-    } else if (str_is(name, "divisibleby")) {
-        int64_t i, d;
-        TRY(need_int(r, pos, v, "value", &i));
-        TRY(need_int(r, pos, arg, "divisor", &d));
-        if (d == 0)
-            return tpl_fail(r, pos, LNX_E_TEMPLATE, "integer division or modulo by zero");
-        *out = d == -1 || i % d == 0;
+    else if (str_is(name, "even") || str_is(name, "odd") || str_is(name, "divisibleby")) {
+        /* value % 2 == 0, value % 2 == 1, value % num == 0 */
+        tpl_value two = tpl_int(2), rem, want = tpl_int(name.p[0] == 'o');
+        TRY(tpl_binop(r, pos, OP_MOD, v, name.p[0] == 'd' ? arg : &two, &rem));
+        TRY(tpl_equal(r, pos, &rem, &want, out, 0));
     } else if (str_is(name, "in")) {
         tpl_value res;
-        tpl_value dummy;
-        (void)dummy;
         if (arg->kind == TV_STR) {
             if (k != TV_STR)
                 return tpl_fail(r, pos, LNX_E_TEMPLATE, "'in <string>' requires string as left operand");
+            TRY(tpl_charge(r, pos, arg->u.s.n));
             *out = v->u.s.n == 0 ||
                    (v->u.s.n <= arg->u.s.n && memmem(arg->u.s.p, arg->u.s.n, v->u.s.p, v->u.s.n) != NULL);
             return LNX_OK;
@@ -1030,6 +1034,7 @@ static lnx_status str_method(tpl_render *r, size_t pos, tpl_str text, tpl_str na
         tpl_str chars = {0};
         if (given(s[0]))
             TRY(need_str(r, pos, s[0], "chars", &chars));
+        TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
         tpl_str t = strip(text, given(s[0]) ? &chars : NULL, name.p[0] != 'r', name.p[0] != 'l');
         *out = tpl_string(t.p, t.n);
         return LNX_OK;
@@ -1053,7 +1058,7 @@ static lnx_status str_method(tpl_render *r, size_t pos, tpl_str text, tpl_str na
         TRY(need_str(r, pos, s[1], "new", &new_str));
         if (s[2])
             TRY(need_int(r, pos, s[2], "count", &count));
-        return replace(r, pos, text, old, new_str, count, out);
+        return replace(r, text, old, new_str, count, out);
     }
     if (str_is(name, "join")) {
         BIND("iterable");

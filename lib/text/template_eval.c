@@ -79,11 +79,23 @@ static tpl_str cstr(const char *s)
     return t;
 }
 
-static lnx_status enter(tpl_render *r, size_t pos)
+static lnx_status step(tpl_render *r, size_t pos)
 {
     if (++r->steps > TPL_MAX_STEPS)
         return tpl_fail(r, pos, LNX_E_LIMIT, "template evaluation exceeds %llu steps",
                         (unsigned long long)TPL_MAX_STEPS);
+    return LNX_OK;
+}
+
+lnx_status tpl_charge(tpl_render *r, size_t pos, size_t bytes)
+{
+    r->steps += bytes / 16;
+    return step(r, pos);
+}
+
+static lnx_status enter(tpl_render *r, size_t pos)
+{
+    TRY(step(r, pos));
     if (++r->depth > TPL_MAX_EVAL_DEPTH)
         return tpl_fail(r, pos, LNX_E_LIMIT, "template evaluation nested too deeply (more than %d levels)",
                         TPL_MAX_EVAL_DEPTH);
@@ -229,7 +241,7 @@ static lnx_status repeat(tpl_render *r, size_t pos, const tpl_value *seq, int64_
     return LNX_OK;
 }
 
-static lnx_status binop(tpl_render *r, size_t pos, int op, const tpl_value *a, const tpl_value *b, tpl_value *out)
+lnx_status tpl_binop(tpl_render *r, size_t pos, int op, const tpl_value *a, const tpl_value *b, tpl_value *out)
 {
     if (a->kind == TV_UNDEF)
         return tpl_undefined_error(r, pos, a);
@@ -281,6 +293,7 @@ static lnx_status contains(tpl_render *r, size_t pos, const tpl_value *item, con
         if (item->kind != TV_STR)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "'in <string>' requires string as left operand, not %s",
                             tpl_type_name(item));
+        TRY(tpl_charge(r, pos, seq->u.s.n));
         *out = item->u.s.n == 0 || (item->u.s.n <= seq->u.s.n &&
                                     memmem(seq->u.s.p, seq->u.s.n, item->u.s.p, item->u.s.n) != NULL);
         return LNX_OK;
@@ -467,7 +480,7 @@ static lnx_status eval_node(tpl_render *r, const tpl_node *n, tpl_value *out)
     case N_BINOP:
         TRY(eval(r, n->a, &a));
         TRY(eval(r, n->b, &b));
-        return binop(r, n->pos, n->op, &a, &b, out);
+        return tpl_binop(r, n->pos, n->op, &a, &b, out);
     case N_NEG:
     case N_POS:
         TRY(eval(r, n->a, &a));
@@ -588,7 +601,9 @@ static lnx_status exec_for(tpl_render *r, const tpl_node *n)
         for (size_t i = 0; i < count; i++) {
             f->n = 0;
             loop->index0 = (int64_t)i;
-            st = bind(r, f, n->c, &items[i]);
+            st = step(r, n->pos);
+            if (st == LNX_OK)
+                st = bind(r, f, n->c, &items[i]);
             if (st == LNX_OK)
                 st = frame_set(r, f, cstr("loop"), &lv);
             if (st == LNX_OK)

@@ -20,7 +20,7 @@ enum {
 };
 #define TPL_MAX_STEPS ((uint64_t)20000000)
 #define TPL_PARSE_MEMORY ((size_t)256 << 20)
-#define TPL_RENDER_MEMORY ((size_t)512 << 20)
+#define TPL_RENDER_MEMORY ((size_t)256 << 20)
 
 /* ---- arena ---------------------------------------------------------------------------------- */
 
@@ -234,6 +234,8 @@ typedef struct tpl_args {
 
 /* Positioned LNX_E_TEMPLATE-style error (printf format). */
 lnx_status tpl_fail(const tpl_render *r, size_t pos, lnx_status st, const char *fmt, ...) LNX_PRINTF(4, 5);
+/* Counts work proportional to `bytes` scanned against the step budget (LNX_E_LIMIT past it). */
+lnx_status tpl_charge(tpl_render *r, size_t pos, size_t bytes);
 /* The error for using an undefined value (names the variable or attribute it came from). */
 lnx_status tpl_undefined_error(const tpl_render *r, size_t pos, const tpl_value *v);
 
@@ -267,6 +269,9 @@ static inline tpl_value tpl_undef(const tpl_node *origin)
     tpl_value v = {.kind = TV_UNDEF, .u.origin = origin};
     return v;
 }
+
+/* a <op> b for the arithmetic operators (enum tpl_op) with Python semantics (template_eval.c). */
+lnx_status tpl_binop(tpl_render *r, size_t pos, int op, const tpl_value *a, const tpl_value *b, tpl_value *out);
 
 /* Values (template_value.c). */
 tpl_value tpl_from_json(const json_t *j);

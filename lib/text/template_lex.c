@@ -321,9 +321,11 @@ static lnx_status lex_operator(lexer *lx, size_t *pi)
     return tpl_error_at(lx->s, i, LNX_E_TEMPLATE, "unexpected character (byte 0x%02x)", c);
 }
 
+/* ASCII letters and underscore; bytes of non-ASCII characters count as letters so that Unicode
+ * identifiers lex as names (whitespace is skipped before names are tried). */
 static int is_name_start(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (unsigned char)c >= 0x80;
 }
 
 /* Tokens of one {{ }} or {% %} tag, from just after its opening to just after its end; *line_nl
@@ -363,7 +365,7 @@ static lnx_status lex_tag(lexer *lx, size_t tag_pos, int block, size_t *pi, int 
         lnx_status st;
         if (is_name_start(c)) {
             size_t j = i + 1;
-            while (j < n && (is_name_start(s[j]) || is_digit(s[j])))
+            while (j < n && (is_name_start(s[j]) || is_digit(s[j])) && !tpl_space_at(s, n, j))
                 j++;
             tpl_token t = {.kind = TK_NAME, .pos = i, .s = s + i, .n = j - i};
             st = emit(lx, &t);

@@ -29,6 +29,8 @@ lnx_status tpl_fail(const tpl_render *r, size_t pos, lnx_status st, const char *
 lnx_status tpl_undefined_error(const tpl_render *r, size_t pos, const tpl_value *v)
 {
     const tpl_node *o = v->kind == TV_UNDEF ? v->u.origin : NULL;
+    if (o)
+        pos = o->pos;
     if (o && o->kind == N_NAME)
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "'%.*s' is undefined", (int)(o->str.n > 80 ? 80 : o->str.n),
                         o->str.p);
@@ -248,6 +250,7 @@ lnx_status tpl_iterate(tpl_render *r, size_t pos, const tpl_value *v, const tpl_
         for (size_t i = 0; i < count; i++)
             out[i] = tpl_string(keys[i].p, keys[i].n);
     } else if (v->kind == TV_STR) {
+        TRY(tpl_charge(r, pos, v->u.s.n));
         count = tpl_utf8_count(v->u.s.p, v->u.s.n);
         out = tpl_alloc_n(&r->ar, count ? count : 1, sizeof *out);
         if (!out)
@@ -324,17 +327,16 @@ static lnx_status put_str_repr(tpl_buf *b, const tpl_str *s)
     return tpl_buf_putc(b, quote);
 }
 
-static lnx_status depth_check(tpl_render *r, int depth)
+static lnx_status depth_check(int depth)
 {
     if (depth > TPL_MAX_VALUE_DEPTH)
         return lnx_error(LNX_E_LIMIT, "template: value nested too deeply (more than %d levels)", TPL_MAX_VALUE_DEPTH);
-    (void)r;
     return LNX_OK;
 }
 
 lnx_status tpl_write_repr(tpl_render *r, tpl_buf *b, const tpl_value *v, int depth)
 {
-    TRY(depth_check(r, depth));
+    TRY(depth_check(depth));
     if (v->kind == TV_STR)
         return put_str_repr(b, &v->u.s);
     if (tpl_is_list(v)) {
@@ -459,7 +461,7 @@ static int entry_less(const tpl_str *keys, size_t a, size_t b)
 lnx_status tpl_write_json(tpl_render *r, size_t pos, tpl_buf *b, const tpl_value *v, const tpl_json_opts *o,
                           int level)
 {
-    TRY(depth_check(r, level));
+    TRY(depth_check(level));
     int pretty = o->pretty;
     switch (v->kind) {
     case TV_NONE: return tpl_buf_puts(b, "null");
@@ -554,13 +556,14 @@ static int num_cmp(const tpl_value *a, const tpl_value *b)
 
 lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_value *b, int *eq, int depth)
 {
-    TRY(depth_check(r, depth));
+    TRY(depth_check(depth));
     *eq = 0;
     if (is_number(a) && is_number(b)) {
         *eq = num_cmp(a, b) == 0;
         return LNX_OK;
     }
     if (a->kind == TV_STR && b->kind == TV_STR) {
+        TRY(tpl_charge(r, pos, a->u.s.n));
         *eq = a->u.s.n == b->u.s.n && (a->u.s.n == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0);
         return LNX_OK;
     }
@@ -611,13 +614,14 @@ lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_va
 
 lnx_status tpl_order(tpl_render *r, size_t pos, const tpl_value *a, const tpl_value *b, int *cmp, int depth)
 {
-    TRY(depth_check(r, depth));
+    TRY(depth_check(depth));
     if (is_number(a) && is_number(b)) {
         int c = num_cmp(a, b);
         *cmp = c == 2 ? 0 : c;
         return LNX_OK;
     }
     if (a->kind == TV_STR && b->kind == TV_STR) {
+        TRY(tpl_charge(r, pos, a->u.s.n));
         *cmp = str_cmp(&a->u.s, &b->u.s);
         return LNX_OK;
     }
@@ -711,6 +715,7 @@ lnx_status tpl_getitem(tpl_render *r, const tpl_node *origin, const tpl_value *o
         if (i >= 0)
             *out = tpl_list_get(obj, (size_t)i);
     } else if (obj->kind == TV_STR && int_key) {
+        TRY(tpl_charge(r, origin ? origin->pos : 0, obj->u.s.n));
         int64_t i = seq_index(key, tpl_utf8_count(obj->u.s.p, obj->u.s.n));
         if (i >= 0) {
             size_t at = 0;
@@ -745,7 +750,8 @@ lnx_status tpl_slice(tpl_render *r, size_t pos, const tpl_value *obj, const tpl_
         return tpl_undefined_error(r, pos, obj);
     int is_str = obj->kind == TV_STR;
     if (!is_str && !tpl_is_list(obj))
-        return tpl_fail(r, pos, LNX_E_TEMPLATE, "'%s' object is not subscriptable", tpl_type_name(obj));
+        return tpl_fail(r, pos, LNX_E_TEMPLATE, "'%s' object cannot be sliced", tpl_type_name(obj));
+    TRY(tpl_charge(r, pos, is_str ? obj->u.s.n : 0));
     int64_t len = (int64_t)(is_str ? tpl_utf8_count(obj->u.s.p, obj->u.s.n) : tpl_list_len(obj));
     int64_t a = 0, b = 0, s = 1;
     int has_a, has_b, has_s;
