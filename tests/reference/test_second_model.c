@@ -1,6 +1,9 @@
-/* A second model with other dimensions (tests/data/tiny-b: 6x6 patch grid, max pooling, feature
- * layer -3, no GQA, other epsilon, rope theta 5e5 and factor 3, prompts past the unscaled limit)
- * against references made by the Hugging Face implementation (scripts/make_second_fixture.py).
+/* Models of other dimensions against references made by the Hugging Face implementation
+ * (scripts/make_second_fixture.py):
+ *   tiny-b: 6x6 patch grid, max pooling, feature layer -3, no GQA, other epsilon, rope theta 5e5
+ *           and factor 3, prompts past the unscaled limit;
+ *   tiny-c: a Mistral text model with the Mistral tokenizer, 4:1 GQA, a sliding window a long
+ *           prompt crosses, and an LM head tied to the embeddings.
  * Frames enter as host RGB24 frames, so no video decoder is involved. */
 #include "../common/reftensor.h"
 #include "../common/testutil.h"
@@ -14,11 +17,12 @@
 static llavanext_model *model;
 static llavanext_vision_encoder *enc;
 static llavanext_pooler *pool;
+static const char *model_name;
 
 static int setup(void **s)
 {
     (void)s;
-    if (llavanext_model_load(&model, tu_data("tiny-b"), NULL) != LLAVANEXT_OK ||
+    if (llavanext_model_load(&model, tu_data(model_name), NULL) != LLAVANEXT_OK ||
         llavanext_vision_encoder_create(&enc, model, NULL) != LLAVANEXT_OK ||
         llavanext_pooler_create(&pool, model, NULL) != LLAVANEXT_OK) {
         printf("setup: %s\n", llavanext_last_error());
@@ -39,10 +43,10 @@ static int teardown(void **s)
 static lnx_st *open_ref(const char *name, json_t **c)
 {
     char rel[256];
-    snprintf(rel, sizeof rel, "reference/tiny-b/%s/reference.safetensors", name);
+    snprintf(rel, sizeof rel, "reference/%s/%s/reference.safetensors", model_name, name);
     lnx_st *st;
     assert_int_equal(lnx_st_open(&st, tu_data(rel), LNX_ST_READ), LNX_OK);
-    snprintf(rel, sizeof rel, "reference/tiny-b/%s/case.json", name);
+    snprintf(rel, sizeof rel, "reference/%s/%s/case.json", model_name, name);
     *c = json_load_file(tu_data(rel), 0, NULL);
     assert_non_null(*c);
     return st;
@@ -109,14 +113,15 @@ static void generate_and_compare(const lnx_st *ref, json_t *c, const llavanext_t
     free(msgs);
 }
 
-static void video_with_max_pooling(void **s)
+static void video_case(const char *name, int32_t tokens_per_frame)
 {
-    (void)s;
     json_t *c;
-    lnx_st *ref = open_ref("video6_mjpeg", &c);
+    lnx_st *ref = open_ref(name, &c);
     const lnx_st_tensor *frames = ref_tensor(ref, "video_frames_rgb24");
-    llavanext_tensor *px[6], *feat[6], *pooled[6], *emb[6];
-    for (int i = 0; i < 6; i++) {
+    int n = (int)frames->shape[0];
+    llavanext_tensor *px[16], *feat[16], *pooled[16], *emb[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
         llavanext_frames *f = host_frame(frames, i);
         assert_int_equal(llavanext_vision_encoder_preprocess_video(&px[i], enc, f), LLAVANEXT_OK);
         assert_int_equal(llavanext_vision_encoder_encode_pixels(&feat[i], enc, px[i]), LLAVANEXT_OK);
@@ -124,9 +129,9 @@ static void video_with_max_pooling(void **s)
         assert_int_equal(llavanext_pooler_project(&emb[i], pool, pooled[i]), LLAVANEXT_OK);
         llavanext_frames_free(f);
     }
-    assert_int_equal(llavanext_pooler_tokens_per_frame(pool), 9);
-    llavanext_tensor *all_px = concat_free(px, 6), *all_feat = concat_free(feat, 6);
-    llavanext_tensor *all_pooled = concat_free(pooled, 6), *all_emb = concat_free(emb, 6);
+    assert_int_equal(llavanext_pooler_tokens_per_frame(pool), tokens_per_frame);
+    llavanext_tensor *all_px = concat_free(px, n), *all_feat = concat_free(feat, n);
+    llavanext_tensor *all_pooled = concat_free(pooled, n), *all_emb = concat_free(emb, n);
     check(all_px, ref, "pixel_values_videos", 1e-6);
     check(all_feat, ref, "video_selected_features", 1e-4);
     check(all_pooled, ref, "video_pooled_features", 1e-4);
@@ -168,23 +173,46 @@ static void image_anyres(void **s)
     json_decref(c);
 }
 
-static void text_past_the_unscaled_limit(void **s)
+static void text_case(const char *name, int64_t longer_than)
 {
-    (void)s;
     json_t *c;
-    lnx_st *ref = open_ref("text_past_limit", &c);
-    assert_true(json_integer_value(json_object_get(c, "num_input_tokens")) > 128);
+    lnx_st *ref = open_ref(name, &c);
+    assert_true(json_integer_value(json_object_get(c, "num_input_tokens")) > longer_than);
     generate_and_compare(ref, c, NULL, 0);
     lnx_st_close(ref);
     json_decref(c);
 }
 
+static void b_video_with_max_pooling(void **s) { (void)s; video_case("video6_mjpeg", 9); }
+static void b_text_past_the_unscaled_limit(void **s) { (void)s; text_case("text_past_limit", 128); }
+static void c_video(void **s) { (void)s; video_case("video8_mjpeg", 4); }
+static void c_text_crossing_the_sliding_window(void **s) { (void)s; text_case("text_sliding_window", 48 * 2); }
+
+static int setup_b(void **s)
+{
+    model_name = "tiny-b";
+    return setup(s);
+}
+
+static int setup_c(void **s)
+{
+    model_name = "tiny-c";
+    return setup(s);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(video_with_max_pooling),
+    const struct CMUnitTest tests_b[] = {
+        cmocka_unit_test(b_video_with_max_pooling),
         cmocka_unit_test(image_anyres),
-        cmocka_unit_test(text_past_the_unscaled_limit),
+        cmocka_unit_test(b_text_past_the_unscaled_limit),
     };
-    return cmocka_run_group_tests_name("second_model", tests, setup, teardown);
+    const struct CMUnitTest tests_c[] = {
+        cmocka_unit_test(c_video),
+        cmocka_unit_test(image_anyres),
+        cmocka_unit_test(c_text_crossing_the_sliding_window),
+    };
+    int failed = cmocka_run_group_tests_name("tiny_b", tests_b, setup_b, teardown);
+    failed += cmocka_run_group_tests_name("tiny_c_mistral", tests_c, setup_c, teardown);
+    return failed;
 }
