@@ -1,0 +1,825 @@
+/*
+ * TEST FIXTURE, not a public header: what a program built against an OLDER libllavanext saw.
+ * Written by make_older.py from include/llavanext/llavanext.h (version.h inlined), with the
+ * last fields of these structs cut off, as if they had been appended in a later release:
+ *   llavanext_model_params      ends before progress
+ *   llavanext_generator_params  ends before progress
+ *   llavanext_budget            ends before suggested_frames
+ * tests/abi/old_caller.c is compiled against it alone and linked with the current library,
+ * which must accept those smaller structs (struct_size), default what they lack, and never
+ * read or write beyond them. See docs/ABI.md.
+ */
+/*
+ * libllavanext — run LLaVA-NeXT-Video models on a CPU.
+ *
+ * Conventions (see docs/api-guide.md for the long version):
+ *
+ *  - Names: functions are llavanext_<object>_<verb>, types llavanext_<object>, constants
+ *    LLAVANEXT_*. Objects are opaque handles created by *_create / *_open / *_load and destroyed
+ *    by the matching *_free, which accepts NULL, never fails and may be called from any thread.
+ *  - Errors: every fallible call returns an llavanext_status (int32_t). 0 is success, positive
+ *    values are non-error outcomes (LLAVANEXT_DONE), negative values are errors. On failure the
+ *    output parameter is set to NULL/0 and llavanext_last_error() returns a detail message for
+ *    the calling thread naming what went wrong and where (file, tensor, byte offset, frame).
+ *  - Output parameters: the single output parameter is called `out` and comes first.
+ *  - Parameter structs: each starts with `uint32_t struct_size`. Fill one with
+ *    llavanext_<object>_params_init(&p, sizeof p), which writes the defaults, then change fields.
+ *    The library reads only the first struct_size bytes and uses defaults for fields it knows but
+ *    the caller's (older) struct lacks; a caller's struct larger than the library's is accepted
+ *    only if the extra bytes are all zero. New fields are only ever appended. Passing NULL where
+ *    params are expected means "all defaults".
+ *  - Ownership: objects the library returns are freed with their own *_free; strings the library
+ *    gives away are freed with llavanext_free(). Accessors return borrowed pointers valid as
+ *    long as the object they came from (documented per function). Inputs are copied unless a
+ *    function says otherwise.
+ *  - Threads: the model handle is immutable after load and may be used from many threads at
+ *    once. Every other handle is used by one thread at a time (it may move between threads).
+ *    Thread counts are parameters; the library changes no process-wide state except the default
+ *    log callback when the host sets it.
+ *  - Callbacks receive the `user_data` pointer given with them, and run on the thread that made
+ *    the call that triggers them.
+ *  - The library never prints to stdout or stderr, never calls exit() or abort().
+ *  - Only fixed-width integers, float/double, size_t and pointers appear in signatures and
+ *    structs; constants are enumerators used as int32_t.
+ */
+#ifndef LLAVANEXT_OLDER_H
+#define LLAVANEXT_OLDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* version.h, inlined */
+/** Major version of the headers. @since 0.1 */
+#define LLAVANEXT_VERSION_MAJOR 0
+/** Minor version of the headers: grows with every release that adds API. @since 0.1 */
+#define LLAVANEXT_VERSION_MINOR 1
+/** Patch version of the headers. @since 0.1 */
+#define LLAVANEXT_VERSION_PATCH 0
+/** The ABI version, i.e. the number in the soname `libllavanext.so.N`. @since 0.1 */
+#define LLAVANEXT_ABI_VERSION 0
+
+/** The header version as one integer, `major * 10000 + minor * 100 + patch`. @since 0.1 */
+#define LLAVANEXT_VERSION_NUMBER \
+    (LLAVANEXT_VERSION_MAJOR * 10000 + LLAVANEXT_VERSION_MINOR * 100 + LLAVANEXT_VERSION_PATCH)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LLAVANEXT_BUILDING_LIBRARY) && defined(__GNUC__)
+#define LLAVANEXT_API __attribute__((visibility("default")))
+#else
+#define LLAVANEXT_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Version of the library actually linked, as "MAJOR.MINOR.PATCH". Compare with the
+ * LLAVANEXT_VERSION_* macros to detect a header/library mismatch. The string is static.
+ * @since 0.1
+ */
+LLAVANEXT_API const char *llavanext_version(void);
+
+/**
+ * Version of the linked library as one integer (LLAVANEXT_VERSION_NUMBER's encoding).
+ * @since 0.1
+ */
+LLAVANEXT_API int32_t llavanext_version_number(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------------------------- */
+
+/** Result of every fallible call: one of the LLAVANEXT_* status enumerators. @since 0.1 */
+typedef int32_t llavanext_status;
+
+/** Status values. Append-only; never renumbered. @since 0.1 */
+enum llavanext_status_code {
+    LLAVANEXT_OK = 0,                 /**< success */
+    LLAVANEXT_DONE = 1,               /**< not an error: a stream has ended (e.g. generation) */
+    LLAVANEXT_E_INVALID_ARGUMENT = -1, /**< a NULL pointer, an out-of-range value, bad params */
+    LLAVANEXT_E_NO_MEMORY = -2,       /**< an allocation failed */
+    LLAVANEXT_E_IO = -3,              /**< a file could not be opened, read or mapped */
+    LLAVANEXT_E_FORMAT = -4,          /**< malformed or inconsistent data (JSON, safetensors) */
+    LLAVANEXT_E_UNSUPPORTED = -5,     /**< valid input this library does not support */
+    LLAVANEXT_E_MEDIA = -6,           /**< a media file could not be demuxed or decoded */
+    LLAVANEXT_E_CONTEXT_FULL = -7,    /**< the token would not fit into the context */
+    LLAVANEXT_E_ABORTED = -8,         /**< a callback asked to stop, or *_cancel was called */
+    LLAVANEXT_E_INTERNAL = -9,        /**< a bug in the library; please report it */
+    LLAVANEXT_E_STATE = -10,          /**< the call is not valid in the handle's current state */
+    LLAVANEXT_E_LIMIT = -11,          /**< a configured resource limit would be exceeded */
+    LLAVANEXT_E_TEMPLATE = -12        /**< the chat template raised an error or is unsupported */
+};
+
+/**
+ * A short static English description of a status value. Total: returns "unknown status" for
+ * values it does not know. Never NULL.
+ * @since 0.1
+ */
+LLAVANEXT_API const char *llavanext_status_string(llavanext_status status);
+
+/**
+ * Detail message of the last error on the calling thread: what failed and where. The empty
+ * string when no error has been recorded. The pointer is valid until the calling thread's next
+ * call into the library. Never NULL.
+ * @since 0.1
+ */
+LLAVANEXT_API const char *llavanext_last_error(void);
+
+/**
+ * Frees memory the library handed to the caller (strings and arrays documented as "free with
+ * llavanext_free"). NULL is accepted.
+ * @since 0.1
+ */
+LLAVANEXT_API void llavanext_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------------------------- */
+
+/** Log levels passed to llavanext_log_callback. @since 0.1 */
+enum llavanext_log_level {
+    LLAVANEXT_LOG_ERROR = 0,
+    LLAVANEXT_LOG_WARNING = 1,
+    LLAVANEXT_LOG_INFO = 2,
+    LLAVANEXT_LOG_DEBUG = 3
+};
+
+/**
+ * Receives one preformatted UTF-8 log message (no trailing newline). `level` is one of
+ * llavanext_log_level. Called on the thread that is doing the work being logged; `message` is
+ * valid only during the call.
+ * @since 0.1
+ */
+typedef void (*llavanext_log_callback)(int32_t level, const char *message, void *user_data);
+
+/**
+ * Sets the process-wide default log callback, used by handles whose params give none.
+ * NULL silences the library (the default). Thread-safe.
+ * @since 0.1
+ */
+LLAVANEXT_API void llavanext_set_default_log(llavanext_log_callback callback, void *user_data);
+
+/**
+ * Progress callback for long operations (load, encode, prefill). `stage` is one of
+ * llavanext_stage, `done` out of `total` units of work have been completed. Return 0 to go on,
+ * non-zero to abort the operation, which then fails with LLAVANEXT_E_ABORTED. Called on the
+ * thread that made the call.
+ * @since 0.1
+ */
+typedef int32_t (*llavanext_progress_callback)(int32_t stage, int64_t done, int64_t total,
+                                               void *user_data);
+
+/** Stages reported to llavanext_progress_callback. @since 0.1 */
+enum llavanext_stage {
+    LLAVANEXT_STAGE_LOAD = 0,    /**< loading a model: units are tensors */
+    LLAVANEXT_STAGE_SAMPLE = 1,  /**< sampling frames from media: units are frames */
+    LLAVANEXT_STAGE_ENCODE = 2,  /**< vision encoder: units are layers x frame batches */
+    LLAVANEXT_STAGE_PREFILL = 3, /**< prompt processing: units are tokens */
+    LLAVANEXT_STAGE_GENERATE = 4 /**< generation: units are tokens */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Model: configuration, weights, tokenizer and chat template of one checkpoint directory
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A loaded checkpoint. Immutable after llavanext_model_load() and safe to use from many threads
+ * at once. Encoders, poolers and generators created from it keep it alive (it is reference
+ * counted), so llavanext_model_free() may be called before or after them.
+ * @since 0.1
+ */
+typedef struct llavanext_model llavanext_model;
+
+/** How llavanext_model_load() makes the weights available. @since 0.1 */
+enum llavanext_load_mode {
+    /** Memory-map the safetensors files: fast start, pages shared with the page cache. */
+    LLAVANEXT_LOAD_MMAP = 0,
+    /** Read the weights into the library's own memory: steadier decode speed on hosts that
+     * reclaim idle file-backed pages. */
+    LLAVANEXT_LOAD_READ = 1,
+    /** Only config, tokenizer and chat template: for tokenizing and rendering prompts. Handles
+     * that need weights fail to create with LLAVANEXT_E_STATE. */
+    LLAVANEXT_LOAD_NO_WEIGHTS = 2
+};
+
+/** Parameters of llavanext_model_load(). Initialise with llavanext_model_params_init(). @since 0.1 */
+typedef struct llavanext_model_params {
+    uint32_t struct_size;                 /**< sizeof the struct, set by the init function */
+    int32_t load_mode;                    /**< llavanext_load_mode; default LLAVANEXT_LOAD_MMAP */
+    int32_t check_finite;                 /**< non-zero: scan every weight for NaN/Inf (default 0) */
+    /* (cut off: progress, progress_user_data, log, log_user_data) */
+} llavanext_model_params;
+
+/**
+ * Fills `params` with the defaults and sets params->struct_size = size. Pass sizeof(*params).
+ * @since 0.1
+ */
+LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *params, size_t size);
+
+/**
+ * Loads a Hugging Face LLaVA-NeXT-Video checkpoint directory as it is downloaded: config.json,
+ * model.safetensors or model.safetensors.index.json with its shards, tokenizer.json,
+ * tokenizer_config.json, chat_template.json (or the template inside tokenizer_config.json),
+ * preprocessor_config.json and generation_config.json (the last three optional). Every tensor is
+ * validated against the file sizes and the shapes the config implies.
+ * On failure *out is NULL and llavanext_last_error() names the file (and tensor).
+ * @param out     receives the model; free with llavanext_model_free()
+ * @param dir     path of the directory (UTF-8)
+ * @param params  NULL for defaults
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const char *dir,
+                                                    const llavanext_model_params *params);
+
+/** Releases the caller's reference. NULL-safe; callable from any thread. @since 0.1 */
+LLAVANEXT_API void llavanext_model_free(llavanext_model *model);
+
+/** Special tokens, for llavanext_model_token_id(). @since 0.1 */
+enum llavanext_special_token {
+    LLAVANEXT_TOKEN_BOS = 0,
+    LLAVANEXT_TOKEN_EOS = 1,
+    LLAVANEXT_TOKEN_PAD = 2,
+    LLAVANEXT_TOKEN_UNK = 3,
+    LLAVANEXT_TOKEN_VIDEO = 4, /**< the <video> placeholder */
+    LLAVANEXT_TOKEN_IMAGE = 5  /**< the <image> placeholder */
+};
+
+/** Id of a special token (llavanext_special_token), or -1 when the model has none. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_model_token_id(const llavanext_model *model, int32_t which);
+
+/** Size of the vocabulary (rows of the embedding table). @since 0.1 */
+LLAVANEXT_API int32_t llavanext_model_vocab_size(const llavanext_model *model);
+
+/**
+ * Context length in tokens: max_position_embeddings times the RoPE linear scaling factor
+ * `rope_scale` (pass 0 for the factor in config.json, 1 for the unscaled length).
+ * @since 0.1
+ */
+LLAVANEXT_API int64_t llavanext_model_context_length(const llavanext_model *model, double rope_scale);
+
+/**
+ * Embeddings one video frame turns into with pooling stride `pool_stride` (0 = the config's),
+ * e.g. 144 for the 7B models' 24x24 grid pooled 2x2.
+ * @since 0.1
+ */
+LLAVANEXT_API int32_t llavanext_model_tokens_per_frame(const llavanext_model *model, int32_t pool_stride);
+
+/**
+ * Embeddings an image of height x width pixels turns into (AnyRes: base tile + unpadded grid
+ * with newline embeddings), i.e. what its <image> placeholder expands to.
+ * Returns -1 for an invalid size.
+ * @since 0.1
+ */
+LLAVANEXT_API int64_t llavanext_model_image_tokens(const llavanext_model *model, int32_t height, int32_t width);
+
+/**
+ * A JSON description of the model (architecture sizes, RoPE, pooling, tokens per frame, context
+ * lengths, special tokens). *out is a NUL-terminated UTF-8 string; free with llavanext_free().
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavanext_model *model);
+
+/**
+ * Tokenizes UTF-8 text with the checkpoint's tokenizer. Special tokens written in the text
+ * (such as "<video>") become their ids. With add_bos non-zero the tokenizer's BOS is prepended
+ * when the tokenizer is configured to add one.
+ * @param out        receives a malloc'ed array of ids; free with llavanext_free()
+ * @param out_count  receives the number of ids
+ * Invalid UTF-8 gives LLAVANEXT_E_INVALID_ARGUMENT with the byte offset.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_tokenize(int32_t **out, size_t *out_count,
+                                                        const llavanext_model *model, const char *text,
+                                                        size_t text_len, int32_t add_bos);
+
+/**
+ * Turns token ids back into text as the Hugging Face tokenizer's decode() does.
+ * @param out  receives a NUL-terminated UTF-8 string; free with llavanext_free()
+ * @param skip_special  non-zero to leave out special tokens
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_detokenize(char **out, const llavanext_model *model,
+                                                          const int32_t *ids, size_t count,
+                                                          int32_t skip_special);
+
+/**
+ * Renders a conversation with the checkpoint's own chat template, exactly as transformers'
+ * apply_chat_template(messages, add_generation_prompt=...) does.
+ * @param out            receives the prompt; free with llavanext_free()
+ * @param messages_json  a JSON array in the Hugging Face messages format: objects with "role"
+ *                       and "content", content being a string or a list of
+ *                       {"type": "text", "text": ...}, {"type": "image"}, {"type": "video"}
+ * Errors raised by the template itself give LLAVANEXT_E_TEMPLATE with its message.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const llavanext_model *model,
+                                                           const char *messages_json,
+                                                           int32_t add_generation_prompt);
+
+/* ---------------------------------------------------------------------------------------------
+ * Token budget: frames x tokens per frame against the context
+ * ------------------------------------------------------------------------------------------- */
+
+/** The outcome of llavanext_model_plan_budget(). @since 0.1 */
+typedef struct llavanext_budget {
+    uint32_t struct_size;
+    int32_t tokens_per_frame;      /**< with the requested pooling stride */
+    int64_t visual_tokens;         /**< frames x tokens_per_frame + image_tokens */
+    int64_t total_tokens;          /**< visual + text + max_new_tokens */
+    double rope_scale;             /**< the RoPE factor the plan uses */
+    int64_t context_length;        /**< max_position_embeddings x rope_scale, or the smaller limit */
+    int32_t fits;                  /**< non-zero when total_tokens <= context_length */
+    /* (cut off: suggested_frames, suggested_pool_stride) */
+} llavanext_budget;
+
+/**
+ * Plans a request before anything is decoded or encoded: do `frames` video frames (over all
+ * videos) pooled with `pool_stride` (0 = config's), `image_tokens` image embeddings,
+ * `text_tokens` prompt tokens and `max_new_tokens` generated tokens fit into the context?
+ * rope_scale: 0 = config.json's factor; > 0 = that factor; < 0 = "auto", the original
+ * LLaVA-NeXT-Video recipe's rule: factor = ceil((frames x tokens_per_frame + 1000) /
+ * max_position_embeddings) when that is at least 2, else 1 (no scaling).
+ * context_limit > 0 caps the context (a host's smaller KV cache); 0 = the scaled length.
+ * Set out->struct_size = sizeof(*out) first.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_model_plan_budget(llavanext_budget *out, const llavanext_model *model,
+                                                           int32_t frames, int32_t pool_stride,
+                                                           int64_t image_tokens, int64_t text_tokens,
+                                                           int32_t max_new_tokens, double rope_scale,
+                                                           int64_t context_limit);
+
+/* ---------------------------------------------------------------------------------------------
+ * Frames: decoded RGB24 pictures, the currency between frame sampler and vision encoder
+ * ------------------------------------------------------------------------------------------- */
+
+/** A batch of RGB24 frames of one size, each with its source index and timestamp. @since 0.1 */
+typedef struct llavanext_frames llavanext_frames;
+
+/** Number of frames. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_frames_count(const llavanext_frames *frames);
+/** Width in pixels. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_frames_width(const llavanext_frames *frames);
+/** Height in pixels. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_frames_height(const llavanext_frames *frames);
+/**
+ * Pixels of frame `index`: height rows of width * 3 bytes (R, G, B), no padding; the frames of
+ * a batch are contiguous, so frame 0's pointer spans all of them. Borrowed: valid until the
+ * frames are freed. NULL for an index out of range.
+ * @since 0.1
+ */
+LLAVANEXT_API const uint8_t *llavanext_frames_data(const llavanext_frames *frames, int32_t index);
+/** 0-based index of the frame in the source's decode order, -1 if unknown. @since 0.1 */
+LLAVANEXT_API int64_t llavanext_frames_source_index(const llavanext_frames *frames, int32_t index);
+/** Presentation time of the frame in seconds, NAN if unknown. @since 0.1 */
+LLAVANEXT_API double llavanext_frames_timestamp(const llavanext_frames *frames, int32_t index);
+
+/** Pixel formats of host-provided frames. @since 0.1 */
+enum llavanext_pixel_format {
+    LLAVANEXT_PIXEL_RGB24 = 0,   /**< one plane, 3 bytes per pixel */
+    LLAVANEXT_PIXEL_YUV420P = 1, /**< three planes (Y, U, V), chroma halved both ways, BT.601 */
+    LLAVANEXT_PIXEL_NV12 = 2     /**< two planes (Y, interleaved UV) */
+};
+
+/**
+ * Copies one host frame (from a camera, a decoder of the host's own, ...) into a new
+ * one-frame batch, converting YUV to RGB24 the way FFmpeg's swscale does by default.
+ * @param planes   plane pointers (unused ones NULL)
+ * @param strides  bytes per row of each plane
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frames_from_host(llavanext_frames **out, int32_t pixel_format,
+                                                          const uint8_t *const planes[3],
+                                                          const int32_t strides[3], int32_t width,
+                                                          int32_t height);
+
+/** Frees frames. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_frames_free(llavanext_frames *frames);
+
+/* ---------------------------------------------------------------------------------------------
+ * Frame sampler: one opened video or image
+ * ------------------------------------------------------------------------------------------- */
+
+/** An opened media source (video file, image file, memory buffer or host stream). @since 0.1 */
+typedef struct llavanext_frame_sampler llavanext_frame_sampler;
+
+/** Parameters of the frame sampler. Initialise with llavanext_frame_sampler_params_init(). @since 0.1 */
+typedef struct llavanext_frame_sampler_params {
+    uint32_t struct_size;
+    int32_t threads;           /**< decoder threads; 0 = automatic */
+    int32_t apply_rotation;    /**< non-zero (default): honour the display rotation; 0: raw frames as
+                                    the reference implementation decodes them */
+    int32_t skip_corrupt;      /**< non-zero: a frame that cannot be decoded is replaced by the next
+                                    decodable one; 0 (default): the read fails with LLAVANEXT_E_MEDIA */
+    int64_t max_frame_pixels;  /**< largest width x height accepted; 0 = 16384 x 16384 */
+} llavanext_frame_sampler_params;
+
+/** Fills the defaults; pass sizeof(*params). @since 0.1 */
+LLAVANEXT_API void llavanext_frame_sampler_params_init(llavanext_frame_sampler_params *params, size_t size);
+
+/** Opens a media file by path. @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_open(llavanext_frame_sampler **out, const char *path,
+                                                            const llavanext_frame_sampler_params *params);
+/** Opens media held in memory (the bytes are copied). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_memory(llavanext_frame_sampler **out,
+                                                                   const void *data, size_t size,
+                                                                   const llavanext_frame_sampler_params *params);
+
+/** Reads up to `size` bytes into `buf`; returns the count, 0 at the end, negative on error. @since 0.1 */
+typedef int32_t (*llavanext_read_callback)(void *user_data, uint8_t *buf, int32_t size);
+/**
+ * Seeks like fseek (whence 0 = SET, 1 = CUR, 2 = END) and returns the new position, or with
+ * whence = LLAVANEXT_SEEK_SIZE returns the total size (or -1 if unknown); negative on error.
+ * @since 0.1
+ */
+typedef int64_t (*llavanext_seek_callback)(void *user_data, int64_t offset, int32_t whence);
+/** `whence` value asking a seek callback for the stream size. @since 0.1 */
+enum { LLAVANEXT_SEEK_SIZE = 0x10000 };
+
+/**
+ * Opens media read through host callbacks. `seek` may be NULL for a non-seekable stream (then
+ * the whole stream is read through once to index it). The callbacks are called on the thread
+ * that calls into the sampler, until llavanext_frame_sampler_free() returns.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_callbacks(llavanext_frame_sampler **out,
+                                                                      llavanext_read_callback read,
+                                                                      llavanext_seek_callback seek,
+                                                                      const llavanext_frame_sampler_params *params,
+                                                                      void *user_data);
+
+/** Frees the sampler. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_frame_sampler_free(llavanext_frame_sampler *sampler);
+
+/** What a media source is. @since 0.1 */
+typedef struct llavanext_media_info {
+    uint32_t struct_size;
+    int32_t width;             /**< of the frames returned (after rotation if applied) */
+    int32_t height;
+    int32_t rotation;          /**< display rotation in degrees clockwise: 0, 90, 180, 270 */
+    int32_t is_image;          /**< non-zero for a still image (one frame) */
+    int32_t frame_count_exact; /**< non-zero when frame_count was counted to a clean end */
+    int64_t frame_count;       /**< number of decodable frames */
+    double duration;           /**< seconds */
+    double fps;                /**< average frame rate; 0 if unknown */
+    char container[64];        /**< demuxer name, NUL-terminated */
+    char codec[64];            /**< decoder name, NUL-terminated */
+} llavanext_media_info;
+
+/**
+ * Describes the source. Set out->struct_size = sizeof(*out) first; the library fills what that
+ * size covers.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_info(llavanext_media_info *out,
+                                                            const llavanext_frame_sampler *sampler);
+
+/**
+ * Returns `count` frames spread uniformly as the reference implementation picks them:
+ * frame k is index floor(k * frame_count / count). count must be 1 .. frame_count.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_uniform(llavanext_frames **out,
+                                                               llavanext_frame_sampler *sampler, int32_t count);
+/** Frames at `fps` per second (the frame showing at t = 0, 1/fps, ...), at most max_count. @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_by_fps(llavanext_frames **out,
+                                                              llavanext_frame_sampler *sampler, double fps,
+                                                              int32_t max_count);
+/** The frames showing at the given times (seconds, any order). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_times(llavanext_frames **out,
+                                                                llavanext_frame_sampler *sampler,
+                                                                const double *times, int32_t count);
+/** The frames with the given 0-based indices (ascending). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_indices(llavanext_frames **out,
+                                                                  llavanext_frame_sampler *sampler,
+                                                                  const int64_t *indices, int32_t count);
+
+/**
+ * Pull interface: plans `count` uniformly spread frames without decoding them; then
+ * llavanext_frame_sampler_next() returns them in batches, so that a long video is never held
+ * in memory all at once.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_begin_uniform(llavanext_frame_sampler *sampler,
+                                                                     int32_t count);
+/**
+ * The next up to `max_batch` planned frames; LLAVANEXT_DONE (with *out NULL) when all were
+ * returned. @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_frame_sampler_next(llavanext_frames **out,
+                                                            llavanext_frame_sampler *sampler,
+                                                            int32_t max_batch);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensors: float32 arrays exchanged between vision encoder, pooler and generator
+ * ------------------------------------------------------------------------------------------- */
+
+/** A float32 array with a shape and a kind. @since 0.1 */
+typedef struct llavanext_tensor llavanext_tensor;
+
+/** What a tensor holds (which step produced it, and for which kind of media). @since 0.1 */
+enum llavanext_tensor_kind {
+    LLAVANEXT_TENSOR_VIDEO_PIXELS = 0,     /**< [frames, 3, S, S] preprocessed frames */
+    LLAVANEXT_TENSOR_IMAGE_PIXELS = 1,     /**< [patches, 3, S, S] AnyRes patches, base first */
+    LLAVANEXT_TENSOR_VIDEO_FEATURES = 2,   /**< [frames, g*g, vision_hidden] CLIP features */
+    LLAVANEXT_TENSOR_IMAGE_FEATURES = 3,   /**< [patches, g*g, vision_hidden] */
+    LLAVANEXT_TENSOR_VIDEO_POOLED = 4,     /**< [frames, tokens_per_frame, vision_hidden] */
+    LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS = 5, /**< [frames, tokens_per_frame, text_hidden]: fills <video> */
+    LLAVANEXT_TENSOR_IMAGE_PROJECTED = 6,  /**< [patches, g*g, text_hidden] */
+    LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS = 7, /**< [tokens, text_hidden] packed AnyRes: fills <image> */
+    LLAVANEXT_TENSOR_OTHER = 8            /**< anything else (e.g. host-made embeddings) */
+};
+
+/** The tensor's llavanext_tensor_kind. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_tensor_kind(const llavanext_tensor *tensor);
+/** Number of dimensions (1 .. 8). @since 0.1 */
+LLAVANEXT_API int32_t llavanext_tensor_ndim(const llavanext_tensor *tensor);
+/** Size of dimension `dim`; 0 when dim is out of range. @since 0.1 */
+LLAVANEXT_API int64_t llavanext_tensor_dim(const llavanext_tensor *tensor, int32_t dim);
+/** Total number of elements. @since 0.1 */
+LLAVANEXT_API int64_t llavanext_tensor_numel(const llavanext_tensor *tensor);
+/** The values, row-major. Borrowed: valid until the tensor is freed. @since 0.1 */
+LLAVANEXT_API const float *llavanext_tensor_data(const llavanext_tensor *tensor);
+/** For image kinds: the original image height and width in pixels (0 otherwise). @since 0.1 */
+LLAVANEXT_API int32_t llavanext_tensor_image_height(const llavanext_tensor *tensor);
+/** See llavanext_tensor_image_height(). @since 0.1 */
+LLAVANEXT_API int32_t llavanext_tensor_image_width(const llavanext_tensor *tensor);
+/**
+ * Creates a tensor from host data (copied), e.g. embeddings computed elsewhere or kept on disk.
+ * image_height/image_width matter only for image kinds.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_tensor_create(llavanext_tensor **out, int32_t kind, int32_t ndim,
+                                                       const int64_t *dims, const float *data,
+                                                       int32_t image_height, int32_t image_width);
+/**
+ * Concatenates tensors of one kind along their first dimension (the other dimensions must be
+ * equal), e.g. the video embeddings of frame batches encoded one after another, so that a long
+ * video streams through sampler, encoder and pooler with bounded memory. The image size is
+ * taken from the first tensor.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_tensor_concat(llavanext_tensor **out,
+                                                       const llavanext_tensor *const *tensors, int32_t count);
+/** Frees a tensor. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_tensor_free(llavanext_tensor *tensor);
+
+/* ---------------------------------------------------------------------------------------------
+ * Vision encoder: frames to CLIP features
+ * ------------------------------------------------------------------------------------------- */
+
+/** Per-thread scratch and thread pool for the vision tower of one model. @since 0.1 */
+typedef struct llavanext_vision_encoder llavanext_vision_encoder;
+
+/** Parameters of the vision encoder. Initialise with llavanext_vision_encoder_params_init(). @since 0.1 */
+typedef struct llavanext_vision_encoder_params {
+    uint32_t struct_size;
+    int32_t threads;                      /**< worker threads; 0 = one per CPU */
+    int32_t max_batch_frames;             /**< frames per GEMM batch; 0 = 8 */
+    llavanext_progress_callback progress; /**< optional; stage LLAVANEXT_STAGE_ENCODE */
+    void *progress_user_data;
+    llavanext_log_callback log;
+    void *log_user_data;
+} llavanext_vision_encoder_params;
+
+/** Fills the defaults; pass sizeof(*params). @since 0.1 */
+LLAVANEXT_API void llavanext_vision_encoder_params_init(llavanext_vision_encoder_params *params, size_t size);
+
+/** Creates an encoder for `model` (which it keeps alive). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_encoder **out,
+                                                               llavanext_model *model,
+                                                               const llavanext_vision_encoder_params *params);
+/** Frees the encoder. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *encoder);
+
+/**
+ * Preprocesses video frames exactly as the Hugging Face processor does (shortest-edge bicubic
+ * resize, centre crop, rescale, normalise): LLAVANEXT_TENSOR_VIDEO_PIXELS [F, 3, S, S].
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *encoder,
+                                                                         const llavanext_frames *frames);
+/**
+ * Preprocesses frame `index` of `frames` as an image (AnyRes): LLAVANEXT_TENSOR_IMAGE_PIXELS
+ * [P, 3, S, S] with the base image first, carrying the image size.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *encoder,
+                                                                         const llavanext_frames *frames,
+                                                                         int32_t index);
+/**
+ * Runs the vision tower on preprocessed pixels (VIDEO_PIXELS or IMAGE_PIXELS), all frames in
+ * the same GEMMs (in batches of max_batch_frames), up to the configured feature layer:
+ * VIDEO_FEATURES or IMAGE_FEATURES.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *encoder,
+                                                                      const llavanext_tensor *pixels);
+/** preprocess_video + encode_pixels, streaming frames through in batches. @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *encoder,
+                                                                     const llavanext_frames *frames);
+/** preprocess_image + encode_pixels. @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *encoder,
+                                                                     const llavanext_frames *frames,
+                                                                     int32_t index);
+/**
+ * Asks a running encode on another thread to stop; it then fails with LLAVANEXT_E_ABORTED.
+ * The only call that may overlap others on the same encoder. The request is cleared when the
+ * next encode starts.
+ * @since 0.1
+ */
+LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *encoder);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pooler: features to LLM embeddings (the token budget)
+ * ------------------------------------------------------------------------------------------- */
+
+/** Spatial pooling + projector MLP (+ AnyRes packing for images). @since 0.1 */
+typedef struct llavanext_pooler llavanext_pooler;
+
+/** Pooling modes. @since 0.1 */
+enum llavanext_pool_mode {
+    LLAVANEXT_POOL_DEFAULT = -1, /**< as config.json says */
+    LLAVANEXT_POOL_AVERAGE = 0,
+    LLAVANEXT_POOL_MAX = 1
+};
+
+/** Parameters of the pooler. Initialise with llavanext_pooler_params_init(). @since 0.1 */
+typedef struct llavanext_pooler_params {
+    uint32_t struct_size;
+    int32_t threads;     /**< 0 = one per CPU */
+    int32_t pool_stride; /**< 0 = config's; 1 = no pooling; s: s x s cells per token */
+    int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT */
+} llavanext_pooler_params;
+
+/** Fills the defaults; pass sizeof(*params). @since 0.1 */
+LLAVANEXT_API void llavanext_pooler_params_init(llavanext_pooler_params *params, size_t size);
+/** Creates a pooler for `model` (kept alive). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, llavanext_model *model,
+                                                       const llavanext_pooler_params *params);
+/** Frees the pooler. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pooler);
+/** Embeddings per video frame with this pooler's stride. @since 0.1 */
+LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pooler);
+/** VIDEO_FEATURES -> VIDEO_POOLED (spatial pooling only). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, llavanext_pooler *pooler,
+                                                     const llavanext_tensor *features);
+/** VIDEO_POOLED -> VIDEO_EMBEDDINGS, IMAGE_FEATURES -> IMAGE_PROJECTED (projector MLP). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, llavanext_pooler *pooler,
+                                                        const llavanext_tensor *features);
+/** IMAGE_PROJECTED -> IMAGE_EMBEDDINGS (unpadding, newline embeddings, base first). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pooler,
+                                                           const llavanext_tensor *projected);
+/**
+ * Features to the embeddings the generator splices in: VIDEO_FEATURES -> pool -> project ->
+ * VIDEO_EMBEDDINGS; IMAGE_FEATURES -> project -> pack -> IMAGE_EMBEDDINGS.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, llavanext_pooler *pooler,
+                                                      const llavanext_tensor *features);
+
+/* ---------------------------------------------------------------------------------------------
+ * Generator: one conversation (token history, KV cache, sampler)
+ * ------------------------------------------------------------------------------------------- */
+
+/** One conversation with the language model. @since 0.1 */
+typedef struct llavanext_generator llavanext_generator;
+
+/** Parameters of the generator. Initialise with llavanext_generator_params_init(). @since 0.1 */
+typedef struct llavanext_generator_params {
+    uint32_t struct_size;
+    int32_t threads;            /**< 0 = one per CPU */
+    int64_t context_length;     /**< KV cache size in tokens; 0 = the model's (RoPE-scaled) length */
+    double rope_scale;          /**< RoPE linear factor; 0 = config.json's; e.g. 4 to reach twice a
+                                     factor-2 model's context (quality degrades: see docs) */
+    int32_t max_new_tokens;     /**< per generation; 0 = generation_config.json's (else 256) */
+    float temperature;          /**< 0 = greedy; < 0 = generation_config.json's (greedy unless it
+                                     sets do_sample) */
+    int32_t top_k;              /**< 0 = off; < 0 = generation config's */
+    float top_p;                /**< 1 = off; < 0 = generation config's */
+    float min_p;                /**< 0 = off; < 0 = generation config's */
+    float repetition_penalty;   /**< 1 = off; < 0 = generation config's */
+    uint64_t seed;              /**< random seed of the sampler */
+    int32_t prefill_chunk;      /**< tokens per prefill block; 0 = 512 */
+    /* (cut off: progress, progress_user_data, log, log_user_data) */
+} llavanext_generator_params;
+
+/** Fills the defaults; pass sizeof(*params). @since 0.1 */
+LLAVANEXT_API void llavanext_generator_params_init(llavanext_generator_params *params, size_t size);
+/** Creates a generator for `model` (kept alive). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **out, llavanext_model *model,
+                                                          const llavanext_generator_params *params);
+/** Frees the generator. NULL-safe. @since 0.1 */
+LLAVANEXT_API void llavanext_generator_free(llavanext_generator *generator);
+
+/**
+ * Appends prompt text. The text is tokenized (a BOS is added at the very start of the
+ * conversation if the tokenizer adds one); every <video> / <image> placeholder in it is replaced,
+ * in order, by the rows of the next tensor of `media` (VIDEO_EMBEDDINGS for <video>,
+ * IMAGE_EMBEDDINGS for <image>). The number of placeholders must equal media_count
+ * (LLAVANEXT_E_INVALID_ARGUMENT naming both numbers otherwise). Nothing is computed yet: the
+ * tokens are evaluated by the next prefill, generate or score. The tensors are copied.
+ * LLAVANEXT_E_CONTEXT_FULL if the result would not fit into the context (nothing is appended).
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_append_prompt(llavanext_generator *generator,
+                                                                 const char *text, size_t text_len,
+                                                                 const llavanext_tensor *const *media,
+                                                                 int32_t media_count);
+/** Appends token ids as they are (no BOS added). @since 0.1 */
+LLAVANEXT_API llavanext_status llavanext_generator_append_tokens(llavanext_generator *generator,
+                                                                 const int32_t *ids, size_t count);
+/**
+ * Evaluates everything appended so far (the prompt) through the decoder in blocks, reporting
+ * LLAVANEXT_STAGE_PREFILL progress. Called implicitly by next/generate/score.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_prefill(llavanext_generator *generator);
+
+/**
+ * Pull one generated token. On LLAVANEXT_OK *out_piece points to the UTF-8 text it completes
+ * (possibly empty while a multi-byte character is incomplete; always whole characters),
+ * *out_len is its length and *out_token its id. The piece is borrowed until the next call on
+ * the generator. Returns LLAVANEXT_DONE when generation stopped (EOS, a stop string,
+ * max_new_tokens); then *out_piece holds any text still pending (usually empty) and *out_token
+ * is -1. LLAVANEXT_E_CONTEXT_FULL when no position is left. Any argument but the generator may
+ * be NULL.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *generator, const char **out_piece,
+                                                        size_t *out_len, int32_t *out_token);
+
+/**
+ * Receives each generated piece (whole UTF-8 characters, not NUL-terminated) and its token id
+ * (-1 for the final flush). Return 0 to go on, non-zero to stop generation.
+ * @since 0.1
+ */
+typedef int32_t (*llavanext_token_callback)(const char *piece, size_t len, int32_t token, void *user_data);
+
+/**
+ * Push helper: runs llavanext_generator_next() until done, calling `callback` for every
+ * piece. Returns LLAVANEXT_OK when generation ended normally or the callback stopped it.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_generate(llavanext_generator *generator,
+                                                            llavanext_token_callback callback, void *user_data);
+
+/**
+ * Adds a stop string: generation ends when the generated text contains it (the stop string
+ * itself is still delivered). Up to 16 per generator; cleared by reset.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_add_stop_string(llavanext_generator *generator,
+                                                                   const char *stop);
+
+/**
+ * Log-probability (natural log) of `continuation` (tokenized without BOS) following the current
+ * context, summed over its tokens, computed in one prefill pass without generating. The
+ * conversation is left as it was. *out_tokens receives the number of tokens scored (may be NULL).
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *out_tokens,
+                                                         llavanext_generator *generator,
+                                                         const char *continuation, size_t len);
+
+/** Forgets the conversation (keeps the allocated cache). @since 0.1 */
+LLAVANEXT_API void llavanext_generator_reset(llavanext_generator *generator);
+
+/**
+ * Logits of the last evaluated position (vocab_size floats), borrowed until the next call on
+ * the generator; LLAVANEXT_E_STATE when nothing has been evaluated.
+ * @since 0.1
+ */
+LLAVANEXT_API llavanext_status llavanext_generator_logits(const float **out, int32_t *out_count,
+                                                          llavanext_generator *generator);
+/** Tokens in the conversation so far (prompt + generated), evaluated or not. @since 0.1 */
+LLAVANEXT_API int64_t llavanext_generator_position(const llavanext_generator *generator);
+/** The context length (KV cache capacity) in tokens. @since 0.1 */
+LLAVANEXT_API int64_t llavanext_generator_context_length(const llavanext_generator *generator);
+/**
+ * The token ids of the conversation (placeholder-expanded positions hold the placeholder id).
+ * Borrowed until the next call on the generator.
+ * @since 0.1
+ */
+LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generator *generator);
+/**
+ * Asks a running prefill/generate on another thread to stop (LLAVANEXT_E_ABORTED). The only
+ * call that may overlap others on the same generator. Cleared when the next operation starts.
+ * @since 0.1
+ */
+LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
