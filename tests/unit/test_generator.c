@@ -3,6 +3,7 @@
 #include "../common/testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,6 +379,45 @@ static void rope_override_extends_the_context(void **s)
     assert_int_equal(llavanext_generator_create(&g, model, &p), LLAVANEXT_E_INVALID_ARGUMENT);
 }
 
+typedef struct worker {
+    int32_t ids[8];
+    int n;
+} worker;
+
+static void *answer_in_thread(void *arg)
+{
+    worker *w = arg;
+    llavanext_generator_params p;
+    llavanext_generator_params_init(&p, sizeof p);
+    p.temperature = 0;
+    p.max_new_tokens = 8;
+    p.threads = 1;
+    llavanext_generator *g;
+    if (llavanext_generator_create(&g, model, &p) != LLAVANEXT_OK)
+        return NULL;
+    if (llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0) == LLAVANEXT_OK)
+        while (w->n < 8 && llavanext_generator_next(g, NULL, NULL, &w->ids[w->n]) == LLAVANEXT_OK)
+            w->n++;
+    llavanext_generator_free(g);
+    return NULL;
+}
+
+static void one_model_serves_several_threads_at_once(void **s)
+{
+    (void)s;
+    worker w[4];
+    pthread_t t[4];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, answer_in_thread, &w[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(w[i].n, 8);
+        assert_memory_equal(w[i].ids, w[0].ids, sizeof w[0].ids);
+    }
+}
+
 static void budget_planner_counts_and_suggests(void **s)
 {
     (void)s;
@@ -419,6 +459,7 @@ int main(void)
         cmocka_unit_test(seeded_sampling_reproduces_and_reset_restarts_the_seed),
         cmocka_unit_test(padded_vocabulary_ids_generate_no_text_and_no_error),
         cmocka_unit_test(rope_override_extends_the_context),
+        cmocka_unit_test(one_model_serves_several_threads_at_once),
         cmocka_unit_test(budget_planner_counts_and_suggests),
     };
     return cmocka_run_group_tests_name("generator", tests, setup, teardown);
