@@ -1,0 +1,3 @@
+module github.com/libllavanext/llavanext-go
+
+go 1.21

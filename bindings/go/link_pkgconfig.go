@@ -1,0 +1,6 @@
+//go:build !llavanext_nopkgconfig
+
+package llavanext
+
+// #cgo pkg-config: llavanext
+import "C"

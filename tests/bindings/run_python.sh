@@ -1,0 +1,22 @@
+#!/bin/sh
+# meson test: the Python binding's pytest suite (bindings/python/tests).
+. "$(dirname "$0")/common.sh"
+
+python=${PYTHON:-python3}
+need "$python" "install Python 3"
+if ! "$python" -c "import pytest" >/dev/null 2>&1; then
+    echo "$0: pytest is not installed for $python (Debian: python3-pytest)" >&2
+    exit 1
+fi
+export LLAVANEXT_LIBRARY="$lib"
+export PYTHONDONTWRITEBYTECODE=1
+cd "$src/bindings/python"
+set +e
+"$python" -m pytest -p no:cacheprovider -ra tests
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then
+    echo "$0: pytest collected no tests" >&2
+    exit 1
+fi
+exit $rc
