@@ -40,6 +40,7 @@ typedef struct cli_run_opts {
     const char *dump;
     int fit;
     int load_read;
+    int32_t precision; /* llavanext_precision */
 } cli_run_opts;
 
 int cli_usage_error(const char *fmt, ...);
@@ -58,5 +59,7 @@ int cli_cmd_info(int argc, char **argv);
 
 /* Loads a model, printing the error on failure (NULL). */
 llavanext_model *cli_load_model(const char *dir, int32_t mode);
+/* The same with a compute precision (llavanext_precision). */
+llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t precision);
 
 #endif

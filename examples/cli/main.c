@@ -34,6 +34,8 @@ static const char usage[] =
     "  --context N           KV cache size in tokens (default: the scaled context length)\n"
     "  --fit                 reduce frames (or raise the pooling stride) to fit the context\n"
     "  --load read|mmap      how to load the weights (default mmap)\n"
+    "  --precision P         f32 (default, matches the reference), bf16 (faster; needs\n"
+    "                        AVX512-BF16) or auto (bf16 where the CPU has it)\n"
     "  --json                print one JSON object at the end instead of streaming\n"
     "  --dump FILE           write intermediate tensors to a safetensors file\n"
     "\n"
@@ -70,9 +72,15 @@ double cli_now(void)
 
 llavanext_model *cli_load_model(const char *dir, int32_t mode)
 {
+    return cli_load_model_precision(dir, mode, LLAVANEXT_PRECISION_F32);
+}
+
+llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t precision)
+{
     llavanext_model_params p;
     llavanext_model_params_init(&p, sizeof p);
     p.load_mode = mode;
+    p.precision = precision;
     p.progress = cli_progress;
     llavanext_model *m = NULL;
     llavanext_status st = llavanext_model_load(&m, dir, &p);

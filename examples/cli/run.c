@@ -51,6 +51,7 @@ static int parse_args(cli_run_opts *o, int argc, char **argv)
     o->repetition_penalty = -1.0f;
     o->seed = 0x5eed;
     o->pool_mode = LLAVANEXT_POOL_DEFAULT;
+    o->precision = LLAVANEXT_PRECISION_F32;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -157,6 +158,16 @@ static int parse_args(cli_run_opts *o, int argc, char **argv)
                 o->load_read = 1;
             else if (strcmp(v, "mmap") != 0)
                 return cli_usage_error("--load: '%s' is neither read nor mmap", v);
+        } else if (strcmp(a, "--precision") == 0) {
+            NEED();
+            if (strcmp(v, "f32") == 0)
+                o->precision = LLAVANEXT_PRECISION_F32;
+            else if (strcmp(v, "bf16") == 0)
+                o->precision = LLAVANEXT_PRECISION_BF16;
+            else if (strcmp(v, "auto") == 0)
+                o->precision = LLAVANEXT_PRECISION_AUTO;
+            else
+                return cli_usage_error("--precision: '%s' is not f32, bf16 or auto", v);
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
         } else if (strcmp(a, "--fit") == 0) {
@@ -527,7 +538,9 @@ static void print_json(request *r, llavanext_generator *g, stream_state *ss, int
 
 static int chat_loop(request *r, llavanext_generator *g, stream_state *ss, const char *first_render)
 {
-    json_t *conv = json_loads(conversation_json(r->o, r->o->prompt), 0, NULL);
+    char *first = conversation_json(r->o, r->o->prompt);
+    json_t *conv = json_loads(first, 0, NULL);
+    free(first);
     char *prev = strdup(first_render);
     char line[8192];
     int rc = CLI_OK;
@@ -593,7 +606,7 @@ int cli_cmd_run(int argc, char **argv, int chat)
     memset(&r, 0, sizeof r);
     r.o = &o;
     double t0 = cli_now();
-    r.model = cli_load_model(o.model, o.load_read ? LLAVANEXT_LOAD_READ : LLAVANEXT_LOAD_MMAP);
+    r.model = cli_load_model_precision(o.model, o.load_read ? LLAVANEXT_LOAD_READ : LLAVANEXT_LOAD_MMAP, o.precision);
     r.t.load = cli_now() - t0;
     if (!r.model)
         return CLI_FAIL;

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#define MAX_TOKENS ((int64_t)1 << 40)
+
 static int64_t visual(const llavanext_model *m, int64_t frames, int32_t stride, int64_t image_tokens)
 {
     return frames * llavanext_model_tokens_per_frame(m, stride) + image_tokens;
@@ -18,6 +20,11 @@ LLAVANEXT_API llavanext_status llavanext_model_plan_budget(llavanext_budget *out
     API_CHECK(frames >= 0 && pool_stride >= 0 && image_tokens >= 0 && text_tokens >= 0 && max_new_tokens >= 0,
               "llavanext_model_plan_budget: negative count");
     API_CHECK(context_limit >= 0, "llavanext_model_plan_budget: negative context limit");
+    /* bounds that keep every sum below INT64_MAX; no context comes near them */
+    API_CHECK(image_tokens <= MAX_TOKENS && text_tokens <= MAX_TOKENS,
+              "llavanext_model_plan_budget: more than %lld image or text tokens", (long long)MAX_TOKENS);
+    API_CHECK(!isnan(rope_scale) && rope_scale <= 1024.0,
+              "llavanext_model_plan_budget: rope_scale %g must be at most 1024", rope_scale);
     int32_t g = m->cfg.vision.image_size / m->cfg.vision.patch_size;
     int32_t stride = pool_stride ? pool_stride : m->cfg.pool_stride;
     API_CHECK(stride <= g, "llavanext_model_plan_budget: pool stride %d is larger than the %d-patch grid", (int)stride,

@@ -86,7 +86,7 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_callbacks(llavanext_
 {
     API_CHECK(out, "llavanext_frame_sampler_open_callbacks: out is NULL");
     *out = NULL;
-    API_CHECK(read, "llavanext_frame_sampler_open_callbacks: read callback is NULL");
+    API_CHECK(read && seek, "llavanext_frame_sampler_open_callbacks: read or seek callback is NULL");
     lnx_media_opts o;
     lnx_status st = make_opts(&o, params);
     lnx_media *m;

@@ -100,7 +100,36 @@ static lnx_status validate(const llavanext_generator_params *p)
     API_CHECK(p->top_p <= 1.0f && p->min_p <= 1.0f, "llavanext_generator_params: top_p and min_p must be <= 1");
     API_CHECK(p->prefill_chunk >= 0 && p->prefill_chunk <= 65536, "llavanext_generator_params: prefill_chunk %d",
               (int)p->prefill_chunk);
+    API_CHECK(p->max_request_bytes >= 0, "llavanext_generator_params: max_request_bytes = %lld",
+              (long long)p->max_request_bytes);
     return LNX_OK;
+}
+
+/* Refuses, before anything is allocated, a generator whose buffers would exceed max_request_bytes
+ * (0: no cap): the KV cache, the pending input rows of a prompt filling the context, the
+ * activations of one prefill block (as lnx_llama_scratch_reserve sizes them), the logits and
+ * the rows llavanext_generator_score allocates. */
+static lnx_status check_memory(const llavanext_generator_params *p, const lnx_text_cfg *c, int64_t cap)
+{
+    if (p->max_request_bytes == 0)
+        return LNX_OK;
+    const double fl = sizeof(float), kvd = (double)c->kv_heads * c->head_dim, qd = (double)c->heads * c->head_dim;
+    const double rows = (double)(p->prefill_chunk < cap ? p->prefill_chunk : cap);
+    double kv = 2.0 * c->layers * (double)cap * kvd * fl;
+    double pending = (double)cap * c->hidden * fl;
+    double act = rows * (2.0 * c->hidden + 2.0 * qd + 2.0 * kvd + 2.0 * c->intermediate) * fl;
+    double logits = 2.0 * c->vocab * fl;
+    double score = (rows < 64 ? rows : 64) * ((c->vocab > c->hidden ? c->vocab : c->hidden) + c->hidden) * fl;
+    double total = kv + pending + act + logits + score;
+    if (total <= (double)p->max_request_bytes)
+        return LNX_OK;
+    const double MiB = 1024.0 * 1024.0;
+    return lnx_error(LNX_E_LIMIT,
+                     "llavanext_generator_create: a context of %lld positions needs about %.1f MiB (KV cache %.1f, "
+                     "prompt rows %.1f, activations %.1f MiB), more than max_request_bytes = %lld; lower "
+                     "context_length or raise the limit",
+                     (long long)cap, total / MiB, kv / MiB, pending / MiB, (act + logits + score) / MiB,
+                     (long long)p->max_request_bytes);
 }
 
 LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **out, llavanext_model *model,
@@ -126,6 +155,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
                          "llavanext_generator_params: context_length %lld exceeds the %lld positions that RoPE scaling "
                          "factor %g allows (max_position_embeddings %d); raise rope_scale",
                          (long long)cap, (long long)allowed, factor, (int)tc->max_pos);
+    TRY(check_memory(&p, tc, cap));
     llavanext_generator *g = calloc(1, sizeof *g);
     if (!g)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -142,7 +172,8 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
     if (st == LNX_OK)
         st = lnx_rope_init(&g->rope, tc->head_dim, tc->rope_theta, factor);
     if (st == LNX_OK)
-        st = lnx_kv_init(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap);
+        st = lnx_kv_init_dtype(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap,
+                               lnx_gemm_ctx_precision(model->gemm) == LNX_PRECISION_BF16 ? LNX_DT_F16 : LNX_DT_F32);
     if (st == LNX_OK)
         st = lnx_sample_scratch_init(&g->ss, tc->vocab);
     if (st == LNX_OK) {

@@ -11,6 +11,7 @@
 #include "../io/config.h"
 #include "../io/safetensors.h"
 #include "../io/weights.h"
+#include "../kernels/gemm.h"
 #include "../llm/llama.h"
 #include "../media/frames.h"
 #include "../media/sampler.h"
@@ -31,6 +32,7 @@ struct llavanext_model {
     lnx_clip clip;
     lnx_projector proj;
     lnx_llama llama;
+    lnx_gemm_ctx *gemm;  /* compute precision and its caches (shared by every handle) */
     lnx_preproc_cfg pre;
     lnx_logger log;
 };

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t
     memset(&d, 0, sizeof d);
     d.struct_size = (uint32_t)sizeof d;
     d.load_mode = LLAVANEXT_LOAD_MMAP;
+    d.precision = LLAVANEXT_PRECISION_F32;
     memset(p, 0, size);
     memcpy(p, &d, size < sizeof d ? size : sizeof d);
     p->struct_size = (uint32_t)size;
@@ -181,6 +183,12 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
     TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
     if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    TRY(lnx_gemm_ctx_create(&m->gemm, p->precision));
+    m->clip.gemm = m->gemm;
+    m->proj.gemm = m->gemm;
+    m->llama.gemm = m->gemm;
+    lnx_log(&m->log, LNX_LOG_INFO, "compute precision: %s",
+            lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32");
     return LNX_OK;
 }
 
@@ -188,6 +196,7 @@ static void model_destroy(llavanext_model *m)
 {
     lnx_llama_unbind(&m->llama);
     lnx_clip_unbind(&m->clip);
+    lnx_gemm_ctx_free(m->gemm);
     lnx_wstore_free(m->ws);
     lnx_st_close(m->st);
     lnx_template_free(m->tmpl);
@@ -217,6 +226,7 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
     llavanext_model_params_init(&p, sizeof p);
     TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
     API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
+    API_CHECK(p.precision >= 0 && p.precision <= 2, "llavanext_model_params: precision %d is unknown", (int)p.precision);
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return lnx_error(LNX_E_IO, "%s: not a directory", dir);
@@ -273,7 +283,8 @@ LLAVANEXT_API int32_t llavanext_model_vocab_size(const llavanext_model *m)
 
 LLAVANEXT_API int64_t llavanext_model_context_length(const llavanext_model *m, double rope_scale)
 {
-    if (!m)
+    /* the generator's limit on the factor; beyond it the product would not fit an int64_t */
+    if (!m || isnan(rope_scale) || rope_scale > 1024.0)
         return 0;
     double f = rope_scale > 0 ? rope_scale : m->cfg.text.rope_factor;
     return (int64_t)((double)m->cfg.text.max_pos * f);

@@ -12,6 +12,9 @@
             return st_;       \
     } while (0)
 
+/* Default of llavanext_vision_encoder_params.max_request_bytes. */
+#define DEFAULT_MAX_REQUEST_BYTES ((int64_t)8 << 30)
+
 struct llavanext_vision_encoder {
     llavanext_model *model;
     lnx_pool *pool;
@@ -59,8 +62,12 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_
     API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_vision_encoder_params: threads = %d", (int)p.threads);
     API_CHECK(p.max_batch_frames >= 0 && p.max_batch_frames <= 4096,
               "llavanext_vision_encoder_params: max_batch_frames = %d", (int)p.max_batch_frames);
+    API_CHECK(p.max_request_bytes >= 0, "llavanext_vision_encoder_params: max_request_bytes = %lld",
+              (long long)p.max_request_bytes);
     if (p.max_batch_frames == 0)
         p.max_batch_frames = 8;
+    if (p.max_request_bytes == 0)
+        p.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
     llavanext_vision_encoder *e = calloc(1, sizeof *e);
     if (!e)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -99,6 +106,40 @@ static int32_t S_of(const llavanext_model *m)
     return m->cfg.vision.image_size;
 }
 
+/* Refuses, before anything is allocated, a request for `frames` images whose buffers would exceed
+ * max_request_bytes: their preprocessed pixels (with_pixels) and, when encoding, their features
+ * plus the tower's activations for one batch, as lnx_clip_forward allocates them. */
+static lnx_status check_request(const llavanext_vision_encoder *e, int64_t frames, int with_pixels, int encode,
+                                const char *fn)
+{
+    const lnx_clip *c = &e->model->clip;
+    const double S = c->cfg.image_size, D = c->cfg.hidden, I = c->cfg.intermediate, P = c->cfg.patch_size;
+    const double T = c->tokens, patches = (double)c->grid * c->grid, fl = sizeof(float);
+    const double batch = (double)(frames < e->p.max_batch_frames ? frames : e->p.max_batch_frames);
+    double pixels = with_pixels ? (double)frames * 3 * S * S * fl : 0;
+    double features = encode ? (double)frames * lnx_clip_out_tokens(c) * D * fl : 0;
+    double act = encode ? batch * (2 * T * D + T * (I > 3 * D ? I : 3 * D) + patches * 3 * P * P) * fl : 0;
+    double total = pixels + features + act;
+    if (total <= (double)e->p.max_request_bytes)
+        return LNX_OK;
+    const double MiB = 1024.0 * 1024.0;
+    return lnx_error(LNX_E_LIMIT,
+                     "%s: %lld images of %dx%d need about %.1f MiB (pixels %.1f, features %.1f, activations %.1f MiB), "
+                     "more than max_request_bytes = %lld; pass fewer frames per call or raise the limit",
+                     fn, (long long)frames, (int)S, (int)S, total / MiB, pixels / MiB, features / MiB, act / MiB,
+                     (long long)e->p.max_request_bytes);
+}
+
+/* The AnyRes plan of frame `index` of `frames` as an image. */
+static lnx_status image_plan(lnx_anyres_plan *plan, const llavanext_vision_encoder *e, const lnx_frames *f,
+                             int32_t index, const char *fn)
+{
+    API_CHECK(index >= 0 && index < f->count, "%s: frame %d of %d", fn, (int)index, (int)f->count);
+    const lnx_model_cfg *c = &e->model->cfg;
+    return lnx_anyres_plan_for(plan, f->height, f->width, (const int32_t(*)[2])c->pinpoints, c->n_pinpoints,
+                               c->vision.image_size, c->vision.patch_size);
+}
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavanext_tensor **out,
                                                                          llavanext_vision_encoder *e,
                                                                          const llavanext_frames *frames)
@@ -108,6 +149,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_video: NULL argument");
     const lnx_frames *f = frames->f;
     API_CHECK(f->count > 0, "llavanext_vision_encoder_preprocess_video: no frames");
+    TRY(check_request(e, f->count, 1, 0, "llavanext_vision_encoder_preprocess_video"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { f->count, 3, S, S };
     llavanext_tensor *t;
@@ -136,12 +178,9 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
     *out = NULL;
     API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_image: NULL argument");
     const lnx_frames *f = frames->f;
-    API_CHECK(index >= 0 && index < f->count, "llavanext_vision_encoder_preprocess_image: frame %d of %d",
-              (int)index, (int)f->count);
-    const lnx_model_cfg *c = &e->model->cfg;
     lnx_anyres_plan plan;
-    TRY(lnx_anyres_plan_for(&plan, f->height, f->width, (const int32_t(*)[2])c->pinpoints, c->n_pinpoints,
-                            c->vision.image_size, c->vision.patch_size));
+    TRY(image_plan(&plan, e, f, index, "llavanext_vision_encoder_preprocess_image"));
+    TRY(check_request(e, plan.patches, 1, 0, "llavanext_vision_encoder_preprocess_image"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { plan.patches, 3, S, S };
     llavanext_tensor *t;
@@ -202,6 +241,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
     API_CHECK(pixels->ndim == 4 && pixels->dims[1] == 3 && pixels->dims[2] == S && pixels->dims[3] == S &&
                   pixels->dims[0] > 0,
               "llavanext_vision_encoder_encode_pixels: pixels must be [N, 3, %d, %d]", (int)S, (int)S);
+    TRY(check_request(e, pixels->dims[0], 0, 1, "llavanext_vision_encoder_encode_pixels"));
     atomic_store(&e->cancel, 0);
     const lnx_clip *clip = &e->model->clip;
     int64_t dims[3] = { pixels->dims[0], lnx_clip_out_tokens(clip), clip->cfg.hidden };
@@ -226,6 +266,8 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_t
 {
     API_CHECK(out, "llavanext_vision_encoder_encode_video: out is NULL");
     *out = NULL;
+    API_CHECK(e && frames, "llavanext_vision_encoder_encode_video: NULL argument");
+    TRY(check_request(e, frames->f->count, 1, 1, "llavanext_vision_encoder_encode_video"));
     llavanext_tensor *pixels;
     TRY(llavanext_vision_encoder_preprocess_video(&pixels, e, frames));
     lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);
@@ -239,6 +281,10 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_t
 {
     API_CHECK(out, "llavanext_vision_encoder_encode_image: out is NULL");
     *out = NULL;
+    API_CHECK(e && frames, "llavanext_vision_encoder_encode_image: NULL argument");
+    lnx_anyres_plan plan;
+    TRY(image_plan(&plan, e, frames->f, index, "llavanext_vision_encoder_encode_image"));
+    TRY(check_request(e, plan.patches, 1, 1, "llavanext_vision_encoder_encode_image"));
     llavanext_tensor *pixels;
     TRY(llavanext_vision_encoder_preprocess_image(&pixels, e, frames, index));
     lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);

@@ -279,14 +279,19 @@ static lnx_status parse_file(lnx_st *st, size_t fi)
     }
     if (rc == LNX_OK && nspans > 1) {
         qsort(spans, nspans, sizeof *spans, cmp_span);
+        /* compare each span with the one reaching furthest so far, not just its predecessor: an
+         * empty tensor inside another one must not hide a later overlap */
+        size_t far = 0;
         for (size_t i = 1; i < nspans; i++) {
-            if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
+            if (spans[i].begin < spans[far].end && spans[i].end > spans[i].begin) {
                 rc = lnx_error(LNX_E_FORMAT, "%s: tensors '%s' and '%s' overlap (bytes %llu..%llu and %llu..%llu)",
-                               f->path, st->tensors[spans[i - 1].index].name, st->tensors[spans[i].index].name,
-                               (unsigned long long)spans[i - 1].begin, (unsigned long long)spans[i - 1].end,
+                               f->path, st->tensors[spans[far].index].name, st->tensors[spans[i].index].name,
+                               (unsigned long long)spans[far].begin, (unsigned long long)spans[far].end,
                                (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end);
                 break;
             }
+            if (spans[i].end > spans[far].end)
+                far = i;
         }
     }
     free(spans);

@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -8,8 +9,9 @@
 #include "../base/cpu.h"
 #include "../base/half.h"
 
-/* Rows per widened block: bounded to about 4 MiB of float32 so the block stays in cache. */
-#define WIDEN_BYTES (4u << 20)
+/* Rows per widened block: about 16 MiB of float32, so that BLAS packs the activations only a few
+ * times per weight (it repacks them for every call) while the block stays a bounded copy. */
+#define WIDEN_BYTES (16u << 20)
 /* Below this many activation rows the weight-streaming GEMV beats widening + sgemm. */
 #define GEMV_MAX_M 4
 
@@ -29,8 +31,10 @@ static float dot_scalar(lnx_dtype dt, const void *row, const float *x, int64_t n
     return acc;
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static float hsum256(__m256 v)
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+AVX2 static float hsum256(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -38,42 +42,121 @@ static float hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static float dot_avx2(lnx_dtype dt, const void *row, const float *x, int64_t n)
+/* 8 stored values at p (element k) as float32 */
+AVX2 static inline __m256 load8(lnx_dtype dt, const void *p, int64_t k)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    if (dt == LNX_DT_F32)
+        return _mm256_loadu_ps((const float *)p + k);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + k));
+    if (dt == LNX_DT_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+AVX512 static inline __m512 load16(lnx_dtype dt, const void *p, int64_t k)
+{
+    if (dt == LNX_DT_F32)
+        return _mm512_loadu_ps((const float *)p + k);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + k));
+    if (dt == LNX_DT_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* Dot products of up to 4 stored rows (row_bytes apart) with x[n]: out[r]. Each weight element
+ * is loaded once; x is reused across the rows. */
+static void dot_rows_scalar(lnx_dtype dt, const char *rows, size_t row_bytes, int nr, const float *x, int64_t n,
+                            float *out)
+{
+    for (int r = 0; r < nr; r++)
+        out[r] = dot_scalar(dt, rows + (size_t)r * row_bytes, x, n);
+}
+
+AVX2 static void dot_rows_avx2(lnx_dtype dt, const char *rows, size_t row_bytes, int nr, const float *x, int64_t n,
+                               float *out)
+{
+    __m256 acc[4][2];
+    for (int r = 0; r < 4; r++)
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m256 w0, w1;
-        if (dt == LNX_DT_F32) {
-            w0 = _mm256_loadu_ps((const float *)row + k);
-            w1 = _mm256_loadu_ps((const float *)row + k + 8);
-        } else {
-            __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k));
-            if (dt == LNX_DT_BF16) {
-                w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16));
-                w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16));
-            } else {
-                w0 = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-                w1 = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    if (nr == 4) {
+        for (; k + 16 <= n; k += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+            for (int r = 0; r < 4; r++) {
+                const char *w = rows + (size_t)r * row_bytes;
+                acc[r][0] = _mm256_fmadd_ps(load8(dt, w, k), x0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(load8(dt, w, k + 8), x1, acc[r][1]);
             }
         }
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + k), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + k + 8), a1);
+    } else {
+        for (; k + 16 <= n; k += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+            for (int r = 0; r < nr; r++) {
+                const char *w = rows + (size_t)r * row_bytes;
+                acc[r][0] = _mm256_fmadd_ps(load8(dt, w, k), x0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(load8(dt, w, k + 8), x1, acc[r][1]);
+            }
+        }
     }
-    float acc = hsum256(_mm256_add_ps(a0, a1));
-    if (k < n) {
-        size_t es = lnx_dtype_size(dt);
-        acc += dot_scalar(dt, (const char *)row + (size_t)k * es, x + k, n - k);
+    size_t es = lnx_dtype_size(dt);
+    for (int r = 0; r < nr; r++) {
+        out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
+        if (k < n)
+            out[r] += dot_scalar(dt, rows + (size_t)r * row_bytes + (size_t)k * es, x + k, n - k);
     }
-    return acc;
+}
+
+AVX512 static void dot_rows_avx512(lnx_dtype dt, const char *rows, size_t row_bytes, int nr, const float *x,
+                                   int64_t n, float *out)
+{
+    __m512 acc[4][2];
+    for (int r = 0; r < 4; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    if (nr == 4) {
+        for (; k + 32 <= n; k += 32) {
+            __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+            for (int r = 0; r < 4; r++) {
+                const char *w = rows + (size_t)r * row_bytes;
+                acc[r][0] = _mm512_fmadd_ps(load16(dt, w, k), x0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(load16(dt, w, k + 16), x1, acc[r][1]);
+            }
+        }
+    } else {
+        for (; k + 32 <= n; k += 32) {
+            __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+            for (int r = 0; r < nr; r++) {
+                const char *w = rows + (size_t)r * row_bytes;
+                acc[r][0] = _mm512_fmadd_ps(load16(dt, w, k), x0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(load16(dt, w, k + 16), x1, acc[r][1]);
+            }
+        }
+    }
+    size_t es = lnx_dtype_size(dt);
+    for (int r = 0; r < nr; r++) {
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+        if (k < n)
+            out[r] += dot_scalar(dt, rows + (size_t)r * row_bytes + (size_t)k * es, x + k, n - k);
+    }
+}
+
+typedef void (*dot_rows_fn)(lnx_dtype, const char *, size_t, int, const float *, int64_t, float *);
+
+static dot_rows_fn pick_dot_rows(void)
+{
+    unsigned f = lnx_cpu_flags();
+    if ((f & LNX_CPU_AVX512) && (f & LNX_CPU_AVX2))
+        return dot_rows_avx512;
+    if (f & LNX_CPU_AVX2)
+        return dot_rows_avx2;
+    return dot_rows_scalar;
 }
 
 float lnx_dot_row(lnx_dtype dt, const void *row, const float *x, int64_t n)
 {
-    if (lnx_cpu_flags() & LNX_CPU_AVX2)
-        return dot_avx2(dt, row, x, n);
-    return dot_scalar(dt, row, x, n);
+    float out;
+    pick_dot_rows()(dt, row, 0, 1, x, n, &out);
+    return out;
 }
 
 typedef struct gemv_ctx {
@@ -85,23 +168,36 @@ typedef struct gemv_ctx {
     float *C;
     int64_t ldc;
     int accumulate;
+    dot_rows_fn dot;
 } gemv_ctx;
 
+/* Rows are handed out in groups of 4 (the unit of dot_rows). */
 static void gemv_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const gemv_ctx *g = p;
     size_t row_bytes = (size_t)g->W->cols * lnx_dtype_size(g->W->dtype);
-    for (int64_t n = begin; n < end; n++) {
-        const void *row = (const char *)g->W->data + (size_t)n * row_bytes;
+    int64_t N = g->W->rows;
+    for (int64_t n = begin * 4; n < end * 4 && n < N; n += 4) {
+        int nr = N - n < 4 ? (int)(N - n) : 4;
+        const char *rows = (const char *)g->W->data + (size_t)n * row_bytes;
         for (int64_t m = 0; m < g->M; m++) {
-            float v = lnx_dot_row(g->W->dtype, row, g->A + m * g->lda, g->W->cols);
-            if (g->bias)
-                v += g->bias[n];
+            float v[4];
+            g->dot(g->W->dtype, rows, row_bytes, nr, g->A + m * g->lda, g->W->cols, v);
             float *c = g->C + m * g->ldc + n;
-            *c = g->accumulate ? *c + v : v;
+            for (int r = 0; r < nr; r++) {
+                float y = v[r] + (g->bias ? g->bias[n + r] : 0.0f);
+                c[r] = g->accumulate ? c[r] + y : y;
+            }
         }
     }
+}
+
+static void gemv(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,
+                 float *C, int64_t ldc, int accumulate)
+{
+    gemv_ctx g = { M, A, lda, W, bias, C, ldc, accumulate, pick_dot_rows() };
+    lnx_parallel_for(pool, (W->rows + 3) / 4, gemv_rows, &g);
 }
 
 typedef struct widen_ctx {
@@ -120,11 +216,102 @@ static void widen_rows(void *p, int64_t begin, int64_t end, int worker)
     lnx_widen(w->W->dtype, src, w->dst + (size_t)begin * cols, (size_t)(end - begin) * cols);
 }
 
-static void add_bias(int64_t M, int64_t N, const float *bias, float *C, int64_t ldc)
+typedef struct bias_ctx {
+    int64_t N;
+    const float *bias;
+    float *C;
+    int64_t ldc;
+} bias_ctx;
+
+static void bias_rows(void *p, int64_t begin, int64_t end, int worker)
 {
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = 0; n < N; n++)
-            C[m * ldc + n] += bias[n];
+    (void)worker;
+    const bias_ctx *b = p;
+    for (int64_t m = begin; m < end; m++)
+        for (int64_t n = 0; n < b->N; n++)
+            b->C[m * b->ldc + n] += b->bias[n];
+}
+
+static void add_bias(lnx_pool *pool, int64_t M, int64_t N, const float *bias, float *C, int64_t ldc)
+{
+    bias_ctx b = { N, bias, C, ldc };
+    lnx_parallel_for(pool, M, bias_rows, &b);
+}
+
+/* ---- BLAS on the pool's workers ----
+ *
+ * OpenBLAS's own threads spin (sched_yield) for a while after every call and compete for the
+ * cores with the pool's loops that follow (widening, norms, softmax); many small products
+ * (attention) pay its thread hand-off each time. With OpenBLAS, the products are split over the
+ * pool's workers instead, each calling BLAS single-threaded: OpenBLAS's thread count is set to 1
+ * for the duration (reference counted across concurrent callers, restored by the last one). */
+
+#ifdef LNX_HAVE_OPENBLAS_THREADS
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+#endif
+
+int lnx_blas_serial_enter(lnx_pool *pool)
+{
+#ifdef LNX_HAVE_OPENBLAS_THREADS
+    if (lnx_pool_size(pool) < 2)
+        return 0;
+    pthread_mutex_lock(&blas_lock);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+    return 1;
+#else
+    (void)pool;
+    return 0;
+#endif
+}
+
+void lnx_blas_serial_leave(int entered)
+{
+#ifdef LNX_HAVE_OPENBLAS_THREADS
+    if (!entered)
+        return;
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_users == 0)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_lock);
+#else
+    (void)entered;
+#endif
+}
+
+typedef struct rows_ctx {
+    int64_t M, N, K;
+    const float *A;
+    int64_t lda;
+    const float *B;
+    int64_t ldb;
+    float beta;
+    float *C;
+    int64_t ldc;
+} rows_ctx;
+
+static void sgemm_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const rows_ctx *r = p;
+    if (end > begin)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(end - begin), (int)r->N, (int)r->K, 1.0f,
+                    r->A + begin * r->lda, (int)r->lda, r->B, (int)r->ldb, r->beta, r->C + begin * r->ldc, (int)r->ldc);
+}
+
+/* C[M,N] = A[M,K] B[N,K]^T + beta C: split by rows over the pool when `serial`, else one call. */
+static void sgemm_nt(lnx_pool *pool, int serial, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    rows_ctx r = { M, N, K, A, lda, B, ldb, beta, C, ldc };
+    if (serial)
+        lnx_parallel_for(pool, M, sgemm_rows, &r);
+    else
+        sgemm_rows(&r, 0, M, 0);
 }
 
 void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
@@ -134,14 +321,13 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
     if (M <= 0 || N <= 0)
         return;
     if (M <= GEMV_MAX_M || K == 0) {
-        gemv_ctx g = { M, A, lda, W, bias, C, ldc, accumulate };
-        lnx_parallel_for(pool, N, gemv_rows, &g);
+        gemv(pool, M, A, lda, W, bias, C, ldc, accumulate);
         return;
     }
     float beta = accumulate ? 1.0f : 0.0f;
+    int serial = lnx_blas_serial_enter(pool);
     if (W->dtype == LNX_DT_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, A,
-                    (int)lda, W->data, (int)K, beta, C, (int)ldc);
+        sgemm_nt(pool, serial, M, N, K, A, lda, W->data, K, beta, C, ldc);
     } else {
         int64_t block = (int64_t)(WIDEN_BYTES / ((size_t)K * sizeof(float)));
         if (block < 16)
@@ -151,21 +337,21 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
         float *buf = lnx_amalloc((size_t)block * (size_t)K * sizeof(float));
         if (!buf) {
             /* no room for even one block: fall back to streaming the weights */
-            gemv_ctx g = { M, A, lda, W, bias, C, ldc, accumulate };
-            lnx_parallel_for(pool, N, gemv_rows, &g);
+            lnx_blas_serial_leave(serial);
+            gemv(pool, M, A, lda, W, bias, C, ldc, accumulate);
             return;
         }
         for (int64_t n0 = 0; n0 < N; n0 += block) {
             int64_t nb = N - n0 < block ? N - n0 : block;
             widen_ctx w = { W, n0, buf };
             lnx_parallel_for(pool, nb, widen_rows, &w);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nb, (int)K, 1.0f, A,
-                        (int)lda, buf, (int)K, beta, C + n0, (int)ldc);
+            sgemm_nt(pool, serial, M, nb, K, A, lda, buf, K, beta, C + n0, ldc);
         }
         lnx_afree(buf);
     }
+    lnx_blas_serial_leave(serial);
     if (bias)
-        add_bias(M, N, bias, C, ldc);
+        add_bias(pool, M, N, bias, C, ldc);
 }
 
 void lnx_gemm_ref(int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,

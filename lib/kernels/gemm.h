@@ -6,6 +6,7 @@
 
 #include "../base/parallel.h"
 #include "../base/dtype.h"
+#include "../io/config.h"
 
 /*
  * C[m, n] = sum_k A[m, k] * W[n, k] (+ bias[n]) for m < M, n < W->rows, k < W->cols,
@@ -20,11 +21,66 @@
 void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
               const float *bias, float *C, int64_t ldc, int accumulate);
 
+/* Compute precision of the big GEMMs (vision, prefill); the numbering is the public
+ * llavanext_precision's. */
+enum { LNX_PRECISION_AUTO = 0, LNX_PRECISION_F32 = 1, LNX_PRECISION_BF16 = 2 };
+
+/*
+ * A GEMM backend choice plus what it caches. F32: lnx_gemm as above (the reference-exact path).
+ * BF16 (oneDNN): activations are rounded to bf16, products accumulate in float32, output float32;
+ * BF16 weights are used in place, F16/F32 weights are narrowed to bf16 once and cached here (keyed
+ * by the weight's data pointer). Thread-safe: one context serves every handle of a model. Small M
+ * (decode) always takes the float32 GEMV, which reads the stored weights directly.
+ */
+typedef struct lnx_gemm_ctx lnx_gemm_ctx;
+
+/* AUTO resolves to BF16 when lnx_gemm_bf16_available(), else F32. An explicit BF16 where it is
+ * not available fails with LNX_E_UNSUPPORTED saying why. */
+lnx_status lnx_gemm_ctx_create(lnx_gemm_ctx **out, int32_t precision);
+void lnx_gemm_ctx_free(lnx_gemm_ctx *ctx);
+/* The resolved precision: LNX_PRECISION_F32 or LNX_PRECISION_BF16 (F32 for NULL). */
+int32_t lnx_gemm_ctx_precision(const lnx_gemm_ctx *ctx);
+/* Non-zero when the bf16 backend can run here (built with oneDNN, CPU with AVX512-BF16);
+ * otherwise *why (if not NULL) gets the reason. */
+int lnx_gemm_bf16_available(const char **why);
+
+/* C = act(A W^T + b) through a context (the bf16 backend fuses the activation). */
+void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                  const float *bias, float *C, int64_t ldc, lnx_act act);
+
+/* lnx_gemm through a context (NULL = F32). */
+void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                const float *bias, float *C, int64_t ldc, int accumulate);
+
+/* While entered (non-zero return), the pool's workers may call BLAS single-threaded: OpenBLAS's
+ * own thread count is 1 until the matching leave (reference counted). Returns 0, and changes
+ * nothing, for a pool of one worker or a BLAS without that control. */
+int lnx_blas_serial_enter(lnx_pool *pool);
+void lnx_blas_serial_leave(int entered);
+
 /* Plain float64-accumulating reference of lnx_gemm, for tests. */
 void lnx_gemm_ref(int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,
                   float *C, int64_t ldc, int accumulate);
 
 /* Dot product of float32 x[n] with one stored row (exposed for the kernel tests). */
 float lnx_dot_row(lnx_dtype dt, const void *row, const float *x, int64_t n);
+
+/* A batched bf16 product for attention: C[b] = A[b] x B[b] for b < batch, with A [M, K] and
+ * B [K, N] bf16 (B stored as [N, K] rows when b_trans), C [M, N] float32; leading dimensions
+ * (ld*) and batch strides (s*) in elements. */
+typedef struct lnx_bmm {
+    int64_t batch, M, N, K;
+    const uint16_t *A;
+    int64_t lda, sa;
+    const uint16_t *B;
+    int64_t ldb, sb;
+    int b_trans;
+    float *C;
+    int64_t ldc, sc;
+} lnx_bmm;
+
+/* Runs it on the context's bf16 backend: 0, or -1 when the context is not bf16 or the backend
+ * failed (the caller then computes in float32). */
+int lnx_gemm_bf16_bmm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const lnx_bmm *m);
 
 #endif

@@ -1,3 +1,5 @@
+/* Row kernels. Each has a plain scalar version (the oracle, *_ref) and an AVX2+FMA version
+ * picked at run time; the row kernels are memory-bound, so AVX-512 would add code, not speed. */
 #include "ops.h"
 
 #include <immintrin.h>
@@ -6,7 +8,166 @@
 
 #include "../base/alloc.h"
 #include "../base/cpu.h"
-#include "gemm.h"
+#include "../base/half.h"
+#include "simd.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+int lnx_isa(void)
+{
+    unsigned f = lnx_cpu_flags();
+    if (f & LNX_CPU_AVX512)
+        return LNX_ISA_AVX512;
+    if (f & LNX_CPU_AVX2)
+        return LNX_ISA_AVX2;
+    return LNX_ISA_SCALAR;
+}
+
+static int use_avx2(void)
+{
+    return lnx_isa() >= LNX_ISA_AVX2;
+}
+
+/* ---- AVX2 helpers ---- */
+
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline float hmax8(__m256 v)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* e^x to about 2e-7 relative: x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial of
+ * degree 7, 2^n through the exponent bits. Inputs below -87 give ~1e-38 (not 0). */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* Loads the first n (< 8) floats, zero elsewhere; stores likewise. */
+AVX2 static inline __m256i tail_mask(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* ---- dot / axpy ---- */
+
+AVX2 static float dot_f32_avx2(const float *a, const float *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+AVX2 static float dot_f16_avx2(const uint16_t *a, const float *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8)));
+        s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += lnx_f16_to_f32(a[i]) * b[i];
+    return s;
+}
+
+AVX2 static void axpy_f32_avx2(float *y, const float *x, float a, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+AVX2 static void axpy_f16_avx2(float *y, const uint16_t *x, float a, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++)
+        y[i] += a * lnx_f16_to_f32(x[i]);
+}
+
+float lnx_dot_f32(const float *a, const float *b, int64_t n)
+{
+    if (use_avx2())
+        return dot_f32_avx2(a, b, n);
+    float s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+float lnx_dot_f16(const uint16_t *a, const float *b, int64_t n)
+{
+    if (use_avx2())
+        return dot_f16_avx2(a, b, n);
+    float s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += lnx_f16_to_f32(a[i]) * b[i];
+    return s;
+}
+
+void lnx_axpy_f32(float *y, const float *x, float a, int64_t n)
+{
+    if (use_avx2()) {
+        axpy_f32_avx2(y, x, a, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void lnx_axpy_f16(float *y, const uint16_t *x, float a, int64_t n)
+{
+    if (use_avx2()) {
+        axpy_f16_avx2(y, x, a, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * lnx_f16_to_f32(x[i]);
+}
+
+/* ---- norms ---- */
 
 typedef struct norm_ctx {
     const float *x;
@@ -14,35 +175,111 @@ typedef struct norm_ctx {
     const float *w, *b;
     float eps;
     float *out;
+    int fast;
 } norm_ctx;
+
+static void layernorm_row_ref(const float *x, int64_t dim, const float *w, const float *b, float eps, float *o)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < dim; i++)
+        sum += x[i];
+    float mean = (float)(sum / (double)dim);
+    double var = 0.0;
+    for (int64_t i = 0; i < dim; i++) {
+        double d = (double)x[i] - mean;
+        var += d * d;
+    }
+    float inv = (float)(1.0 / sqrt(var / (double)dim + eps));
+    for (int64_t i = 0; i < dim; i++)
+        o[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+AVX2 static void layernorm_row_avx2(const float *x, int64_t dim, const float *w, const float *b, float eps, float *o)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0, n16 = dim & ~(int64_t)15;
+    for (; i < n16; i += 16) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+    }
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < dim; i++)
+        sum += x[i];
+    float mean = sum / (float)dim;
+    __m256 vm = _mm256_set1_ps(mean);
+    s0 = s1 = _mm256_setzero_ps();
+    for (i = 0; i < n16; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    float var = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < dim; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(var / (float)dim + eps);
+    __m256 vi = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= dim; i += 8) {
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vi);
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(w + i), _mm256_loadu_ps(b + i)));
+    }
+    for (; i < dim; i++)
+        o[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
 
 static void layernorm_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const norm_ctx *c = p;
     for (int64_t r = begin; r < end; r++) {
-        const float *x = c->x + r * c->dim;
-        float *o = c->out + r * c->dim;
-        double sum = 0.0;
-        for (int64_t i = 0; i < c->dim; i++)
-            sum += x[i];
-        float mean = (float)(sum / (double)c->dim);
-        double var = 0.0;
-        for (int64_t i = 0; i < c->dim; i++) {
-            double d = (double)x[i] - mean;
-            var += d * d;
-        }
-        float inv = (float)(1.0 / sqrt(var / (double)c->dim + c->eps));
-        for (int64_t i = 0; i < c->dim; i++)
-            o[i] = (x[i] - mean) * inv * c->w[i] + c->b[i];
+        if (c->fast)
+            layernorm_row_avx2(c->x + r * c->dim, c->dim, c->w, c->b, c->eps, c->out + r * c->dim);
+        else
+            layernorm_row_ref(c->x + r * c->dim, c->dim, c->w, c->b, c->eps, c->out + r * c->dim);
     }
 }
 
 void lnx_layernorm(lnx_pool *pool, const float *x, int64_t rows, int64_t dim, const float *w, const float *b,
                    float eps, float *out)
 {
-    norm_ctx c = { x, dim, w, b, eps, out };
+    norm_ctx c = { x, dim, w, b, eps, out, use_avx2() };
     lnx_parallel_for(pool, rows, layernorm_rows, &c);
+}
+
+void lnx_layernorm_ref(const float *x, int64_t rows, int64_t dim, const float *w, const float *b, float eps,
+                       float *out)
+{
+    norm_ctx c = { x, dim, w, b, eps, out, 0 };
+    layernorm_rows(&c, 0, rows, 0);
+}
+
+static void rmsnorm_row_ref(const float *x, int64_t dim, const float *w, float eps, float *o)
+{
+    double ss = 0.0;
+    for (int64_t i = 0; i < dim; i++)
+        ss += (double)x[i] * x[i];
+    float inv = (float)(1.0 / sqrt(ss / (double)dim + eps));
+    for (int64_t i = 0; i < dim; i++)
+        o[i] = w[i] * (x[i] * inv);
+}
+
+AVX2 static void rmsnorm_row_avx2(const float *x, int64_t dim, const float *w, float eps, float *o)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+        s1 = _mm256_fmadd_ps(b, b, s1);
+    }
+    float ss = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < dim; i++)
+        ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    __m256 vi = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= dim; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_loadu_ps(w + i), _mm256_mul_ps(_mm256_loadu_ps(x + i), vi)));
+    for (; i < dim; i++)
+        o[i] = w[i] * (x[i] * inv);
 }
 
 static void rmsnorm_rows(void *p, int64_t begin, int64_t end, int worker)
@@ -50,22 +287,26 @@ static void rmsnorm_rows(void *p, int64_t begin, int64_t end, int worker)
     (void)worker;
     const norm_ctx *c = p;
     for (int64_t r = begin; r < end; r++) {
-        const float *x = c->x + r * c->dim;
-        float *o = c->out + r * c->dim;
-        double ss = 0.0;
-        for (int64_t i = 0; i < c->dim; i++)
-            ss += (double)x[i] * x[i];
-        float inv = (float)(1.0 / sqrt(ss / (double)c->dim + c->eps));
-        for (int64_t i = 0; i < c->dim; i++)
-            o[i] = c->w[i] * (x[i] * inv);
+        if (c->fast)
+            rmsnorm_row_avx2(c->x + r * c->dim, c->dim, c->w, c->eps, c->out + r * c->dim);
+        else
+            rmsnorm_row_ref(c->x + r * c->dim, c->dim, c->w, c->eps, c->out + r * c->dim);
     }
 }
 
 void lnx_rmsnorm(lnx_pool *pool, const float *x, int64_t rows, int64_t dim, const float *w, float eps, float *out)
 {
-    norm_ctx c = { x, dim, w, NULL, eps, out };
+    norm_ctx c = { x, dim, w, NULL, eps, out, use_avx2() };
     lnx_parallel_for(pool, rows, rmsnorm_rows, &c);
 }
+
+void lnx_rmsnorm_ref(const float *x, int64_t rows, int64_t dim, const float *w, float eps, float *out)
+{
+    norm_ctx c = { x, dim, w, NULL, eps, out, 0 };
+    rmsnorm_rows(&c, 0, rows, 0);
+}
+
+/* ---- activations ---- */
 
 float lnx_scalar_act(lnx_act act, float x)
 {
@@ -86,30 +327,140 @@ float lnx_scalar_act(lnx_act act, float x)
     return x;
 }
 
+/* x * sigmoid(k x) */
+AVX2 static inline __m256 xsigmoid8(__m256 x, float k)
+{
+    __m256 e = exp8(_mm256_mul_ps(x, _mm256_set1_ps(-k)));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+/* 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+AVX2 static inline __m256 gelu8(__m256 x)
+{
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    __m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(az, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_mul_ps(az, az), _mm256_set1_ps(-1.0f)));
+    __m256 erf_abs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(z, _mm256_set1_ps(-0.0f)));
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+/* 0.5 x (1 + tanh(y)) = x * sigmoid(2y), y = sqrt(2/pi) (x + 0.044715 x^3) */
+AVX2 static inline __m256 gelu_tanh8(__m256 x)
+{
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 y = _mm256_mul_ps(_mm256_fmadd_ps(x3, _mm256_set1_ps(0.044715f), x), _mm256_set1_ps(0.7978845608028654f));
+    __m256 e = exp8(_mm256_mul_ps(y, _mm256_set1_ps(-2.0f)));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+AVX2 static inline __m256 act8(lnx_act act, __m256 x)
+{
+    switch (act) {
+    case LNX_ACT_QUICK_GELU:
+        return xsigmoid8(x, 1.702f);
+    case LNX_ACT_GELU:
+        return gelu8(x);
+    case LNX_ACT_GELU_TANH:
+        return gelu_tanh8(x);
+    case LNX_ACT_SILU:
+        return xsigmoid8(x, 1.0f);
+    case LNX_ACT_RELU:
+        return _mm256_max_ps(x, _mm256_setzero_ps());
+    }
+    return x;
+}
+
 typedef struct act_ctx {
     lnx_act act;
     float *x;
     const float *gate;
+    int fast;
 } act_ctx;
+
+AVX2 static void act_avx2(lnx_act act, float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, act8(act, _mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(x + i, m, act8(act, _mm256_maskload_ps(x + i, m)));
+    }
+}
 
 static void act_range(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const act_ctx *c = p;
+    if (c->fast) {
+        act_avx2(c->act, c->x + begin, end - begin);
+        return;
+    }
     for (int64_t i = begin; i < end; i++)
         c->x[i] = lnx_scalar_act(c->act, c->x[i]);
 }
 
+/* Chunks of at least this many elements per parallel task keep the pool's overhead small. */
+#define ELEM_GRAIN 4096
+
+typedef struct grain_ctx {
+    lnx_range_fn fn;
+    void *ctx;
+    int64_t n;
+} grain_ctx;
+
+static void grain_range(void *p, int64_t begin, int64_t end, int worker)
+{
+    const grain_ctx *g = p;
+    int64_t b = begin * ELEM_GRAIN, e = end * ELEM_GRAIN < g->n ? end * ELEM_GRAIN : g->n;
+    g->fn(g->ctx, b, e, worker);
+}
+
+static void parallel_elems(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx)
+{
+    grain_ctx g = { fn, ctx, n };
+    lnx_parallel_for(pool, (n + ELEM_GRAIN - 1) / ELEM_GRAIN, grain_range, &g);
+}
+
 void lnx_activate(lnx_pool *pool, lnx_act act, float *x, int64_t n)
 {
-    act_ctx c = { act, x, NULL };
-    lnx_parallel_for(pool, n, act_range, &c);
+    act_ctx c = { act, x, NULL, use_avx2() };
+    parallel_elems(pool, n, act_range, &c);
+}
+
+void lnx_activate_ref(lnx_act act, float *x, int64_t n)
+{
+    act_ctx c = { act, x, NULL, 0 };
+    act_range(&c, 0, n, 0);
+}
+
+AVX2 static void swiglu_avx2(const float *gate, float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(xsigmoid8(_mm256_loadu_ps(gate + i), 1.0f), _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) {
+        float g = gate[i];
+        x[i] = (g / (1.0f + expf(-g))) * x[i];
+    }
 }
 
 static void swiglu_range(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const act_ctx *c = p;
+    if (c->fast) {
+        swiglu_avx2(c->gate + begin, c->x + begin, end - begin);
+        return;
+    }
     for (int64_t i = begin; i < end; i++) {
         float g = c->gate[i];
         c->x[i] = (g / (1.0f + expf(-g))) * c->x[i];
@@ -118,11 +469,19 @@ static void swiglu_range(void *p, int64_t begin, int64_t end, int worker)
 
 void lnx_swiglu(lnx_pool *pool, const float *gate, float *x, int64_t n)
 {
-    act_ctx c = { LNX_ACT_SILU, x, gate };
-    lnx_parallel_for(pool, n, swiglu_range, &c);
+    act_ctx c = { LNX_ACT_SILU, x, gate, use_avx2() };
+    parallel_elems(pool, n, swiglu_range, &c);
 }
 
-double lnx_softmax(float *x, int64_t n)
+void lnx_swiglu_ref(const float *gate, float *x, int64_t n)
+{
+    act_ctx c = { LNX_ACT_SILU, x, gate, 0 };
+    swiglu_range(&c, 0, n, 0);
+}
+
+/* ---- softmax ---- */
+
+double lnx_softmax_ref(float *x, int64_t n)
 {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++)
@@ -143,6 +502,114 @@ double lnx_softmax(float *x, int64_t n)
         x[i] *= inv;
     return log(sum) + mx;
 }
+
+AVX2 static double softmax_avx2(float *x, int64_t n)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    float mx = hmax8(vm);
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY || isnan(mx))
+        return lnx_softmax_ref(x, n);
+    vm = _mm256_set1_ps(mx);
+    __m256 s = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    double sum = hsum8(s);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    __m256 vi = _mm256_set1_ps((float)(1.0 / sum));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vi));
+    for (; i < n; i++)
+        x[i] *= (float)(1.0 / sum);
+    return log(sum) + mx;
+}
+
+double lnx_softmax(float *x, int64_t n)
+{
+    if (use_avx2())
+        return softmax_avx2(x, n);
+    return lnx_softmax_ref(x, n);
+}
+
+/* ---- bf16 rounding and the probabilities of the bf16 attention ---- */
+
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+
+AVX512BF16 static void round_bf16_avx512(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh b = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)b);
+    }
+    if (i < n) {
+        __mmask16 m0 = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __mmask16 m1 = (__mmask16)(n - i > 16 ? (n - i >= 32 ? 0xffff : (1u << (n - i - 16)) - 1) : 0);
+        __m512bh b = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + i + 16), _mm512_maskz_loadu_ps(m0, src + i));
+        _mm512_mask_storeu_epi16(dst + i, (__mmask32)m0 | ((__mmask32)m1 << 16), (__m512i)b);
+    }
+}
+
+void lnx_round_bf16_n(const float *src, uint16_t *dst, size_t n)
+{
+    if (lnx_cpu_flags() & LNX_CPU_AVX512BF16)
+        round_bf16_avx512(src, dst, n);
+    else
+        lnx_f32_to_bf16_n(src, dst, n);
+}
+
+AVX2 static float exp_bf16_avx2(float *x, int64_t n, float scale)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    float mx = hmax8(vm);
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    __m256 vs = _mm256_set1_ps(scale), vb = _mm256_set1_ps(-mx * scale), sum = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), vs, vb));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum8(sum);
+    for (; i < n; i++) {
+        x[i] = expf((x[i] - mx) * scale);
+        s += x[i];
+    }
+    return s;
+}
+
+float lnx_exp_bf16(float *x, int64_t n, float scale, uint16_t *p)
+{
+    float s = 0;
+    if (use_avx2()) {
+        s = exp_bf16_avx2(x, n, scale);
+    } else {
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = expf((x[i] - mx) * scale);
+            s += x[i];
+        }
+    }
+    lnx_round_bf16_n(x, p, (size_t)n);
+    return s;
+}
+
+/* ---- rotary embeddings ---- */
 
 lnx_status lnx_rope_init(lnx_rope *r, int32_t head_dim, double theta, double factor)
 {
@@ -167,101 +634,28 @@ void lnx_rope_free(lnx_rope *r)
 
 void lnx_rope_apply(const lnx_rope *r, float *x, int32_t heads, int64_t pos)
 {
+    lnx_rope_apply2(r, x, heads, NULL, 0, pos);
+}
+
+void lnx_rope_apply2(const lnx_rope *r, float *x, int32_t heads, float *y, int32_t heads_y, int64_t pos)
+{
     int32_t half = r->head_dim / 2;
-    float cs[1024], sn[1024];
-    for (int32_t i = 0; i < half && i < 1024; i++) {
+    float cs[512], sn[512];
+    for (int32_t i = 0; i < half && i < 512; i++) {
         float ang = (float)pos * r->inv_freq[i];
         cs[i] = (float)cos((double)ang);
         sn[i] = (float)sin((double)ang);
     }
-    for (int32_t h = 0; h < heads; h++) {
-        float *v = x + (int64_t)h * r->head_dim;
-        for (int32_t i = 0; i < half; i++) {
-            float x1 = v[i], x2 = v[i + half];
-            v[i] = x1 * cs[i] - x2 * sn[i];
-            v[i + half] = x2 * cs[i] + x1 * sn[i];
+    for (int32_t t = 0; t < 2; t++) {
+        float *base = t ? y : x;
+        int32_t n = t ? heads_y : heads;
+        for (int32_t h = 0; base && h < n; h++) {
+            float *v = base + (int64_t)h * r->head_dim;
+            for (int32_t i = 0; i < half; i++) {
+                float x1 = v[i], x2 = v[i + half];
+                v[i] = x1 * cs[i] - x2 * sn[i];
+                v[i + half] = x2 * cs[i] + x1 * sn[i];
+            }
         }
     }
-}
-
-/* ---- attention ---- */
-
-#define QBLOCK 16
-
-typedef struct attn_ctx {
-    const lnx_attn_args *a;
-    int64_t nblocks;
-    float *scratch; /* per worker: QBLOCK * Tk */
-    int64_t scratch_stride;
-} attn_ctx;
-
-__attribute__((target("avx2,fma")))
-static void axpy_avx2(float *y, const float *x, float a, int32_t n)
-{
-    int32_t i = 0;
-    __m256 va = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++)
-        y[i] += a * x[i];
-}
-
-static void axpy(float *y, const float *x, float a, int32_t n)
-{
-    if (lnx_cpu_flags() & LNX_CPU_AVX2) {
-        axpy_avx2(y, x, a, n);
-        return;
-    }
-    for (int32_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
-static void attn_tasks(void *p, int64_t begin, int64_t end, int worker)
-{
-    const attn_ctx *c = p;
-    const lnx_attn_args *a = c->a;
-    float *scores = c->scratch + (int64_t)worker * c->scratch_stride;
-    int32_t group = a->H / a->KV;
-    for (int64_t task = begin; task < end; task++) {
-        int32_t h = (int32_t)(task / c->nblocks);
-        int64_t q0 = (task % c->nblocks) * QBLOCK;
-        int64_t q1 = q0 + QBLOCK < a->Tq ? q0 + QBLOCK : a->Tq;
-        int32_t g = h / group;
-        for (int64_t i = q0; i < q1; i++) {
-            const float *q = a->q + i * a->q_stride + (int64_t)h * a->hd;
-            int64_t jend = a->Tk;
-            int64_t jbeg = 0;
-            if (a->causal && a->q_pos0 + i + 1 < jend)
-                jend = a->q_pos0 + i + 1;
-            if (a->window > 0 && a->q_pos0 + i - a->window + 1 > jbeg)
-                jbeg = a->q_pos0 + i - a->window + 1;
-            float *s = scores + (i - q0) * a->Tk;
-            for (int64_t j = jbeg; j < jend; j++)
-                s[j - jbeg] = lnx_dot_row(LNX_DT_F32, a->k + j * a->kv_stride + (int64_t)g * a->hd, q, a->hd) * a->scale;
-            float *o = a->out + i * a->out_stride + (int64_t)h * a->hd;
-            for (int32_t d = 0; d < a->hd; d++)
-                o[d] = 0.0f;
-            if (jend <= jbeg)
-                continue;
-            lnx_softmax(s, jend - jbeg);
-            for (int64_t j = jbeg; j < jend; j++)
-                axpy(o, a->v + j * a->kv_stride + (int64_t)g * a->hd, s[j - jbeg], a->hd);
-        }
-    }
-}
-
-lnx_status lnx_attention(lnx_pool *pool, const lnx_attn_args *a)
-{
-    if (a->Tq <= 0)
-        return LNX_OK;
-    attn_ctx c;
-    c.a = a;
-    c.nblocks = (a->Tq + QBLOCK - 1) / QBLOCK;
-    c.scratch_stride = QBLOCK * (a->Tk > 0 ? a->Tk : 1);
-    c.scratch = lnx_amalloc(sizeof(float) * (size_t)c.scratch_stride * (size_t)lnx_pool_size(pool));
-    if (!c.scratch)
-        return lnx_error(LNX_E_NOMEM, "out of memory for attention scratch (%lld keys)", (long long)a->Tk);
-    lnx_parallel_for(pool, (int64_t)a->H * c.nblocks, attn_tasks, &c);
-    lnx_afree(c.scratch);
-    return LNX_OK;
 }

@@ -3,8 +3,10 @@
 #ifndef LNX_KERNELS_OPS_H
 #define LNX_KERNELS_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "../base/dtype.h"
 #include "../base/parallel.h"
 #include "../io/config.h"
 
@@ -30,10 +32,19 @@ lnx_status lnx_rope_init(lnx_rope *r, int32_t head_dim, double theta, double fac
 void lnx_rope_free(lnx_rope *r);
 /* Rotates `heads` vectors of head_dim at x (row of heads * head_dim) for position pos. */
 void lnx_rope_apply(const lnx_rope *r, float *x, int32_t heads, int64_t pos);
+/* The same for two rows of one position (queries and keys), sharing the angles; y may be NULL. */
+void lnx_rope_apply2(const lnx_rope *r, float *x, int32_t heads, float *y, int32_t heads_y, int64_t pos);
 
-/* Scaled dot-product attention over one sequence, computed in blocks of queries (no Tq x Tk
- * matrix): out[i, h] = softmax_j(q[i,h] . k[j,g] * scale) v[j,g] with g = h / (H / KV),
- * j limited to j <= q_pos0 + i when causal and to j > q_pos0 + i - window when window > 0. */
+/*
+ * Scaled dot-product attention over one sequence: out[i, h] = softmax_j(q[i,h] . k[j,g] * scale)
+ * v[j,g] with g = h / (H / KV), j limited to j <= q_pos0 + i when causal and to
+ * j > q_pos0 + i - window when window > 0.
+ *
+ * Keys and values 0 .. past-1 are rows of past_dtype (LNX_DT_F32 or LNX_DT_F16) at k_past/v_past
+ * (row stride past_stride elements; the KV cache), keys past .. Tk-1 are float32 rows at k/v (row
+ * stride kv_stride; the block being evaluated, when it is not in the cache yet). Prompts and frames go through query tiles of two cblas_sgemm calls each (no
+ * Tq x Tk matrix); a few queries (decode) through a per-head streaming kernel.
+ */
 typedef struct lnx_attn_args {
     int64_t Tq, Tk;
     int32_t H, KV, hd;
@@ -41,13 +52,36 @@ typedef struct lnx_attn_args {
     int64_t q_stride;
     const float *k, *v;
     int64_t kv_stride;
+    const void *k_past, *v_past;
+    lnx_dtype past_dtype;
+    int64_t past_stride;
+    int64_t past;
     float *out;
     int64_t out_stride;
     int64_t q_pos0;
     int32_t causal;
     int64_t window;
     float scale;
+    const struct lnx_gemm_ctx *gemm; /* a bf16 context runs prompts and frames in bf16 (NULL = f32) */
 } lnx_attn_args;
-lnx_status lnx_attention(lnx_pool *pool, const lnx_attn_args *a);
+
+/* Reusable attention scratch (grows, never shrinks). */
+typedef struct lnx_attn_ws {
+    float *buf;
+    size_t floats;
+} lnx_attn_ws;
+void lnx_attn_ws_free(lnx_attn_ws *ws);
+
+/* ws may be NULL (scratch allocated for the call). */
+lnx_status lnx_attention(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws);
+
+/* ---- scalar oracles of the kernels above (tests) ---- */
+void lnx_layernorm_ref(const float *x, int64_t rows, int64_t dim, const float *w, const float *b, float eps,
+                       float *out);
+void lnx_rmsnorm_ref(const float *x, int64_t rows, int64_t dim, const float *w, float eps, float *out);
+void lnx_activate_ref(lnx_act act, float *x, int64_t n);
+void lnx_swiglu_ref(const float *gate, float *x, int64_t n);
+double lnx_softmax_ref(float *x, int64_t n);
+lnx_status lnx_attention_ref(const lnx_attn_args *a);
 
 #endif

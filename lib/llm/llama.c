@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../base/alloc.h"
+#include "../base/half.h"
 #include "../kernels/gemm.h"
 
 #define TRY(x)                \
@@ -79,12 +80,14 @@ void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *o
         lnx_widen(m->embed.dtype, (const char *)m->embed.data + (size_t)ids[i] * row_bytes, out + i * D, (size_t)D);
 }
 
-lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity)
+lnx_status lnx_kv_init_dtype(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity, lnx_dtype dtype)
 {
     memset(kv, 0, sizeof *kv);
     size_t n;
+    if (dtype != LNX_DT_F32 && dtype != LNX_DT_F16)
+        return lnx_error(LNX_E_INVALID, "KV cache type must be float32 or float16");
     if (capacity <= 0 || !lnx_mul_size((size_t)layers * (size_t)kv_dim, (size_t)capacity, &n) ||
-        !lnx_mul_size(n, sizeof(float), &n))
+        !lnx_mul_size(n, lnx_dtype_size(dtype), &n))
         return lnx_error(LNX_E_LIMIT, "KV cache of %lld positions is too large", (long long)capacity);
     kv->k = lnx_amalloc(n);
     kv->v = lnx_amalloc(n);
@@ -96,7 +99,13 @@ lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capac
     kv->layers = layers;
     kv->kv_dim = kv_dim;
     kv->capacity = capacity;
+    kv->dtype = dtype;
     return LNX_OK;
+}
+
+lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity)
+{
+    return lnx_kv_init_dtype(kv, layers, kv_dim, capacity, LNX_DT_F32);
 }
 
 void lnx_kv_free(lnx_kv *kv)
@@ -104,6 +113,11 @@ void lnx_kv_free(lnx_kv *kv)
     lnx_afree(kv->k);
     lnx_afree(kv->v);
     kv->k = kv->v = NULL;
+}
+
+size_t lnx_kv_elem_size(const lnx_kv *kv)
+{
+    return lnx_dtype_size(kv->dtype);
 }
 
 void lnx_llama_scratch_free(lnx_llama_scratch *s)
@@ -116,6 +130,7 @@ void lnx_llama_scratch_free(lnx_llama_scratch *s)
     lnx_afree(s->att);
     lnx_afree(s->gate);
     lnx_afree(s->up);
+    lnx_attn_ws_free(&s->attn);
     memset(s, 0, sizeof *s);
 }
 
@@ -123,7 +138,10 @@ lnx_status lnx_llama_scratch_reserve(lnx_llama_scratch *s, const lnx_text_cfg *c
 {
     if (rows <= s->rows)
         return LNX_OK;
+    lnx_attn_ws keep = s->attn;
+    s->attn.buf = NULL;
     lnx_llama_scratch_free(s);
+    s->attn = keep;
     size_t r = (size_t)rows;
     size_t qd = (size_t)c->heads * (size_t)c->head_dim, kvd = (size_t)c->kv_heads * (size_t)c->head_dim;
     s->x = lnx_amalloc(sizeof(float) * r * (size_t)c->hidden);
@@ -153,10 +171,24 @@ static void rope_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const rope_ctx *c = p;
-    for (int64_t t = begin; t < end; t++) {
-        lnx_rope_apply(c->rope, c->q + t * c->heads * c->hd, c->heads, c->pos0 + t);
-        lnx_rope_apply(c->rope, c->k + t * c->kv_heads * c->hd, c->kv_heads, c->pos0 + t);
-    }
+    for (int64_t t = begin; t < end; t++)
+        lnx_rope_apply2(c->rope, c->q + t * c->heads * c->hd, c->heads, c->k + t * c->kv_heads * c->hd, c->kv_heads,
+                        c->pos0 + t);
+}
+
+typedef struct store_ctx {
+    const float *k, *v;
+    uint16_t *kc, *vc;
+    int64_t kvd;
+} store_ctx;
+
+static void store_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const store_ctx *c = p;
+    size_t n = (size_t)((end - begin) * c->kvd);
+    lnx_f32_to_f16_n(c->k + begin * c->kvd, c->kc + begin * c->kvd, n);
+    lnx_f32_to_f16_n(c->v + begin * c->kvd, c->vc + begin * c->kvd, n);
 }
 
 lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *kv, lnx_llama_scratch *s,
@@ -166,6 +198,7 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
     const int64_t T = p->T, D = c->hidden, I = c->intermediate;
     const int32_t hd = c->head_dim;
     const int64_t qd = (int64_t)c->heads * hd, kvd = (int64_t)c->kv_heads * hd;
+    const lnx_gemm_ctx *gx = m->gemm;
     if (T <= 0)
         return LNX_OK;
     if (p->pos0 + T > kv->capacity)
@@ -178,25 +211,38 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
     if (p->hidden_states)
         memcpy(p->hidden_states, x, sizeof(float) * plane);
     const float scale = 1.0f / sqrtf((float)hd);
+    const int half = kv->dtype == LNX_DT_F16;
+    const size_t es = lnx_dtype_size(kv->dtype);
     for (int32_t l = 0; l < c->layers; l++) {
         const lnx_llama_layer *L = &m->layers[l];
-        float *kc = kv->k + ((size_t)l * (size_t)kv->capacity) * (size_t)kvd;
-        float *vc = kv->v + ((size_t)l * (size_t)kv->capacity) * (size_t)kvd;
+        char *kc = (char *)kv->k + (size_t)l * (size_t)kv->capacity * (size_t)kvd * es;
+        char *vc = (char *)kv->v + (size_t)l * (size_t)kv->capacity * (size_t)kvd * es;
+        /* float32 caches receive the block's keys and values directly; half ones after attention */
+        float *kb = half ? s->k : (float *)kc + p->pos0 * kvd;
+        float *vb = half ? s->v : (float *)vc + p->pos0 * kvd;
         lnx_rmsnorm(pool, x, T, D, L->in_norm, c->rms_eps, s->h);
-        lnx_gemm(pool, T, s->h, D, &L->q, L->q_b, s->q, qd, 0);
-        lnx_gemm(pool, T, s->h, D, &L->k, L->k_b, kc + p->pos0 * kvd, kvd, 0);
-        lnx_gemm(pool, T, s->h, D, &L->v, L->v_b, vc + p->pos0 * kvd, kvd, 0);
-        rope_ctx rc = { rope, s->q, kc + p->pos0 * kvd, c->heads, c->kv_heads, hd, p->pos0 };
+        lnx_gemm_x(gx, pool, T, s->h, D, &L->q, L->q_b, s->q, qd, 0);
+        lnx_gemm_x(gx, pool, T, s->h, D, &L->k, L->k_b, kb, kvd, 0);
+        lnx_gemm_x(gx, pool, T, s->h, D, &L->v, L->v_b, vb, kvd, 0);
+        rope_ctx rc = { rope, s->q, kb, c->heads, c->kv_heads, hd, p->pos0 };
         lnx_parallel_for(pool, T, rope_rows, &rc);
-        lnx_attn_args a = { T, p->pos0 + T, c->heads, c->kv_heads, hd, s->q, qd, kc, vc, kvd, s->att, qd,
-                            p->pos0, 1, c->sliding_window, scale };
-        TRY(lnx_attention(pool, &a));
-        lnx_gemm(pool, T, s->att, qd, &L->o, L->o_b, x, D, 1);
+        lnx_attn_args a = { .Tq = T, .Tk = p->pos0 + T, .H = c->heads, .KV = c->kv_heads, .hd = hd,
+                            .q = s->q, .q_stride = qd, .k = kb, .v = vb, .kv_stride = kvd,
+                            .k_past = kc, .v_past = vc, .past_dtype = kv->dtype, .past_stride = kvd,
+                            .past = half ? p->pos0 : p->pos0 + T,
+                            .out = s->att, .out_stride = qd, .q_pos0 = p->pos0, .causal = 1,
+                            .window = c->sliding_window, .scale = scale, .gemm = gx };
+        TRY(lnx_attention(pool, &a, &s->attn));
+        if (half) {
+            store_ctx sc = { s->k, s->v, (uint16_t *)kc + p->pos0 * kvd, (uint16_t *)vc + p->pos0 * kvd, kvd };
+            lnx_parallel_for(pool, T, store_rows, &sc);
+        }
+        lnx_gemm_x(gx, pool, T, s->att, qd, &L->o, L->o_b, x, D, 1);
         lnx_rmsnorm(pool, x, T, D, L->post_norm, c->rms_eps, s->h);
-        lnx_gemm(pool, T, s->h, D, &L->gate, L->gate_b, s->gate, I, 0);
-        lnx_gemm(pool, T, s->h, D, &L->up, L->up_b, s->up, I, 0);
+        lnx_gemm_x(gx, pool, T, s->h, D, &L->gate, L->gate_b, s->gate, I, 0);
+        lnx_gemm_x(gx, pool, T, s->h, D, &L->up, L->up_b, s->up, I, 0);
         lnx_swiglu(pool, s->gate, s->up, T * I);
-        lnx_gemm(pool, T, s->up, I, &L->down, L->down_b, x, D, 1);
+        lnx_gemm_x(gx, pool, T, s->up, I, &L->down, L->down_b, x, D, 1);
         if (p->hidden_states && l + 1 < c->layers)
             memcpy(p->hidden_states + (size_t)(l + 1) * plane, x, sizeof(float) * plane);
     }
@@ -206,7 +252,7 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
     }
     if (p->logits_rows > 0) {
         lnx_rmsnorm(pool, x + p->logits_from * D, p->logits_rows, D, m->norm, c->rms_eps, s->h);
-        lnx_gemm(pool, p->logits_rows, s->h, D, &m->lm_head, NULL, p->logits, c->vocab, 0);
+        lnx_gemm_x(gx, pool, p->logits_rows, s->h, D, &m->lm_head, NULL, p->logits, c->vocab, 0);
     }
     return LNX_OK;
 }

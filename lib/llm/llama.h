@@ -23,6 +23,7 @@ typedef struct lnx_llama {
     lnx_wmat lm_head; /* [vocab, hidden] (the embedding when tied) */
     const float *norm;
     lnx_llama_layer *layers;
+    const struct lnx_gemm_ctx *gemm; /* GEMM backend (NULL = float32); set by the owner after binding */
 } lnx_llama;
 
 /* body_prefix: "language_model.model." or "model.language_model."; head: the lm_head tensor
@@ -34,19 +35,28 @@ void lnx_llama_unbind(lnx_llama *m);
 /* Embedding rows for token ids (ids must be < vocab). */
 void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *out);
 
-/* Key/value cache: per layer, rows of kv_heads * head_dim floats per position. */
+/* Key/value cache: per layer, rows of kv_heads * head_dim values per position, float32 (the
+ * reference-exact default) or IEEE half (half the memory; the block being evaluated attends to
+ * its own keys in float32, so a prompt evaluated in one block is unaffected, but later steps read
+ * rounded keys and values: on the fixtures the decode logits move by up to ~1e-2). */
 typedef struct lnx_kv {
     int32_t layers, kv_dim;
     int64_t capacity;
-    float *k, *v; /* [layers][capacity][kv_dim] */
+    lnx_dtype dtype; /* LNX_DT_F32 or LNX_DT_F16 */
+    void *k, *v;     /* [layers][capacity][kv_dim] */
 } lnx_kv;
+/* A float32 cache. */
 lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity);
+lnx_status lnx_kv_init_dtype(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity, lnx_dtype dtype);
 void lnx_kv_free(lnx_kv *kv);
+/* Bytes per cached element. */
+size_t lnx_kv_elem_size(const lnx_kv *kv);
 
-/* Reusable activations for blocks of up to `rows` positions. */
+/* Reusable activations for blocks of up to `rows` positions, and the attention scratch. */
 typedef struct lnx_llama_scratch {
     int64_t rows;
     float *x, *h, *q, *k, *v, *att, *gate, *up;
+    lnx_attn_ws attn;
 } lnx_llama_scratch;
 lnx_status lnx_llama_scratch_reserve(lnx_llama_scratch *s, const lnx_text_cfg *cfg, int64_t rows);
 void lnx_llama_scratch_free(lnx_llama_scratch *s);

@@ -285,9 +285,10 @@ static lnx_status template_special(lnx_tokenizer *t, const json_t *specials, con
     for (size_t i = 0; i < json_array_size(ids); i++) {
         const json_t *v = json_array_get(ids, i);
         json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
-        if (id < 0 || id >= t->n_ids)
-            return lnx_error(LNX_E_FORMAT, "%s: post_processor special token \"%s\" has an id outside the vocabulary",
-                             origin, name);
+        /* an id without a piece would be emitted by encode and then refused by decode */
+        if (id < 0 || id >= t->n_ids || !t->piece[id])
+            return lnx_error(LNX_E_FORMAT, "%s: post_processor special token \"%s\" has id %lld, which is not in the "
+                             "vocabulary", origin, name, (long long)id);
         int32_t id32 = (int32_t)id;
         lnx_status st = at_end ? append((void **)&t->suffix, &t->n_suffix, sizeof id32, &id32, origin)
                                : append((void **)&t->prefix, &t->n_prefix, sizeof id32, &id32, origin);

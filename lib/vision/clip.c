@@ -127,6 +127,7 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
     float *qkv = lnx_amalloc(sizeof(float) * big);
     float *cols = lnx_amalloc(sizeof(float) * (size_t)(F * npatch) * (size_t)K);
     lnx_status rc = LNX_OK;
+    lnx_attn_ws ws = { NULL, 0 };
     if (!x || !h || !qkv || !cols) {
         rc = lnx_error(LNX_E_NOMEM, "out of memory for the vision tower on %d frames", (int)frames);
         goto done;
@@ -134,7 +135,7 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
     /* patch embedding as one GEMM over all frames' patches */
     im2col_ctx ic = { pixels, m->cfg.image_size, m->cfg.patch_size, m->grid, cols };
     lnx_parallel_for(pool, F * npatch, im2col_rows, &ic);
-    lnx_gemm(pool, F * npatch, cols, K, &m->patch, NULL, qkv, D, 0);
+    lnx_gemm_x(m->gemm, pool, F * npatch, cols, K, &m->patch, NULL, qkv, D, 0);
     for (int64_t f = 0; f < F; f++) {
         float *xf = x + f * T * D;
         for (int64_t d = 0; d < D; d++)
@@ -151,22 +152,23 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
         const lnx_clip_layer *L = &m->layers[l];
         float *q = qkv, *k = qkv + rows * D, *v = qkv + 2 * rows * D;
         lnx_layernorm(pool, x, rows, D, L->ln1_w, L->ln1_b, m->cfg.ln_eps, h);
-        lnx_gemm(pool, rows, h, D, &L->q, L->q_b, q, D, 0);
-        lnx_gemm(pool, rows, h, D, &L->k, L->k_b, k, D, 0);
-        lnx_gemm(pool, rows, h, D, &L->v, L->v_b, v, D, 0);
+        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->q, L->q_b, q, D, 0);
+        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->k, L->k_b, k, D, 0);
+        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->v, L->v_b, v, D, 0);
         for (int64_t f = 0; f < F && rc == LNX_OK; f++) {
-            lnx_attn_args a = { T, T, m->cfg.heads, m->cfg.heads, (int32_t)(D / m->cfg.heads),
-                                q + f * T * D, D, k + f * T * D, v + f * T * D, D, h + f * T * D, D,
-                                0, 0, 0, scale };
-            rc = lnx_attention(pool, &a);
+            lnx_attn_args a = { .Tq = T, .Tk = T, .H = m->cfg.heads, .KV = m->cfg.heads,
+                                .hd = (int32_t)(D / m->cfg.heads), .q = q + f * T * D, .q_stride = D,
+                                .k = k + f * T * D, .v = v + f * T * D, .kv_stride = D,
+                                .out = h + f * T * D, .out_stride = D, .scale = scale,
+                                .gemm = m->gemm };
+            rc = lnx_attention(pool, &a, &ws);
         }
         if (rc != LNX_OK)
             goto done;
-        lnx_gemm(pool, rows, h, D, &L->o, L->o_b, x, D, 1);
+        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->o, L->o_b, x, D, 1);
         lnx_layernorm(pool, x, rows, D, L->ln2_w, L->ln2_b, m->cfg.ln_eps, h);
-        lnx_gemm(pool, rows, h, D, &L->fc1, L->fc1_b, qkv, I, 0);
-        lnx_activate(pool, m->cfg.act, qkv, rows * I);
-        lnx_gemm(pool, rows, qkv, I, &L->fc2, L->fc2_b, x, D, 1);
+        lnx_gemm_act(m->gemm, pool, rows, h, D, &L->fc1, L->fc1_b, qkv, I, m->cfg.act);
+        lnx_gemm_x(m->gemm, pool, rows, qkv, I, &L->fc2, L->fc2_b, x, D, 1);
         if (hidden_states)
             memcpy(hidden_states + (size_t)(l + 1) * (size_t)rows * (size_t)D, x, sizeof(float) * (size_t)rows * (size_t)D);
         if (progress && progress(l + 1, m->run_layers, user)) {
@@ -179,6 +181,7 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
     for (int64_t f = 0; f < F; f++)
         memcpy(out + f * ot * D, x + (f * T + skip) * D, sizeof(float) * (size_t)(ot * D));
 done:
+    lnx_attn_ws_free(&ws);
     lnx_afree(x);
     lnx_afree(h);
     lnx_afree(qkv);

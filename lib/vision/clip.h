@@ -24,6 +24,7 @@ typedef struct lnx_clip {
     lnx_wmat patch;     /* [D, 3*P*P] */
     const float *class_emb, *pos_emb, *pre_ln_w, *pre_ln_b;
     lnx_clip_layer *layers;
+    const struct lnx_gemm_ctx *gemm; /* GEMM backend (NULL = float32); set by the owner after binding */
 } lnx_clip;
 
 /* Binds the tower's tensors under `prefix` ("vision_tower.vision_model." or the newer layout). */

@@ -92,9 +92,9 @@ lnx_status lnx_project(const lnx_projector *p, lnx_pool *pool, const float *in, 
     float *mid = lnx_amalloc(sizeof(float) * (size_t)n * (size_t)p->out_dim);
     if (!mid)
         return lnx_error(LNX_E_NOMEM, "out of memory projecting %lld features", (long long)n);
-    lnx_gemm(pool, n, in, p->in_dim, &p->l1, p->b1, mid, p->out_dim, 0);
+    lnx_gemm_x(p->gemm, pool, n, in, p->in_dim, &p->l1, p->b1, mid, p->out_dim, 0);
     lnx_activate(pool, p->act, mid, n * p->out_dim);
-    lnx_gemm(pool, n, mid, p->out_dim, &p->l2, p->b2, out, p->out_dim, 0);
+    lnx_gemm_x(p->gemm, pool, n, mid, p->out_dim, &p->l2, p->b2, out, p->out_dim, 0);
     lnx_afree(mid);
     return LNX_OK;
 }

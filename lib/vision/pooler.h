@@ -16,6 +16,7 @@ typedef struct lnx_projector {
     lnx_wmat l1, l2;
     const float *b1, *b2; /* NULL when the checkpoint has no projector bias */
     const float *newline; /* [out_dim] or NULL */
+    const struct lnx_gemm_ctx *gemm; /* GEMM backend (NULL = float32); set by the owner after binding */
 } lnx_projector;
 
 /* Binds multi_modal_projector.* and image_newline under `prefix` ("" or "model."). */

@@ -1,0 +1,247 @@
+#include "bench_ceiling.h"
+
+#include <cblas.h>
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/cpu.h"
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fill_floats(float *p, size_t n)
+{
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (float)(s >> 9) * (1.0f / 8388608.0f) - 0.5f;
+    }
+}
+
+double ceiling_sgemm(const gemm_shape *shapes, int n, int reps)
+{
+    double flop = 0, secs = 0;
+    for (int i = 0; i < n; i++) {
+        const gemm_shape *s = &shapes[i];
+        float *A = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->K));
+        float *B = lnx_amalloc(sizeof(float) * (size_t)(s->N * s->K));
+        float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
+        if (!A || !B || !C) {
+            lnx_afree(A);
+            lnx_afree(B);
+            lnx_afree(C);
+            return 0;
+        }
+        fill_floats(A, (size_t)(s->M * s->K));
+        fill_floats(B, (size_t)(s->N * s->K));
+        double best = 1e30;
+        for (int r = 0; r <= reps; r++) { /* the first call warms up */
+            double t0 = bench_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->M, (int)s->N, (int)s->K, 1.0f, A, (int)s->K, B,
+                        (int)s->K, 0.0f, C, (int)s->N);
+            double t = bench_now() - t0;
+            if (r > 0 && t < best)
+                best = t;
+        }
+        flop += 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->count;
+        secs += best * (double)s->count;
+        lnx_afree(A);
+        lnx_afree(B);
+        lnx_afree(C);
+    }
+    return secs > 0 ? flop / secs : 0;
+}
+
+/* ---- streaming read ---- */
+
+typedef struct stream_ctx {
+    const float *buf;
+    size_t n; /* floats */
+    int workers;
+    float sink[64];
+} stream_ctx;
+
+__attribute__((target("avx2")))
+static float sum_avx2(const float *p, size_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    }
+    float out[8];
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return out[0] + out[7];
+}
+
+static void stream_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    stream_ctx *c = p;
+    for (int64_t w = begin; w < end; w++) {
+        size_t per = c->n / (size_t)c->workers / 32 * 32;
+        const float *b = c->buf + (size_t)w * per;
+        float s = 0;
+        if (lnx_cpu_flags() & LNX_CPU_AVX2)
+            s = sum_avx2(b, per);
+        else
+            for (size_t i = 0; i < per; i += 16)
+                s += b[i];
+        c->sink[worker] += s;
+    }
+}
+
+double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps)
+{
+    size_t n = (size_t)(bytes / sizeof(float));
+    float *buf = lnx_amalloc(n * sizeof(float));
+    if (!buf)
+        return 0;
+    memset(buf, 0, n * sizeof(float));
+    stream_ctx c = { buf, n, lnx_pool_size(pool), { 0 } };
+    size_t used = n / (size_t)c.workers / 32 * 32 * (size_t)c.workers * sizeof(float);
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = bench_now();
+        lnx_parallel_for(pool, c.workers, stream_part, &c);
+        double t = bench_now() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    lnx_afree(buf);
+    return (double)used / best;
+}
+
+/* ---- BF16 dot products ---- */
+
+#define DOT_ITERS 2000000
+
+typedef struct spin_ctx {
+    double flop[64];
+    float sink[64];
+} spin_ctx;
+
+__attribute__((target("avx512f,avx512bf16")))
+static float bf16_spin(void)
+{
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3c00);
+    for (long it = 0; it < DOT_ITERS; it++) {
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+static void bf16_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        c->sink[worker] += bf16_spin();
+        c->flop[worker] += (double)DOT_ITERS * 12 * 32 * 2;
+    }
+}
+
+static double spin_rate(lnx_pool *pool, lnx_range_fn fn)
+{
+    int w = lnx_pool_size(pool);
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        spin_ctx c;
+        memset(&c, 0, sizeof c);
+        double t0 = bench_now();
+        lnx_parallel_for(pool, w, fn, &c);
+        double t = bench_now() - t0, flop = 0;
+        for (int i = 0; i < w && i < 64; i++)
+            flop += c.flop[i];
+        if (flop / t > best)
+            best = flop / t;
+    }
+    return best;
+}
+
+double ceiling_bf16_dot(lnx_pool *pool)
+{
+    if (!(lnx_cpu_flags() & LNX_CPU_AVX512BF16))
+        return 0;
+    return spin_rate(pool, bf16_part);
+}
+
+/* ---- AMX ---- */
+
+#define AMX_ITERS 200000
+
+typedef struct tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_spin(void)
+{
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    /* GCC does not see ldtilecfg read the struct: keep the stores */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+    static uint16_t src[16 * 32] __attribute__((aligned(64)));
+    _tile_loadd(4, src, 64);
+    _tile_loadd(5, src, 64);
+    _tile_loadd(6, src, 64);
+    _tile_loadd(7, src, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long it = 0; it < AMX_ITERS; it++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_release();
+}
+
+static void amx_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        amx_spin();
+        c->flop[worker] += (double)AMX_ITERS * 4 * 16 * 16 * 32 * 2;
+    }
+}
+
+double ceiling_amx_bf16(lnx_pool *pool)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)))
+        return 0;
+    /* Linux hands out the AMX tile state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA) */
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0)
+        return 0;
+    return spin_rate(pool, amx_part);
+}

@@ -1,0 +1,32 @@
+/* Machine ceilings measured in the benchmark's own run: what the hardware (and OpenBLAS) can do
+ * at best, to put each stage's rate next to. */
+#ifndef LNX_BENCH_CEILING_H
+#define LNX_BENCH_CEILING_H
+
+#include <stdint.h>
+
+#include "base/parallel.h"
+
+typedef struct gemm_shape {
+    int64_t M, N, K;
+    int64_t count; /* how many times the stage runs this shape (weights the average) */
+} gemm_shape;
+
+/* FLOP/s of cblas_sgemm (row-major A[M,K] x B[N,K]^T, as lnx_gemm calls it) over the shapes,
+ * each weighted by its count: total FLOP / total time, best of `reps` per shape. */
+double ceiling_sgemm(const gemm_shape *shapes, int n, int reps);
+
+/* Bytes/s of a streaming read of a `bytes` buffer split over the pool's threads (best of reps). */
+double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
+
+/* FLOP/s of AVX512-BF16 dot products (vdpbf16ps, register-resident) on every pool thread; 0 when
+ * the CPU lacks AVX512-BF16. */
+double ceiling_bf16_dot(lnx_pool *pool);
+
+/* FLOP/s of AMX BF16 tile products (tdpbf16ps) on every pool thread; 0 when the CPU or the
+ * kernel does not offer AMX. */
+double ceiling_amx_bf16(lnx_pool *pool);
+
+double bench_now(void);
+
+#endif

@@ -1,0 +1,828 @@
+/* llavanext-bench: every stage of a LLaVA-NeXT-Video request at the real geometry (CLIP
+ * ViT-L/14-336 + Llama-2-7B, random bf16 weights made in memory), with the machine's ceilings
+ * measured in the same run.
+ *
+ *   llavanext-bench [--layers N] [--precision f32|bf16] [--runs R] [--threads T] [--json]
+ *                   [--stages vision,prefill,decode,sample] [--smoke] [--rss [--rss-dir DIR]]
+ *
+ * --layers N truncates both towers to N layers (default 1); per-layer times are measured as the
+ * difference between the N-layer and the 0-layer run of the same stage, and full-depth figures
+ * extrapolate them to 23 vision layers (feature layer -2 of 24) and 32 text layers. Each figure
+ * is the median of R runs after one warm-up run. --smoke runs a tiny geometry once (the test
+ * that keeps this program compiling and running). --rss writes the full 7B checkpoint (~14 GB)
+ * to a temporary directory, maps it and runs one 32-frame request, reporting the peak RSS; it
+ * runs nothing else.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/cpu.h"
+#include "base/half.h"
+#include "bench_ceiling.h"
+#include "bench_ckpt.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+#include "llm/llama.h"
+#include "vision/clip.h"
+#include "vision/pooler.h"
+#include "vision/preprocess.h"
+
+#ifndef SAMPLE_BENCH_PATH
+#define SAMPLE_BENCH_PATH "sample_bench"
+#endif
+
+#define MAX_STAGES 16
+#define MAX_RUNS 64
+
+typedef struct opts {
+    int layers, runs, threads, json, smoke, rss, no_ceilings;
+    int32_t precision;
+    const char *stages;
+    const char *rss_dir;
+} opts;
+
+typedef struct stage {
+    char name[32];
+    char params[200];
+    double seconds;      /* median, at the measured depth */
+    double work;         /* FLOP, bytes or frames at the measured depth */
+    const char *unit;    /* "FLOP", "bytes", "frames" */
+    double ceiling;      /* unit/s; 0 = none */
+    int layers, full_layers;
+    double per_layer;    /* seconds per layer (median of per-run differences) */
+    double fixed;        /* seconds of the depth-independent part */
+    double full_seconds; /* extrapolated to full depth */
+    double full_work;
+    double baseline;     /* sample: decode-everything seconds */
+} stage;
+
+typedef struct bench {
+    opts o;
+    bench_geom g;
+    lnx_model_cfg cfg;
+    lnx_preproc_cfg pre;
+    void *img;
+    lnx_st *st;
+    lnx_wstore *ws;
+    lnx_clip clip;
+    lnx_projector proj;
+    lnx_llama llama;
+    lnx_rope rope;
+    lnx_pool *pool;
+    lnx_gemm_ctx *gemm;
+    stage stages[MAX_STAGES];
+    int nstages;
+    double c_sgemm_vision, c_sgemm_prefill, c_bf16, c_amx, c_stream;
+} bench;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* --stages lists groups (vision, prefill, decode, sample) or single stages (vision_f8, decode_4608). */
+static int want(const bench *b, const char *name)
+{
+    if (!b->o.stages)
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = b->o.stages; (p = strstr(p, name)) != NULL; p += n) {
+        int starts = p == b->o.stages || p[-1] == ',';
+        int ends = p[n] == '\0' || p[n] == ',';
+        if (starts && ends)
+            return 1;
+    }
+    return 0;
+}
+
+static int want_stage(const bench *b, const char *group, const char *name)
+{
+    return want(b, group) || want(b, name);
+}
+
+static void note(const bench *b, const char *fmt, const char *arg)
+{
+    if (!b->o.json) {
+        printf(fmt, arg);
+        fflush(stdout);
+    }
+}
+
+static void die_lnx(const char *what)
+{
+    fprintf(stderr, "llavanext-bench: %s: %s\n", what, lnx_last_error());
+    exit(1);
+}
+
+/* ---- model ---- */
+
+static void parse_cfg(const bench_geom *g, lnx_model_cfg *cfg)
+{
+    char *text = bench_config_json(g);
+    json_error_t err;
+    json_t *j = text ? json_loads(text, 0, &err) : NULL;
+    if (!j) {
+        fprintf(stderr, "llavanext-bench: bad generated config: %s\n", text ? err.text : "out of memory");
+        exit(1);
+    }
+    if (lnx_config_parse(cfg, j, "bench config") || lnx_config_parse_processor(cfg, NULL, "bench") ||
+        lnx_config_parse_generation(cfg, NULL, "bench"))
+        die_lnx("config");
+    json_decref(j);
+    free(text);
+}
+
+static void bind_model(bench *b)
+{
+    if (lnx_wstore_create(&b->ws, b->st) || lnx_clip_bind(&b->clip, &b->cfg, b->ws, "vision_tower.vision_model.") ||
+        lnx_projector_bind(&b->proj, &b->cfg, b->ws, "") ||
+        lnx_llama_bind(&b->llama, &b->cfg.text, b->ws, "language_model.model.", "language_model.lm_head.weight") ||
+        lnx_rope_init(&b->rope, b->cfg.text.head_dim, b->cfg.text.rope_theta, b->cfg.text.rope_factor))
+        die_lnx("binding the weights");
+    if (lnx_gemm_ctx_create(&b->gemm, b->o.precision))
+        die_lnx("precision");
+    b->clip.gemm = b->gemm;
+    b->proj.gemm = b->gemm;
+    b->llama.gemm = b->gemm;
+    lnx_preproc_cfg_default(&b->pre, b->cfg.vision.image_size);
+}
+
+static void unbind_model(bench *b)
+{
+    lnx_gemm_ctx_free(b->gemm);
+    lnx_rope_free(&b->rope);
+    lnx_llama_unbind(&b->llama);
+    lnx_clip_unbind(&b->clip);
+    lnx_wstore_free(b->ws);
+    lnx_st_close(b->st);
+    lnx_afree(b->img);
+}
+
+/* ---- work counts ---- */
+
+static double vit_layer_flop(const lnx_vision_cfg *v, double T)
+{
+    double D = v->hidden, I = v->intermediate;
+    return 2.0 * T * (4 * D * D + 2 * D * I) + 4.0 * T * T * D;
+}
+
+static double vision_fixed_flop(const bench *b, double F)
+{
+    const lnx_vision_cfg *v = &b->cfg.vision;
+    double D = v->hidden, P = v->patch_size, npatch = (double)b->clip.grid * b->clip.grid;
+    double Dt = b->cfg.text.hidden, pooled = npatch / 4;
+    return F * (2.0 * npatch * 3 * P * P * D + 2.0 * pooled * (D * Dt + Dt * Dt));
+}
+
+static double llama_layer_params(const lnx_text_cfg *c)
+{
+    double D = c->hidden, qd = (double)c->heads * c->head_dim, kvd = (double)c->kv_heads * c->head_dim;
+    return D * qd * 2 + 2 * D * kvd + 3 * D * c->intermediate;
+}
+
+/* Attention FLOP of T causal queries after pos0 cached positions (QK^T and PV). */
+static double llama_attn_flop(const lnx_text_cfg *c, double pos0, double T)
+{
+    double keys = T * pos0 + T * (T + 1) / 2;
+    return 4.0 * keys * c->head_dim * c->heads;
+}
+
+/* ---- vision ---- */
+
+typedef struct vision_bufs {
+    int F;
+    uint8_t *rgb;
+    float *pixels, *feats, *pooled, *proj;
+    lnx_frame_prep *prep;
+} vision_bufs;
+
+static const int SRC_W = 1280, SRC_H = 720;
+
+static void vision_setup(bench *b, int F, vision_bufs *v)
+{
+    int32_t S = b->cfg.vision.image_size, T = lnx_clip_out_tokens(&b->clip), D = b->cfg.vision.hidden;
+    int32_t o = lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
+    v->F = F;
+    v->rgb = malloc((size_t)F * SRC_W * SRC_H * 3);
+    v->pixels = lnx_amalloc(sizeof(float) * (size_t)F * 3 * S * S);
+    v->feats = lnx_amalloc(sizeof(float) * (size_t)F * T * D);
+    v->pooled = lnx_amalloc(sizeof(float) * (size_t)F * o * o * D);
+    v->proj = lnx_amalloc(sizeof(float) * (size_t)F * o * o * b->cfg.text.hidden);
+    if (!v->rgb || !v->pixels || !v->feats || !v->pooled || !v->proj) {
+        fprintf(stderr, "llavanext-bench: out of memory for %d frames\n", F);
+        exit(1);
+    }
+    for (size_t i = 0; i < (size_t)F * SRC_W * SRC_H * 3; i++)
+        v->rgb[i] = (uint8_t)((i * 2654435761u) >> 13);
+    if (lnx_frame_prep_create(&v->prep, &b->pre, SRC_W, SRC_H))
+        die_lnx("frame preprocessor");
+}
+
+static void vision_free(vision_bufs *v)
+{
+    lnx_frame_prep_free(v->prep);
+    free(v->rgb);
+    lnx_afree(v->pixels);
+    lnx_afree(v->feats);
+    lnx_afree(v->pooled);
+    lnx_afree(v->proj);
+}
+
+#define VISION_BATCH 8 /* the vision encoder's default max_batch_frames */
+
+static double vit_pass(bench *b, vision_bufs *v, int32_t layers)
+{
+    int32_t S = b->cfg.vision.image_size, T = lnx_clip_out_tokens(&b->clip), D = b->cfg.vision.hidden;
+    int32_t keep = b->clip.run_layers;
+    b->clip.run_layers = layers;
+    double t0 = bench_now();
+    for (int f0 = 0; f0 < v->F; f0 += VISION_BATCH) {
+        int nb = v->F - f0 < VISION_BATCH ? v->F - f0 : VISION_BATCH;
+        if (lnx_clip_forward(&b->clip, b->pool, v->pixels + (size_t)f0 * 3 * S * S, nb, v->feats + (size_t)f0 * T * D,
+                             NULL, NULL, NULL))
+            die_lnx("vision tower");
+    }
+    double t = bench_now() - t0;
+    b->clip.run_layers = keep;
+    return t;
+}
+
+/* One vision request; returns the seconds of preprocess + ViT + pool + project and the
+ * depth-independent part (preprocess, patch embedding, pool, projector). */
+static double vision_once(bench *b, vision_bufs *v, double *fixed)
+{
+    int32_t S = b->cfg.vision.image_size, D = b->cfg.vision.hidden;
+    int32_t o = lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
+    double t0 = bench_now();
+    for (int i = 0; i < v->F; i++)
+        if (lnx_frame_prep_run(v->prep, v->rgb + (size_t)i * SRC_W * SRC_H * 3, SRC_W * 3,
+                               v->pixels + (size_t)i * 3 * S * S, b->pool))
+            die_lnx("preprocess");
+    double t_pre = bench_now() - t0;
+    double t_vit = vit_pass(b, v, b->clip.run_layers);
+    double t1 = bench_now();
+    lnx_pool_frames(b->pool, v->feats, v->F, b->clip.grid, D, b->cfg.pool_stride, b->cfg.pool_mode, v->pooled);
+    if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj))
+        die_lnx("projector");
+    double t_post = bench_now() - t1;
+    double t_vit0 = vit_pass(b, v, 0);
+    *fixed = t_pre + t_vit0 + t_post;
+    return t_pre + t_vit + t_post;
+}
+
+static stage *new_stage(bench *b, const char *name)
+{
+    stage *s = &b->stages[b->nstages++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    return s;
+}
+
+/* Runs `once` warm-up + R times; fills seconds, fixed, per_layer and full_seconds. */
+typedef double (*once_fn)(bench *b, void *arg, double *fixed);
+
+static void measure(bench *b, stage *s, once_fn fn, void *arg)
+{
+    int R = b->o.runs;
+    double tot[MAX_RUNS], fix[MAX_RUNS], per[MAX_RUNS];
+    double dummy;
+    fn(b, arg, &dummy);
+    for (int r = 0; r < R; r++) {
+        tot[r] = fn(b, arg, &fix[r]);
+        per[r] = s->layers > 0 ? (tot[r] - fix[r]) / s->layers : 0;
+    }
+    s->seconds = median(tot, R);
+    s->fixed = median(fix, R);
+    s->per_layer = median(per, R);
+    s->full_seconds = s->fixed + s->per_layer * s->full_layers;
+}
+
+static double vision_fn(bench *b, void *arg, double *fixed)
+{
+    return vision_once(b, arg, fixed);
+}
+
+static void stage_vision(bench *b, int F)
+{
+    char name[32];
+    snprintf(name, sizeof name, "vision_f%d", F);
+    note(b, "  %s ...\n", name);
+    stage *s = new_stage(b, name);
+    vision_bufs v;
+    vision_setup(b, F, &v);
+    s->layers = b->clip.run_layers;
+    s->full_layers = b->o.smoke ? s->layers : 23;
+    double T = b->clip.tokens;
+    s->unit = "FLOP";
+    s->work = vision_fixed_flop(b, F) + F * s->layers * vit_layer_flop(&b->cfg.vision, T);
+    s->full_work = vision_fixed_flop(b, F) + F * s->full_layers * vit_layer_flop(&b->cfg.vision, T);
+    snprintf(s->params, sizeof s->params, "%d frames %dx%d -> %dx%d, batch %d, %d of %d layers", F, SRC_W, SRC_H,
+             b->cfg.vision.image_size, b->cfg.vision.image_size, VISION_BATCH, s->layers, s->full_layers);
+    measure(b, s, vision_fn, &v);
+    s->ceiling = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? b->c_bf16 : b->c_sgemm_vision;
+    vision_free(&v);
+}
+
+/* ---- language model ---- */
+
+typedef struct llm_run {
+    int64_t T;     /* prefill tokens, or the context of the decode step */
+    int decode;
+    float *input;
+    float *logits;
+    lnx_kv kv;
+    lnx_llama_scratch scratch;
+} llm_run;
+
+#define PREFILL_CHUNK 512 /* the generator's default prefill_chunk */
+
+static double llm_pass(bench *b, llm_run *r, int32_t layers)
+{
+    int32_t keep = b->llama.cfg.layers;
+    b->llama.cfg.layers = layers;
+    double t0 = bench_now();
+    if (r->decode) {
+        lnx_llama_pass p = { r->input, 1, r->T, 0, 1, r->logits, NULL };
+        if (lnx_llama_forward(&b->llama, &b->rope, &r->kv, &r->scratch, b->pool, &p))
+            die_lnx("decode");
+    } else {
+        for (int64_t t0p = 0; t0p < r->T; t0p += PREFILL_CHUNK) {
+            int64_t n = r->T - t0p < PREFILL_CHUNK ? r->T - t0p : PREFILL_CHUNK;
+            int last = t0p + n == r->T;
+            lnx_llama_pass p = { r->input + t0p * b->cfg.text.hidden, n, t0p, n - 1, last, r->logits, NULL };
+            if (lnx_llama_forward(&b->llama, &b->rope, &r->kv, &r->scratch, b->pool, &p))
+                die_lnx("prefill");
+        }
+    }
+    double t = bench_now() - t0;
+    b->llama.cfg.layers = keep;
+    return t;
+}
+
+static double llm_fn(bench *b, void *arg, double *fixed)
+{
+    llm_run *r = arg;
+    double t = llm_pass(b, r, b->llama.cfg.layers);
+    *fixed = llm_pass(b, r, 0);
+    return t;
+}
+
+static void fill_input(float *x, int64_t n)
+{
+    uint32_t s = 777;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = ((float)(s >> 9) * (1.0f / 8388608.0f) - 0.5f) * 0.05f;
+    }
+}
+
+static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_decode)
+{
+    if (!do_prefill && !do_decode)
+        return;
+    const lnx_text_cfg *c = &b->cfg.text;
+    llm_run r;
+    memset(&r, 0, sizeof r);
+    r.T = T;
+    r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
+    r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
+    if (!r.input || !r.logits || lnx_kv_init(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1))
+        die_lnx("language model buffers");
+    fill_input(r.input, T * c->hidden);
+    int full = b->o.smoke ? c->layers : 32;
+    double lp = llama_layer_params(c);
+    if (do_prefill || do_decode) {
+        char name[32];
+        snprintf(name, sizeof name, "prefill_%lld", (long long)T);
+        note(b, "  %s ...\n", name);
+        stage *s = do_prefill ? new_stage(b, name) : NULL;
+        if (s) {
+            s->layers = c->layers;
+            s->full_layers = full;
+            s->unit = "FLOP";
+            double head = 2.0 * c->hidden * c->vocab;
+            double layer = 2.0 * lp * T + llama_attn_flop(c, 0, T);
+            s->work = head + layer * s->layers;
+            s->full_work = head + layer * full;
+            snprintf(s->params, sizeof s->params, "%lld tokens in chunks of %d, %d of %d layers", (long long)T,
+                     PREFILL_CHUNK, s->layers, full);
+            measure(b, s, llm_fn, &r);
+            s->ceiling = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? b->c_bf16 : b->c_sgemm_prefill;
+        } else {
+            llm_pass(b, &r, c->layers); /* fills the cache for the decode step */
+        }
+    }
+    if (do_decode) {
+        char name[32];
+        snprintf(name, sizeof name, "decode_%lld", (long long)T);
+        note(b, "  %s ...\n", name);
+        stage *s = new_stage(b, name);
+        r.decode = 1;
+        s->layers = c->layers;
+        s->full_layers = full;
+        s->unit = "bytes";
+        double kvb = 2.0 * (double)(T + 1) * c->kv_heads * c->head_dim * (double)lnx_kv_elem_size(&r.kv);
+        double head = (double)c->vocab * c->hidden * lnx_dtype_size(b->llama.lm_head.dtype);
+        double layer = lp * lnx_dtype_size(b->llama.layers[0].q.dtype) + kvb;
+        s->work = head + layer * s->layers;
+        s->full_work = head + layer * full;
+        snprintf(s->params, sizeof s->params, "1 token after %lld cached, %d of %d layers, weights + KV read",
+                 (long long)T, s->layers, full);
+        measure(b, s, llm_fn, &r);
+        s->ceiling = b->c_stream;
+    }
+    lnx_kv_free(&r.kv);
+    lnx_llama_scratch_free(&r.scratch);
+    lnx_afree(r.input);
+    lnx_afree(r.logits);
+}
+
+/* ---- frame sampling (bench/sample_bench, run as a program) ---- */
+
+static void stage_sample(bench *b)
+{
+    note(b, "  %s ...\n", "sample (generating the video takes a while)");
+    char cmd[1024];
+    const char *args = b->o.smoke ? "--minutes 0.05 --width 64 --height 48 --fps 25 --gop 50 --frames 8"
+                                  : "--minutes 10 --width 1280 --height 720 --fps 25 --gop 50 --frames 32";
+    snprintf(cmd, sizeof cmd, "'%s' %s --threads %d 2>&1", SAMPLE_BENCH_PATH, args, b->o.threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        perror("popen");
+        return;
+    }
+    char line[512];
+    double seek = -1, all = -1;
+    char encoder[64] = "?";
+    while (fgets(line, sizeof line, p)) {
+        double v;
+        const char *e = strstr(line, "encoder ");
+        if (e)
+            sscanf(e + 8, "%63s", encoder);
+        if (sscanf(line, "  seek-based : %lf", &v) == 1 || sscanf(line, "  seek-based       : %lf", &v) == 1)
+            seek = v;
+        if (sscanf(line, "  decode-everything: %lf", &v) == 1)
+            all = v;
+    }
+    int rc = pclose(p);
+    if (seek <= 0 || all <= 0 || rc != 0) {
+        fprintf(stderr, "llavanext-bench: %s failed (status %d)\n", SAMPLE_BENCH_PATH, rc);
+        return;
+    }
+    stage *s = new_stage(b, "sample");
+    int frames = b->o.smoke ? 8 : 32;
+    snprintf(s->params, sizeof s->params,
+             "%d frames of a %s %s video, 25 fps, GOP 50 (2 s), seek vs decode-everything (one run)", frames,
+             b->o.smoke ? "3 s 64x48" : "10 min 1280x720", encoder);
+    s->seconds = seek;
+    s->full_seconds = seek;
+    s->work = frames;
+    s->full_work = frames;
+    s->unit = "frames";
+    s->baseline = all;
+}
+
+/* ---- peak RSS of a full request on a mapped checkpoint ---- */
+
+static long peak_rss_bytes(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024L;
+}
+
+static int run_rss(bench *b)
+{
+    const char *tmp = b->o.rss_dir ? b->o.rss_dir : getenv("TMPDIR");
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/lnx-bench-XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    b->g = bench_geom_7b();
+    parse_cfg(&b->g, &b->cfg);
+    note(b, "writing %s ...\n", path);
+    double t0 = bench_now();
+    if (bench_ckpt_write(&b->g, 42, path)) {
+        fprintf(stderr, "llavanext-bench: writing %s failed\n", path);
+        unlink(path);
+        rmdir(dir);
+        return 1;
+    }
+    double t_write = bench_now() - t0;
+    if (lnx_st_open(&b->st, path, LNX_ST_MMAP))
+        die_lnx("mapping the checkpoint");
+    bind_model(b);
+    long rss_loaded = peak_rss_bytes();
+    const int F = 32;
+    vision_bufs v;
+    vision_setup(b, F, &v);
+    double fixed;
+    t0 = bench_now();
+    vision_once(b, &v, &fixed);
+    double t_vision = bench_now() - t0;
+    const lnx_text_cfg *c = &b->cfg.text;
+    int32_t o = lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
+    int64_t Tm = (int64_t)F * o * o, T = Tm + 64, gen = 8;
+    llm_run r;
+    memset(&r, 0, sizeof r);
+    r.T = T;
+    r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
+    r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
+    if (!r.input || !r.logits || lnx_kv_init(&r.kv, c->layers, c->kv_heads * c->head_dim, T + gen))
+        die_lnx("language model buffers");
+    /* 32 text tokens, the video's embeddings, 32 more text tokens */
+    int32_t ids[64];
+    for (int i = 0; i < 64; i++)
+        ids[i] = 100 + i;
+    lnx_llama_embed(&b->llama, ids, 32, r.input);
+    memcpy(r.input + 32 * c->hidden, v.proj, sizeof(float) * (size_t)Tm * c->hidden);
+    lnx_llama_embed(&b->llama, ids + 32, 32, r.input + (32 + Tm) * c->hidden);
+    vision_free(&v);
+    t0 = bench_now();
+    llm_pass(b, &r, c->layers);
+    double t_prefill = bench_now() - t0;
+    t0 = bench_now();
+    for (int64_t i = 0; i < gen; i++) {
+        int32_t best = 0;
+        for (int32_t k = 1; k < c->vocab; k++)
+            if (r.logits[k] > r.logits[best])
+                best = k;
+        float x[8192];
+        lnx_llama_embed(&b->llama, &best, 1, x);
+        lnx_llama_pass p = { x, 1, T + i, 0, 1, r.logits, NULL };
+        if (lnx_llama_forward(&b->llama, &b->rope, &r.kv, &r.scratch, b->pool, &p))
+            die_lnx("decode");
+    }
+    double t_decode = (bench_now() - t0) / (double)gen;
+    long peak = peak_rss_bytes();
+    lnx_kv_free(&r.kv);
+    lnx_llama_scratch_free(&r.scratch);
+    lnx_afree(r.input);
+    lnx_afree(r.logits);
+    uint64_t file_bytes = lnx_st_data_bytes(b->st);
+    const char *prec = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32";
+    unbind_model(b);
+    unlink(path);
+    rmdir(dir);
+    if (b->o.json) {
+        printf("{\"peak_rss_bytes\": %ld, \"rss_after_bind_bytes\": %ld, \"checkpoint_bytes\": %llu, "
+               "\"precision\": \"%s\", \"frames\": %d, \"prompt_tokens\": %lld, \"write_seconds\": %.3f, "
+               "\"vision_seconds\": %.3f, \"prefill_seconds\": %.3f, \"decode_seconds_per_token\": %.4f}\n",
+               peak, rss_loaded, (unsigned long long)file_bytes, prec, F, (long long)T, t_write, t_vision, t_prefill,
+               t_decode);
+    } else {
+        printf("full 7B request on a mapped bf16 checkpoint (%.2f GB, written in %.0f s), precision %s:\n",
+               (double)file_bytes / 1e9, t_write, prec);
+        printf("  %d frames -> %lld prompt positions; vision %.1f s, prefill %.1f s, decode %.3f s/token\n", F,
+               (long long)T, t_vision, t_prefill, t_decode);
+        printf("  peak RSS %.2f GiB (after binding: %.2f GiB)\n", (double)peak / (1 << 30),
+               (double)rss_loaded / (1 << 30));
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+static const char *rate_unit(const char *unit, double *scale)
+{
+    if (!strcmp(unit, "FLOP")) {
+        *scale = 1e9;
+        return "GFLOP/s";
+    }
+    if (!strcmp(unit, "bytes")) {
+        *scale = 1e9;
+        return "GB/s";
+    }
+    *scale = 1;
+    return "frames/s";
+}
+
+static void print_text(const bench *b)
+{
+    printf("\nceilings: sgemm %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes); "
+           "BF16 dot %.1f GFLOP/s; AMX BF16 %.1f GFLOP/s; stream read %.1f GB/s\n",
+           b->c_sgemm_vision / 1e9, b->c_sgemm_prefill / 1e9, b->c_bf16 / 1e9, b->c_amx / 1e9, b->c_stream / 1e9);
+    printf("%-13s %10s %12s %14s %10s %7s %11s %13s\n", "stage", "seconds", "work", "rate", "ceiling", "ratio",
+           "s/layer", "full-depth s");
+    for (int i = 0; i < b->nstages; i++) {
+        const stage *s = &b->stages[i];
+        double scale;
+        const char *u = rate_unit(s->unit, &scale);
+        double rate = s->work / s->seconds;
+        char work[32], ceil[32], ratio[16], per[16];
+        snprintf(work, sizeof work, "%.3g %s", s->work / (strcmp(s->unit, "frames") ? 1e9 : 1),
+                 !strcmp(s->unit, "FLOP") ? "GF" : !strcmp(s->unit, "bytes") ? "GB" : "fr");
+        snprintf(ceil, sizeof ceil, s->ceiling > 0 ? "%.1f" : "-", s->ceiling / scale);
+        snprintf(ratio, sizeof ratio, s->ceiling > 0 ? "%.2f" : "-", rate / s->ceiling);
+        snprintf(per, sizeof per, s->layers ? "%.4f" : "-", s->per_layer);
+        printf("%-13s %10.4f %12s %7.2f %-8s %8s %7s %11s %13.3f\n", s->name, s->seconds, work, rate / scale, u, ceil,
+               ratio, per, s->full_seconds);
+        if (s->baseline > 0)
+            printf("%-13s   decode-everything %.3f s: seek-based is %.1fx faster\n", "", s->baseline,
+                   s->baseline / s->seconds);
+        printf("%-13s   %s\n", "", s->params);
+    }
+}
+
+static void print_json(const bench *b)
+{
+    json_t *root = json_object();
+    json_t *ceil = json_object();
+    json_object_set_new(ceil, "sgemm_vision_flops", json_real(b->c_sgemm_vision));
+    json_object_set_new(ceil, "sgemm_prefill_flops", json_real(b->c_sgemm_prefill));
+    json_object_set_new(ceil, "bf16_dot_flops", json_real(b->c_bf16));
+    json_object_set_new(ceil, "amx_bf16_flops", json_real(b->c_amx));
+    json_object_set_new(ceil, "stream_read_bytes_per_s", json_real(b->c_stream));
+    json_object_set_new(root, "ceilings", ceil);
+    json_t *arr = json_array();
+    for (int i = 0; i < b->nstages; i++) {
+        const stage *s = &b->stages[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(s->name));
+        json_object_set_new(o, "params", json_string(s->params));
+        json_object_set_new(o, "seconds", json_real(s->seconds));
+        json_object_set_new(o, "work", json_real(s->work));
+        json_object_set_new(o, "unit", json_string(s->unit));
+        json_object_set_new(o, "rate", json_real(s->work / s->seconds));
+        json_object_set_new(o, "ceiling", s->ceiling > 0 ? json_real(s->ceiling) : json_null());
+        json_object_set_new(o, "ratio", s->ceiling > 0 ? json_real(s->work / s->seconds / s->ceiling) : json_null());
+        json_object_set_new(o, "layers", json_integer(s->layers));
+        json_object_set_new(o, "full_layers", json_integer(s->full_layers));
+        json_object_set_new(o, "seconds_per_layer", json_real(s->per_layer));
+        json_object_set_new(o, "full_seconds", json_real(s->full_seconds));
+        json_object_set_new(o, "full_work", json_real(s->full_work));
+        if (s->baseline > 0)
+            json_object_set_new(o, "baseline_seconds", json_real(s->baseline));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(root, "stages", arr);
+    json_object_set_new(root, "peak_rss_bytes", json_integer(peak_rss_bytes()));
+    json_object_set_new(root, "precision",
+                        json_string(lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32"));
+    json_object_set_new(root, "threads", json_integer(b->o.threads));
+    json_object_set_new(root, "runs", json_integer(b->o.runs));
+    char *text = json_dumps(root, JSON_INDENT(1));
+    printf("%s\n", text);
+    free(text);
+    json_decref(root);
+}
+
+/* ---- main ---- */
+
+static int usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "usage: %s [--layers N] [--precision f32|bf16|auto] [--runs R] [--threads T] [--json]\n"
+            "          [--stages vision,prefill,decode,sample] [--smoke] [--no-ceilings] [--rss [--rss-dir DIR]]\n",
+            argv0);
+    return f == stdout ? 0 : 2;
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json"))
+            o->json = 1;
+        else if (!strcmp(a, "--smoke"))
+            o->smoke = 1;
+        else if (!strcmp(a, "--rss"))
+            o->rss = 1;
+        else if (!strcmp(a, "--no-ceilings"))
+            o->no_ceilings = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return 1;
+        else if (!v)
+            return -1;
+        else {
+            if (!strcmp(a, "--layers"))
+                o->layers = atoi(v);
+            else if (!strcmp(a, "--runs"))
+                o->runs = atoi(v);
+            else if (!strcmp(a, "--threads"))
+                o->threads = atoi(v);
+            else if (!strcmp(a, "--stages"))
+                o->stages = v;
+            else if (!strcmp(a, "--rss-dir"))
+                o->rss_dir = v;
+            else if (!strcmp(a, "--precision")) {
+                if (!strcmp(v, "f32"))
+                    o->precision = LNX_PRECISION_F32;
+                else if (!strcmp(v, "bf16"))
+                    o->precision = LNX_PRECISION_BF16;
+                else if (!strcmp(v, "auto"))
+                    o->precision = LNX_PRECISION_AUTO;
+                else
+                    return -1;
+            } else
+                return -1;
+            i++;
+        }
+    }
+    if (o->layers < 1 || o->runs < 1 || o->runs > MAX_RUNS || o->threads < 0)
+        return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static bench b;
+    b.o.layers = 1;
+    b.o.runs = 3;
+    b.o.precision = LNX_PRECISION_F32;
+    int pr = parse(argc, argv, &b.o);
+    if (pr)
+        return usage(pr > 0 ? stdout : stderr, argv[0]);
+    if (b.o.threads == 0)
+        b.o.threads = lnx_cpu_count();
+    if (b.o.smoke)
+        b.o.runs = 1;
+    if (lnx_pool_create(&b.pool, b.o.threads))
+        die_lnx("thread pool");
+    if (b.o.rss) {
+        int rc = run_rss(&b);
+        lnx_pool_free(b.pool);
+        return rc;
+    }
+    b.g = b.o.smoke ? bench_geom_tiny() : bench_geom_7b();
+    if (!b.o.smoke) {
+        b.g.v_layers = b.o.layers + 1; /* feature layer -2: run N layers */
+        b.g.t_layers = b.o.layers;
+    }
+    parse_cfg(&b.g, &b.cfg);
+    size_t len = 0;
+    note(&b, "building %s of random bf16 weights ...\n", b.o.smoke ? "a tiny model" : "the truncated 7B model");
+    b.img = bench_ckpt_memory(&b.g, 42, &len);
+    if (!b.img) {
+        fprintf(stderr, "llavanext-bench: out of memory for the weights\n");
+        return 1;
+    }
+    if (lnx_st_open_buffer(&b.st, b.img, len, "bench weights"))
+        die_lnx("weights");
+    bind_model(&b);
+
+    note(&b, "%s", "measuring ceilings ...\n");
+    int64_t vrows = (int64_t)VISION_BATCH * b.clip.tokens, D = b.cfg.vision.hidden, I = b.cfg.vision.intermediate;
+    gemm_shape vs[] = { { vrows, D, D, 4 }, { vrows, I, D, 1 }, { vrows, D, I, 1 } };
+    const lnx_text_cfg *c = &b.cfg.text;
+    int64_t Dt = c->hidden, It = c->intermediate, kvd = (int64_t)c->kv_heads * c->head_dim;
+    gemm_shape ps[] = { { PREFILL_CHUNK, Dt, Dt, 2 }, { PREFILL_CHUNK, kvd, Dt, 2 }, { PREFILL_CHUNK, It, Dt, 2 },
+                        { PREFILL_CHUNK, Dt, It, 1 } };
+    int reps = b.o.smoke ? 1 : 2;
+    if (!b.o.no_ceilings) {
+        b.c_sgemm_vision = ceiling_sgemm(vs, 3, reps);
+        b.c_sgemm_prefill = ceiling_sgemm(ps, 4, reps);
+        b.c_stream = ceiling_stream_read(b.pool, b.o.smoke ? (64u << 20) : (1u << 30), 3);
+        b.c_bf16 = ceiling_bf16_dot(b.pool);
+        b.c_amx = ceiling_amx_bf16(b.pool);
+    }
+
+    static const int full_frames[] = { 1, 8, 32 }, smoke_frames[] = { 1, 2 };
+    for (int i = 0; i < (b.o.smoke ? 2 : 3); i++) {
+        int F = b.o.smoke ? smoke_frames[i] : full_frames[i];
+        char name[32];
+        snprintf(name, sizeof name, "vision_f%d", F);
+        if (want_stage(&b, "vision", name))
+            stage_vision(&b, F);
+    }
+    int64_t ctx[2] = { 1152, 4608 };
+    if (b.o.smoke) {
+        ctx[0] = 40;
+        ctx[1] = 100;
+    }
+    for (int i = 0; i < 2; i++) {
+        char pn[32], dn[32];
+        snprintf(pn, sizeof pn, "prefill_%lld", (long long)ctx[i]);
+        snprintf(dn, sizeof dn, "decode_%lld", (long long)ctx[i]);
+        stage_prefill_decode(&b, ctx[i], want_stage(&b, "prefill", pn), want_stage(&b, "decode", dn));
+    }
+    if (want(&b, "sample"))
+        stage_sample(&b);
+
+    if (b.o.json)
+        print_json(&b);
+    else
+        print_text(&b);
+    unbind_model(&b);
+    lnx_pool_free(b.pool);
+    return 0;
+}

@@ -1,0 +1,402 @@
+/* Scaled dot-product attention: query tiles against keys with two cblas_sgemm calls per tile
+ * (scores, then scores x values) for prompts and frames; a per-head streaming kernel for decode
+ * steps that reads half-precision cached keys and values directly. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/alloc.h"
+#include "../base/cpu.h"
+#include "../base/half.h"
+#include "gemm.h"
+#include "simd.h"
+
+/* Query rows per tile: the score tile (QTILE x keys floats) stays within a few MiB. */
+#define QTILE 256
+/* Up to this many queries use the streaming kernel (decode steps, short continuations). */
+#define STREAM_MAX_Q 4
+
+void lnx_attn_ws_free(lnx_attn_ws *ws)
+{
+    lnx_afree(ws->buf);
+    ws->buf = NULL;
+    ws->floats = 0;
+}
+
+static float *ws_get(lnx_attn_ws *ws, size_t floats)
+{
+    if (floats <= ws->floats)
+        return ws->buf;
+    size_t cap = ws->floats ? ws->floats : 4096;
+    while (cap < floats)
+        cap *= 2;
+    float *p = lnx_amalloc(cap * sizeof(float));
+    if (!p)
+        return NULL;
+    lnx_afree(ws->buf);
+    ws->buf = p;
+    ws->floats = cap;
+    return p;
+}
+
+/* Key range [*beg, *end) of query row i. */
+static void key_range(const lnx_attn_args *a, int64_t i, int64_t *beg, int64_t *end)
+{
+    int64_t p = a->q_pos0 + i;
+    *end = a->Tk;
+    *beg = 0;
+    if (a->causal && p + 1 < *end)
+        *end = p + 1;
+    if (a->window > 0 && p - a->window + 1 > *beg)
+        *beg = p - a->window + 1;
+}
+
+/* Row j of a past key or value array as float32 (converted into tmp when half). */
+static const float *past_row(const lnx_attn_args *a, const void *base, int64_t j, int32_t g, float *tmp)
+{
+    size_t off = (size_t)(j * a->past_stride + (int64_t)g * a->hd);
+    if (a->past_dtype == LNX_DT_F32)
+        return (const float *)base + off;
+    lnx_f16_to_f32_n((const uint16_t *)base + off, tmp, (size_t)a->hd);
+    return tmp;
+}
+
+/* Key (or value) j (0 <= j < Tk) of kv head g as float32. */
+static const float *key_row(const lnx_attn_args *a, const void *past, const float *cur, int64_t j, int32_t g,
+                            float *tmp)
+{
+    if (j < a->past)
+        return past_row(a, past, j, g, tmp);
+    return cur + (j - a->past) * a->kv_stride + (int64_t)g * a->hd;
+}
+
+/* ---- reference ---- */
+
+lnx_status lnx_attention_ref(const lnx_attn_args *a)
+{
+    float *s = malloc(sizeof(float) * (size_t)(a->Tk > 0 ? a->Tk : 1));
+    float *kt = malloc(sizeof(float) * (size_t)a->hd * 2);
+    if (!s || !kt) {
+        free(s);
+        free(kt);
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    }
+    int32_t group = a->H / a->KV;
+    for (int64_t i = 0; i < a->Tq; i++)
+        for (int32_t h = 0; h < a->H; h++) {
+            int32_t g = h / group;
+            const float *q = a->q + i * a->q_stride + (int64_t)h * a->hd;
+            float *o = a->out + i * a->out_stride + (int64_t)h * a->hd;
+            int64_t beg, end;
+            key_range(a, i, &beg, &end);
+            for (int32_t d = 0; d < a->hd; d++)
+                o[d] = 0.0f;
+            if (end <= beg)
+                continue;
+            for (int64_t j = beg; j < end; j++) {
+                const float *k = key_row(a, a->k_past, a->k, j, g, kt);
+                double acc = 0;
+                for (int32_t d = 0; d < a->hd; d++)
+                    acc += (double)q[d] * k[d];
+                s[j - beg] = (float)acc * a->scale;
+            }
+            lnx_softmax_ref(s, end - beg);
+            for (int64_t j = beg; j < end; j++) {
+                const float *v = key_row(a, a->v_past, a->v, j, g, kt + a->hd);
+                for (int32_t d = 0; d < a->hd; d++)
+                    o[d] += s[j - beg] * v[d];
+            }
+        }
+    free(s);
+    free(kt);
+    return LNX_OK;
+}
+
+/* ---- tiles through sgemm ---- */
+
+typedef struct tile_ctx {
+    const lnx_attn_args *a;
+    int64_t q0, kb;   /* first query row of the tile, first key column of the scores */
+    int64_t nk;       /* key columns */
+    float *scores;    /* [rows, nk] */
+} tile_ctx;
+
+static void tile_softmax(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const tile_ctx *c = p;
+    for (int64_t r = begin; r < end; r++) {
+        float *row = c->scores + r * c->nk;
+        int64_t beg, kend;
+        key_range(c->a, c->q0 + r, &beg, &kend);
+        beg -= c->kb;
+        kend -= c->kb;
+        if (beg < 0)
+            beg = 0;
+        if (kend > c->nk)
+            kend = c->nk;
+        if (kend <= beg) {
+            memset(row, 0, sizeof(float) * (size_t)c->nk);
+            continue;
+        }
+        if (beg > 0)
+            memset(row, 0, sizeof(float) * (size_t)beg);
+        lnx_softmax(row + beg, kend - beg);
+        if (kend < c->nk)
+            memset(row + kend, 0, sizeof(float) * (size_t)(c->nk - kend));
+    }
+}
+
+typedef struct gather_ctx {
+    const lnx_attn_args *a;
+    int32_t g;
+    float *k, *v; /* [Tk, hd] */
+} gather_ctx;
+
+static void gather_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const gather_ctx *c = p;
+    const lnx_attn_args *a = c->a;
+    size_t hd = (size_t)a->hd;
+    for (int64_t j = begin; j < end; j++) {
+        float *kd = c->k + (size_t)j * hd, *vd = c->v + (size_t)j * hd;
+        if (j < a->past) {
+            const float *k = past_row(a, a->k_past, j, c->g, kd), *v = past_row(a, a->v_past, j, c->g, vd);
+            if (k != kd)
+                memcpy(kd, k, hd * sizeof(float));
+            if (v != vd)
+                memcpy(vd, v, hd * sizeof(float));
+        } else {
+            memcpy(kd, a->k + (j - a->past) * a->kv_stride + (int64_t)c->g * a->hd, hd * sizeof(float));
+            memcpy(vd, a->v + (j - a->past) * a->kv_stride + (int64_t)c->g * a->hd, hd * sizeof(float));
+        }
+    }
+}
+
+static lnx_status attention_tiles(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
+{
+    int64_t qt = a->Tq < QTILE ? a->Tq : QTILE;
+    int gather = a->past > 0 && !(a->past >= a->Tk && a->past_dtype == LNX_DT_F32);
+    size_t need = (size_t)qt * (size_t)a->Tk + (gather ? 2 * (size_t)a->Tk * (size_t)a->hd : 0);
+    float *buf = ws_get(ws, need);
+    if (!buf)
+        return lnx_error(LNX_E_NOMEM, "out of memory for attention over %lld keys", (long long)a->Tk);
+    float *scores = buf, *kbuf = buf + (size_t)qt * (size_t)a->Tk, *vbuf = kbuf + (size_t)a->Tk * (size_t)a->hd;
+    int32_t group = a->H / a->KV;
+    for (int32_t g = 0; g < a->KV; g++) {
+        const float *K, *V;
+        int64_t ldk;
+        if (a->past >= a->Tk && a->past_dtype == LNX_DT_F32) {
+            K = (const float *)a->k_past + (int64_t)g * a->hd;
+            V = (const float *)a->v_past + (int64_t)g * a->hd;
+            ldk = a->past_stride;
+        } else if (a->past > 0) {
+            gather_ctx gc = { a, g, kbuf, vbuf };
+            lnx_parallel_for(pool, a->Tk, gather_rows, &gc);
+            K = kbuf;
+            V = vbuf;
+            ldk = a->hd;
+        } else {
+            K = a->k + (int64_t)g * a->hd;
+            V = a->v + (int64_t)g * a->hd;
+            ldk = a->kv_stride;
+        }
+        for (int32_t h = g * group; h < (g + 1) * group; h++)
+            for (int64_t q0 = 0; q0 < a->Tq; q0 += qt) {
+                int64_t rows = a->Tq - q0 < qt ? a->Tq - q0 : qt;
+                /* keys any row of the tile may see */
+                int64_t kb0, ke0, kb1, ke1;
+                key_range(a, q0, &kb0, &ke0);
+                key_range(a, q0 + rows - 1, &kb1, &ke1);
+                int64_t kb = kb0 < kb1 ? kb0 : kb1, ke = ke0 > ke1 ? ke0 : ke1;
+                float *out = a->out + q0 * a->out_stride + (int64_t)h * a->hd;
+                if (ke <= kb) {
+                    for (int64_t r = 0; r < rows; r++)
+                        memset(out + r * a->out_stride, 0, sizeof(float) * (size_t)a->hd);
+                    continue;
+                }
+                int64_t nk = ke - kb;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, a->hd, a->scale,
+                            a->q + q0 * a->q_stride + (int64_t)h * a->hd, (int)a->q_stride, K + kb * ldk, (int)ldk, 0.0f,
+                            scores, (int)nk);
+                tile_ctx tc = { a, q0, kb, nk, scores };
+                lnx_parallel_for(pool, rows, tile_softmax, &tc);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, a->hd, (int)nk, 1.0f, scores, (int)nk,
+                            V + kb * ldk, (int)ldk, 0.0f, out, (int)a->out_stride);
+            }
+    }
+    return LNX_OK;
+}
+
+/* ---- tiles through the bf16 backend ----
+ *
+ * One task per key/value head (grouped query heads share it), each on one worker from start to
+ * end so its working set stays in that core's cache: the head's keys and values are laid out as
+ * dense bf16 rows, then per query tile S = Q K^T and O = P V run through the bf16 backend
+ * single-threaded, with P = exp(scale (S - max)) in bf16 and the 1/sum applied to O. */
+
+#define BF16_QTILE 128
+
+typedef struct bf16_ctx {
+    const lnx_attn_args *a;
+    char *scratch;        /* per worker */
+    size_t per_worker;
+    int failed;
+} bf16_ctx;
+
+static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
+{
+    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd;
+    uint16_t *kb = (uint16_t *)buf, *vb = kb + Tk * hd;
+    uint16_t *qb = vb + Tk * hd;                          /* [QTILE][hd] */
+    uint16_t *pb = qb + (size_t)BF16_QTILE * hd;          /* [QTILE][Tk] */
+    float *sbuf = (float *)(pb + (size_t)BF16_QTILE * Tk); /* [QTILE][Tk] */
+    float *obuf = sbuf + (size_t)BF16_QTILE * Tk;         /* [QTILE][hd] */
+    float inv[BF16_QTILE];
+    float tmp[512];
+    for (int64_t j = 0; j < a->Tk; j++) {
+        lnx_round_bf16_n(key_row(a, a->k_past, a->k, j, g, tmp), kb + (size_t)j * hd, hd);
+        lnx_round_bf16_n(key_row(a, a->v_past, a->v, j, g, tmp), vb + (size_t)j * hd, hd);
+    }
+    int32_t group = a->H / a->KV;
+    for (int32_t h = g * group; h < (g + 1) * group; h++)
+        for (int64_t q0 = 0; q0 < a->Tq; q0 += BF16_QTILE) {
+            int64_t rows = a->Tq - q0 < BF16_QTILE ? a->Tq - q0 : BF16_QTILE;
+            int64_t kb0, ke0, kb1, ke1;
+            key_range(a, q0, &kb0, &ke0);
+            key_range(a, q0 + rows - 1, &kb1, &ke1);
+            int64_t k_beg = kb0 < kb1 ? kb0 : kb1, k_end = ke0 > ke1 ? ke0 : ke1;
+            if (k_end <= k_beg)
+                k_end = k_beg + 1; /* fully masked rows: computed, then zeroed below */
+            int64_t nk = k_end - k_beg;
+            for (int64_t r = 0; r < rows; r++)
+                lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * hd, hd);
+            lnx_bmm qk = { 1, rows, nk, a->hd, qb, a->hd, 0, kb + (size_t)k_beg * hd, a->hd, 0, 1, sbuf, nk, 0 };
+            if (lnx_gemm_bf16_bmm(a->gemm, NULL, &qk))
+                return -1;
+            for (int64_t r = 0; r < rows; r++) {
+                float *row = sbuf + (size_t)r * (size_t)nk;
+                uint16_t *prow = pb + (size_t)r * (size_t)nk;
+                int64_t beg, kend;
+                key_range(a, q0 + r, &beg, &kend);
+                beg = beg - k_beg < 0 ? 0 : beg - k_beg;
+                kend = kend - k_beg > nk ? nk : kend - k_beg;
+                memset(prow, 0, sizeof(uint16_t) * (size_t)nk);
+                inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
+            }
+            lnx_bmm pv = { 1, rows, a->hd, nk, pb, nk, 0, vb + (size_t)k_beg * hd, a->hd, 0, 0, obuf, a->hd, 0 };
+            if (lnx_gemm_bf16_bmm(a->gemm, NULL, &pv))
+                return -1;
+            for (int64_t r = 0; r < rows; r++) {
+                float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
+                const float *src = obuf + (size_t)r * hd;
+                for (size_t d = 0; d < hd; d++)
+                    o[d] = src[d] * inv[r];
+            }
+        }
+    return 0;
+}
+
+static void heads_bf16(void *p, int64_t begin, int64_t end, int worker)
+{
+    bf16_ctx *c = p;
+    for (int64_t g = begin; g < end && !c->failed; g++)
+        if (head_bf16(c->a, (int32_t)g, c->scratch + (size_t)worker * c->per_worker))
+            c->failed = 1;
+}
+
+/* 0 on success, -1 when the backend declined (the caller recomputes everything in float32). */
+static int attention_tiles_bf16(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
+{
+    if (a->hd > 512)
+        return -1;
+    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd, qt = BF16_QTILE;
+    size_t per = 2 * Tk * hd * 2 + qt * hd * 2 + qt * Tk * 2 + qt * Tk * 4 + qt * hd * 4;
+    per = (per + 63) & ~(size_t)63;
+    char *buf = (char *)ws_get(ws, (per * (size_t)lnx_pool_size(pool) + 3) / 4);
+    if (!buf)
+        return -1;
+    bf16_ctx c = { a, buf, per, 0 };
+    lnx_parallel_for(pool, a->KV, heads_bf16, &c);
+    return c.failed ? -1 : 0;
+}
+
+/* ---- streaming kernel for a few queries ---- */
+
+typedef struct stream_ctx {
+    const lnx_attn_args *a;
+    float *scratch; /* per worker: Tk scores + hd */
+    size_t per_worker;
+} stream_ctx;
+
+static void stream_heads(void *p, int64_t begin, int64_t end, int worker)
+{
+    const stream_ctx *c = p;
+    const lnx_attn_args *a = c->a;
+    float *s = c->scratch + (size_t)worker * c->per_worker;
+    int32_t group = a->H / a->KV;
+    for (int64_t task = begin; task < end; task++) {
+        int32_t h = (int32_t)(task % a->H);
+        int64_t i = task / a->H;
+        int32_t g = h / group;
+        const float *q = a->q + i * a->q_stride + (int64_t)h * a->hd;
+        float *o = a->out + i * a->out_stride + (int64_t)h * a->hd;
+        int64_t beg, end_k;
+        key_range(a, i, &beg, &end_k);
+        memset(o, 0, sizeof(float) * (size_t)a->hd);
+        if (end_k <= beg)
+            continue;
+        int64_t split = a->past < beg ? beg : a->past < end_k ? a->past : end_k;
+        const int64_t g_off = (int64_t)g * a->hd;
+        const int half = a->past_dtype == LNX_DT_F16;
+        const uint16_t *k16 = a->k_past, *v16 = a->v_past;
+        const float *k32 = a->k_past, *v32 = a->v_past;
+        for (int64_t j = beg; j < split; j++)
+            s[j - beg] = (half ? lnx_dot_f16(k16 + j * a->past_stride + g_off, q, a->hd)
+                               : lnx_dot_f32(k32 + j * a->past_stride + g_off, q, a->hd)) * a->scale;
+        for (int64_t j = split; j < end_k; j++)
+            s[j - beg] = lnx_dot_f32(a->k + (j - a->past) * a->kv_stride + g_off, q, a->hd) * a->scale;
+        lnx_softmax(s, end_k - beg);
+        for (int64_t j = beg; j < split; j++) {
+            if (half)
+                lnx_axpy_f16(o, v16 + j * a->past_stride + g_off, s[j - beg], a->hd);
+            else
+                lnx_axpy_f32(o, v32 + j * a->past_stride + g_off, s[j - beg], a->hd);
+        }
+        for (int64_t j = split; j < end_k; j++)
+            lnx_axpy_f32(o, a->v + (j - a->past) * a->kv_stride + g_off, s[j - beg], a->hd);
+    }
+}
+
+static lnx_status attention_stream(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
+{
+    size_t per = ((size_t)a->Tk + 16) & ~(size_t)15;
+    float *buf = ws_get(ws, per * (size_t)lnx_pool_size(pool));
+    if (!buf)
+        return lnx_error(LNX_E_NOMEM, "out of memory for attention over %lld keys", (long long)a->Tk);
+    stream_ctx c = { a, buf, per };
+    lnx_parallel_for(pool, a->Tq * a->H, stream_heads, &c);
+    return LNX_OK;
+}
+
+lnx_status lnx_attention(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
+{
+    if (a->Tq <= 0)
+        return LNX_OK;
+    lnx_attn_ws local = { NULL, 0 };
+    lnx_attn_ws *w = ws ? ws : &local;
+    lnx_status st;
+    if (a->Tq <= STREAM_MAX_Q)
+        st = attention_stream(pool, a, w);
+    else if (lnx_gemm_ctx_precision(a->gemm) == LNX_PRECISION_BF16 && attention_tiles_bf16(pool, a, w) == 0)
+        st = LNX_OK;
+    else
+        st = attention_tiles(pool, a, w);
+    lnx_attn_ws_free(&local);
+    return st;
+}

@@ -1,0 +1,501 @@
+/* GEMM contexts: the precision choice and the bf16 backend (oneDNN matmul).
+ *
+ * BF16: C[M,N] (+)= bf16(A)[M,K] x W^T with float32 accumulation and output. The weights are
+ * handed to oneDNN as they are stored ([N,K] row-major is the matmul's B[K,N] with strides
+ * {1, K}) when they are BF16, so the bf16 path adds no copy of a 7B model; oneDNN packs the tiles
+ * it needs while it runs. Weights stored as F16/F32 are narrowed to bf16 once and cached here,
+ * keyed by their data pointer. The rounded activations live in scratch buffers the context
+ * keeps for reuse.
+ *
+ * Threads: each product is split over the caller's pool (output columns, or the batch) and every
+ * worker runs its share through oneDNN single-threaded (its OpenMP thread count is set to 1 for
+ * the call and restored). oneDNN's own OpenMP workers would otherwise keep spinning after each
+ * product and take the cores from the pool's next loop (softmax, norms, conversions): measured
+ * 1.5-2x slower end to end on 2 cores. */
+#include "gemm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/alloc.h"
+#include "../base/cpu.h"
+#include "../base/half.h"
+#include "ops.h"
+#include "simd.h"
+
+#ifdef LNX_HAVE_ONEDNN
+#include <dnnl.h>
+#include <omp.h>
+#endif
+
+/* Below this many rows the GEMV (which reads the stored weights directly) is used: matching
+ * lnx_gemm's own threshold keeps decode identical in both precisions. */
+#define BF16_MIN_M 5
+
+typedef struct narrowed {
+    const void *key;
+    uint16_t *data;
+} narrowed;
+
+typedef struct scratch {
+    uint16_t *buf;
+    size_t elems;
+    int busy;
+} scratch;
+
+#define MAX_SCRATCH 32
+
+struct lnx_gemm_ctx {
+    int32_t precision;
+#ifdef LNX_HAVE_ONEDNN
+    dnnl_engine_t engine;
+#endif
+    pthread_mutex_t lock;
+    narrowed *narrow; /* open addressing, cap a power of two */
+    size_t n_narrow, cap_narrow;
+    scratch scratch[MAX_SCRATCH];
+};
+
+int lnx_gemm_bf16_available(const char **why)
+{
+#ifdef LNX_HAVE_ONEDNN
+    if (!(lnx_cpu_flags() & LNX_CPU_AVX512BF16)) {
+        if (why)
+            *why = "the CPU has no AVX512-BF16 instructions";
+        return 0;
+    }
+    return 1;
+#else
+    if (why)
+        *why = "this build has no oneDNN (meson option onednn)";
+    return 0;
+#endif
+}
+
+lnx_status lnx_gemm_ctx_create(lnx_gemm_ctx **out, int32_t precision)
+{
+    *out = NULL;
+    const char *why = NULL;
+    if (precision < LNX_PRECISION_AUTO || precision > LNX_PRECISION_BF16)
+        return lnx_error(LNX_E_INVALID, "precision %d is not one of auto (0), f32 (1), bf16 (2)", (int)precision);
+    int bf16 = lnx_gemm_bf16_available(&why);
+    if (precision == LNX_PRECISION_BF16 && !bf16)
+        return lnx_error(LNX_E_UNSUPPORTED, "bf16 precision is not available: %s", why);
+    lnx_gemm_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    c->precision = precision == LNX_PRECISION_F32 || !bf16 ? LNX_PRECISION_F32 : LNX_PRECISION_BF16;
+#ifdef LNX_HAVE_ONEDNN
+    if (c->precision == LNX_PRECISION_BF16 && dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success) {
+        lnx_gemm_ctx_free(c);
+        if (precision == LNX_PRECISION_BF16)
+            return lnx_error(LNX_E_UNSUPPORTED, "bf16 precision is not available: oneDNN has no CPU engine");
+        return lnx_gemm_ctx_create(out, LNX_PRECISION_F32);
+    }
+#endif
+    *out = c;
+    return LNX_OK;
+}
+
+void lnx_gemm_ctx_free(lnx_gemm_ctx *ctx)
+{
+    if (!ctx)
+        return;
+#ifdef LNX_HAVE_ONEDNN
+    if (ctx->engine)
+        dnnl_engine_destroy(ctx->engine);
+#endif
+    for (size_t i = 0; i < ctx->cap_narrow; i++)
+        lnx_afree(ctx->narrow[i].data);
+    free(ctx->narrow);
+    for (int i = 0; i < MAX_SCRATCH; i++)
+        lnx_afree(ctx->scratch[i].buf);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+int32_t lnx_gemm_ctx_precision(const lnx_gemm_ctx *ctx)
+{
+    return ctx ? ctx->precision : LNX_PRECISION_F32;
+}
+
+#ifdef LNX_HAVE_ONEDNN
+
+/* ---- context-held buffers ---- */
+
+static size_t hash_ptr(const void *p, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static int narrow_insert(lnx_gemm_ctx *c, const void *key, uint16_t *data)
+{
+    if ((c->n_narrow + 1) * 2 > c->cap_narrow) {
+        size_t cap = c->cap_narrow ? c->cap_narrow * 2 : 64;
+        narrowed *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < c->cap_narrow; i++)
+            if (c->narrow[i].key) {
+                size_t h = hash_ptr(c->narrow[i].key, cap);
+                while (t[h].key)
+                    h = (h + 1) & (cap - 1);
+                t[h] = c->narrow[i];
+            }
+        free(c->narrow);
+        c->narrow = t;
+        c->cap_narrow = cap;
+    }
+    size_t h = hash_ptr(key, c->cap_narrow);
+    while (c->narrow[h].key)
+        h = (h + 1) & (c->cap_narrow - 1);
+    c->narrow[h].key = key;
+    c->narrow[h].data = data;
+    c->n_narrow++;
+    return 0;
+}
+
+static uint16_t *narrow_find(const lnx_gemm_ctx *c, const void *key)
+{
+    if (!c->cap_narrow)
+        return NULL;
+    for (size_t h = hash_ptr(key, c->cap_narrow); c->narrow[h].key; h = (h + 1) & (c->cap_narrow - 1))
+        if (c->narrow[h].key == key)
+            return c->narrow[h].data;
+    return NULL;
+}
+
+/* The weight as bf16: the stored data, or a cached narrowed copy (made on first use). */
+static const uint16_t *bf16_weights(lnx_gemm_ctx *c, const lnx_wmat *W)
+{
+    if (W->dtype == LNX_DT_BF16)
+        return W->data;
+    pthread_mutex_lock(&c->lock);
+    uint16_t *d = narrow_find(c, W->data);
+    if (!d) {
+        size_t n = (size_t)W->rows * (size_t)W->cols;
+        d = lnx_amalloc(n * sizeof(uint16_t));
+        float *row = d ? lnx_amalloc((size_t)W->cols * sizeof(float)) : NULL;
+        if (row) {
+            size_t es = lnx_dtype_size(W->dtype);
+            for (int64_t r = 0; r < W->rows; r++) {
+                lnx_widen(W->dtype, (const char *)W->data + (size_t)r * (size_t)W->cols * es, row, (size_t)W->cols);
+                lnx_f32_to_bf16_n(row, d + (size_t)r * (size_t)W->cols, (size_t)W->cols);
+            }
+        }
+        lnx_afree(row);
+        if (!row || narrow_insert(c, W->data, d)) {
+            lnx_afree(d);
+            d = NULL;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return d;
+}
+
+static scratch *scratch_take(lnx_gemm_ctx *c, size_t elems)
+{
+    scratch *got = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < MAX_SCRATCH && !got; i++)
+        if (!c->scratch[i].busy && c->scratch[i].elems >= elems)
+            got = &c->scratch[i];
+    for (int i = 0; i < MAX_SCRATCH && !got; i++)
+        if (!c->scratch[i].busy)
+            got = &c->scratch[i];
+    if (got)
+        got->busy = 1;
+    pthread_mutex_unlock(&c->lock);
+    if (got && got->elems < elems) {
+        lnx_afree(got->buf);
+        got->buf = lnx_amalloc(elems * sizeof(uint16_t));
+        got->elems = got->buf ? elems : 0;
+    }
+    if (got && !got->buf) {
+        pthread_mutex_lock(&c->lock);
+        got->busy = 0;
+        pthread_mutex_unlock(&c->lock);
+        got = NULL;
+    }
+    return got;
+}
+
+static void scratch_give(lnx_gemm_ctx *c, scratch *s)
+{
+    pthread_mutex_lock(&c->lock);
+    s->busy = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- activations to bf16 ---- */
+
+typedef struct round_ctx {
+    const float *A;
+    int64_t lda, K;
+    uint16_t *dst;
+} round_ctx;
+
+static void round_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const round_ctx *r = p;
+    for (int64_t m = begin; m < end; m++)
+        lnx_round_bf16_n(r->A + m * r->lda, r->dst + m * r->K, (size_t)r->K);
+}
+
+/* ---- the matmul ---- */
+
+#define DNNL_TRY(x)                 \
+    do {                            \
+        if ((x) != dnnl_success)    \
+            goto fail;              \
+    } while (0)
+
+/* C[b] (+)= A[b] x B[b] (+ bias) for b < m->batch: A, B bf16, C float32, arbitrary strides. */
+/* The oneDNN form of an activation: quick_gelu and silu are swish (x sigmoid(alpha x)). */
+static int eltwise_of(int act, dnnl_alg_kind_t *alg, float *alpha)
+{
+    switch (act) {
+    case LNX_ACT_QUICK_GELU:
+        *alg = dnnl_eltwise_swish;
+        *alpha = 1.702f;
+        return 1;
+    case LNX_ACT_SILU:
+        *alg = dnnl_eltwise_swish;
+        *alpha = 1.0f;
+        return 1;
+    case LNX_ACT_GELU:
+        *alg = dnnl_eltwise_gelu_erf;
+        return 1;
+    case LNX_ACT_GELU_TANH:
+        *alg = dnnl_eltwise_gelu_tanh;
+        return 1;
+    case LNX_ACT_RELU:
+        *alg = dnnl_eltwise_relu;
+        return 1;
+    }
+    return 0;
+}
+
+/* act: an lnx_act applied to the output as a oneDNN post-op, or -1 for none. */
+static int run_matmul(lnx_gemm_ctx *c, const lnx_bmm *m, const float *bias, int accumulate, int act)
+{
+    int ok = 0;
+    dnnl_memory_desc_t a_md, w_md, b_md, c_md;
+    dnnl_matmul_desc_t op;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t a_m = NULL, w_m = NULL, b_m = NULL, c_m = NULL, sp_m = NULL;
+    dnnl_stream_t stream = NULL;
+    scratch *sp = NULL;
+    dnnl_dims_t a_dims = { m->batch, m->M, m->K }, a_str = { m->sa, m->lda, 1 };
+    dnnl_dims_t w_dims = { m->batch, m->K, m->N }, w_str = { m->sb, m->b_trans ? 1 : m->ldb, m->b_trans ? m->ldb : 1 };
+    dnnl_dims_t b_dims = { 1, 1, m->N }, b_str = { m->N, m->N, 1 };
+    dnnl_dims_t c_dims = { m->batch, m->M, m->N }, c_str = { m->sc, m->ldc, 1 };
+    /* a single product as 2D: oneDNN 2.6 picks its AMX kernels for 2D transposed weights only */
+    int nd = m->batch == 1 ? 2 : 3, o = 3 - nd;
+    DNNL_TRY(dnnl_memory_desc_init_by_strides(&a_md, nd, a_dims + o, dnnl_bf16, a_str + o));
+    DNNL_TRY(dnnl_memory_desc_init_by_strides(&w_md, nd, w_dims + o, dnnl_bf16, w_str + o));
+    DNNL_TRY(dnnl_memory_desc_init_by_strides(&b_md, nd, b_dims + o, dnnl_f32, b_str + o));
+    DNNL_TRY(dnnl_memory_desc_init_by_strides(&c_md, nd, c_dims + o, dnnl_f32, c_str + o));
+    DNNL_TRY(dnnl_matmul_desc_init(&op, &a_md, &w_md, bias ? &b_md : NULL, &c_md));
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    /* the scratchpad comes from the context's reusable buffers (no allocation per product) */
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    if (accumulate || act >= 0) {
+        DNNL_TRY(dnnl_post_ops_create(&po));
+        if (accumulate)
+            DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f));
+        if (act >= 0) {
+            dnnl_alg_kind_t alg;
+            float alpha = 0.0f;
+            if (!eltwise_of(act, &alg, &alpha))
+                goto fail;
+            DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f));
+        }
+        DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+    }
+    DNNL_TRY(dnnl_primitive_desc_create(&pd, &op, attr, c->engine, NULL));
+    DNNL_TRY(dnnl_primitive_create(&prim, pd));
+    DNNL_TRY(dnnl_memory_create(&a_m, &a_md, c->engine, (void *)m->A));
+    DNNL_TRY(dnnl_memory_create(&w_m, &w_md, c->engine, (void *)m->B));
+    DNNL_TRY(dnnl_memory_create(&c_m, &c_md, c->engine, m->C));
+    if (bias)
+        DNNL_TRY(dnnl_memory_create(&b_m, &b_md, c->engine, (void *)bias));
+    const dnnl_memory_desc_t *sp_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sp_bytes = sp_md ? dnnl_memory_desc_get_size(sp_md) : 0;
+    if (sp_bytes) {
+        sp = scratch_take(c, (sp_bytes + 1) / 2);
+        if (!sp)
+            goto fail;
+        DNNL_TRY(dnnl_memory_create(&sp_m, sp_md, c->engine, sp->buf));
+    }
+    DNNL_TRY(dnnl_stream_create(&stream, c->engine, dnnl_stream_default_flags));
+    dnnl_exec_arg_t args[5] = { { DNNL_ARG_SRC, a_m }, { DNNL_ARG_WEIGHTS, w_m }, { DNNL_ARG_DST, c_m } };
+    int nargs = 3;
+    if (bias)
+        args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, b_m };
+    if (sp_m)
+        args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, sp_m };
+    DNNL_TRY(dnnl_primitive_execute(prim, stream, nargs, args));
+    DNNL_TRY(dnnl_stream_wait(stream));
+    ok = 1;
+fail:
+    dnnl_memory_destroy(sp_m);
+    if (sp)
+        scratch_give(c, sp);
+    if (stream)
+        dnnl_stream_destroy(stream);
+    dnnl_memory_destroy(a_m);
+    dnnl_memory_destroy(w_m);
+    dnnl_memory_destroy(b_m);
+    dnnl_memory_destroy(c_m);
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return ok ? 0 : -1;
+}
+
+/* One share of a product, run single-threaded in the calling worker. */
+typedef struct split_ctx {
+    lnx_gemm_ctx *c;
+    const lnx_bmm *m;
+    const float *bias;
+    int accumulate;
+    int act;
+    int by_batch;      /* split the batch; else the rows (oneDNN's AMX kernels want dense output rows) */
+    int64_t parts;
+    /* float32 fallback of a failed column share (linear products only) */
+    const float *A32;
+    int64_t lda32;
+    const lnx_wmat *W;
+    int failed;
+} split_ctx;
+
+static void split_run(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    split_ctx *s = p;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    for (int64_t part = begin; part < end; part++) {
+        lnx_bmm sub = *s->m;
+        int64_t total = s->by_batch ? s->m->batch : s->m->M;
+        /* row shares in multiples of 32 (oneDNN's blocking), batch shares in units */
+        int64_t unit = s->by_batch ? 1 : 32, units = (total + unit - 1) / unit;
+        int64_t u0 = units * part / s->parts, u1 = units * (part + 1) / s->parts;
+        int64_t i0 = u0 * unit, i1 = u1 * unit < total ? u1 * unit : total;
+        if (i1 <= i0)
+            continue;
+        if (s->by_batch) {
+            sub.batch = i1 - i0;
+            sub.B += i0 * s->m->sb;
+        } else {
+            sub.M = i1 - i0;
+        }
+        sub.A += i0 * (s->by_batch ? s->m->sa : s->m->lda);
+        sub.C += i0 * (s->by_batch ? s->m->sc : s->m->ldc);
+        if (run_matmul(s->c, &sub, s->bias, s->accumulate, s->act) == 0)
+            continue;
+        if (s->W) {
+            lnx_gemm(NULL, sub.M, s->A32 + i0 * s->lda32, s->lda32, s->W, s->bias, sub.C, s->m->ldc, s->accumulate);
+            for (int64_t r = 0; s->act >= 0 && r < sub.M; r++)
+                lnx_activate_ref((lnx_act)s->act, sub.C + r * s->m->ldc, sub.N);
+        } else {
+            s->failed = 1;
+        }
+    }
+    omp_set_num_threads(saved);
+}
+
+static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
+{
+    s->c = c;
+    s->parts = lnx_pool_size(pool);
+    lnx_parallel_for(pool, s->parts, split_run, s);
+    return s->failed ? -1 : 0;
+}
+
+static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                       const float *bias, float *C, int64_t ldc, int accumulate, int act)
+{
+    const int64_t N = W->rows, K = W->cols;
+    const uint16_t *wb = bf16_weights(c, W);
+    if (!wb)
+        return -1;
+    scratch *s = scratch_take(c, (size_t)(M * K));
+    if (!s)
+        return -1;
+    round_ctx rc = { A, lda, K, s->buf };
+    lnx_parallel_for(pool, M, round_rows, &rc);
+    /* W [N, K] row-major is B [K, N] transposed */
+    lnx_bmm m = { 1, M, N, K, s->buf, K, M * K, wb, K, N * K, 1, C, ldc, M * ldc };
+    split_ctx sc = { .m = &m, .bias = bias, .accumulate = accumulate, .act = act, .A32 = A, .lda32 = lda, .W = W };
+    int rc2 = run_split(c, pool, &sc);
+    scratch_give(c, s);
+    return rc2;
+}
+
+#endif /* LNX_HAVE_ONEDNN */
+
+/* The product with an optional activation (act < 0: none) on the chosen backend. */
+static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda,
+                     const lnx_wmat *W, const float *bias, float *C, int64_t ldc, int accumulate, int act)
+{
+#ifdef LNX_HAVE_ONEDNN
+    /* the context's caches are internal state, not part of what the caller sees as constant */
+    lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    if (c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W->rows > 0 && W->cols > 0 &&
+        linear_bf16(c, pool, M, A, lda, W, bias, C, ldc, accumulate, act) == 0)
+        return;
+#endif
+    lnx_gemm(pool, M, A, lda, W, bias, C, ldc, accumulate);
+    if (act >= 0) {
+        if (ldc == W->rows)
+            lnx_activate(pool, (lnx_act)act, C, M * ldc);
+        else
+            for (int64_t r = 0; r < M; r++)
+                lnx_activate(pool, (lnx_act)act, C + r * ldc, W->rows);
+    }
+}
+
+void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                const float *bias, float *C, int64_t ldc, int accumulate)
+{
+    gemm_act(ctx, pool, M, A, lda, W, bias, C, ldc, accumulate, -1);
+}
+
+void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                  const float *bias, float *C, int64_t ldc, lnx_act act)
+{
+    gemm_act(ctx, pool, M, A, lda, W, bias, C, ldc, 0, (int)act);
+}
+
+int lnx_gemm_bf16_bmm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const lnx_bmm *m)
+{
+#ifdef LNX_HAVE_ONEDNN
+    lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    if (c && c->precision == LNX_PRECISION_BF16) {
+        split_ctx sc = { .m = m, .act = -1, .by_batch = m->batch > 1 && m->batch >= lnx_pool_size(pool) };
+        return run_split(c, pool, &sc);
+    }
+#else
+    (void)ctx;
+    (void)pool;
+    (void)m;
+#endif
+    return -1;
+}

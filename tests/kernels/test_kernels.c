@@ -1,0 +1,235 @@
+/* Every optimised kernel against its scalar oracle on ragged shapes (dav1d's checkasm idea):
+ * norms, activations, softmax, attention (query tiles through sgemm and the streaming decode
+ * kernel, float32 and half caches, causal, sliding window, grouped heads), GEMV and GEMM over
+ * every weight dtype. Run once as is and once with LLAVANEXT_CPU_MASK=0 (the portable paths). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/alloc.h"
+#include "base/half.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+
+static lnx_pool *pool;
+
+static uint32_t rng = 1;
+
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+}
+
+static float *rand_floats(size_t n, float amp)
+{
+    float *p = lnx_amalloc(n * sizeof(float) + 64);
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand() * amp;
+    return p;
+}
+
+static double max_rel(const float *got, const float *want, size_t n, double floor)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]) / (fabs(want[i]) > floor ? fabs(want[i]) : floor);
+        if (!(d <= worst))
+            worst = d;
+    }
+    return worst;
+}
+
+static const int64_t dims[] = { 1, 3, 7, 8, 15, 16, 17, 31, 64, 100, 1024, 4099 };
+
+static void norms_match(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        int64_t dim = dims[i], rows = 5;
+        float *x = rand_floats((size_t)(rows * dim), 3.0f), *w = rand_floats((size_t)dim, 1.0f);
+        float *b = rand_floats((size_t)dim, 0.5f);
+        float *got = lnx_amalloc(sizeof(float) * (size_t)(rows * dim)), *want = lnx_amalloc(sizeof(float) * (size_t)(rows * dim));
+        lnx_layernorm(pool, x, rows, dim, w, b, 1e-5f, got);
+        lnx_layernorm_ref(x, rows, dim, w, b, 1e-5f, want);
+        assert_true(max_rel(got, want, (size_t)(rows * dim), 1e-2) < 1e-5);
+        lnx_rmsnorm(pool, x, rows, dim, w, 1e-6f, got);
+        lnx_rmsnorm_ref(x, rows, dim, w, 1e-6f, want);
+        assert_true(max_rel(got, want, (size_t)(rows * dim), 1e-2) < 1e-5);
+        lnx_afree(x); lnx_afree(w); lnx_afree(b); lnx_afree(got); lnx_afree(want);
+    }
+}
+
+static void activations_match(void **state)
+{
+    (void)state;
+    const lnx_act acts[] = { LNX_ACT_QUICK_GELU, LNX_ACT_GELU, LNX_ACT_GELU_TANH, LNX_ACT_SILU, LNX_ACT_RELU };
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+        for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+            int64_t n = dims[i] * 3 + 1;
+            float *x = rand_floats((size_t)n, 12.0f);
+            float *y = lnx_amalloc(sizeof(float) * (size_t)n);
+            memcpy(y, x, sizeof(float) * (size_t)n);
+            lnx_activate(pool, acts[a], x, n);
+            lnx_activate_ref(acts[a], y, n);
+            /* absolute error against the unit scale: the vector erf and exp are approximations */
+            assert_true(max_rel(x, y, (size_t)n, 1.0) < 2e-6);
+            lnx_afree(x);
+            lnx_afree(y);
+        }
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        int64_t n = dims[i] * 5;
+        float *g = rand_floats((size_t)n, 10.0f), *x = rand_floats((size_t)n, 2.0f);
+        float *y = lnx_amalloc(sizeof(float) * (size_t)n);
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        lnx_swiglu(pool, g, x, n);
+        lnx_swiglu_ref(g, y, n);
+        assert_true(max_rel(x, y, (size_t)n, 1.0) < 2e-6);
+        lnx_afree(g); lnx_afree(x); lnx_afree(y);
+    }
+}
+
+static void softmax_matches(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        int64_t n = dims[i];
+        float *x = rand_floats((size_t)n, 20.0f), *y = lnx_amalloc(sizeof(float) * (size_t)n);
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        double l1 = lnx_softmax(x, n), l2 = lnx_softmax_ref(y, n);
+        assert_true(fabs(l1 - l2) < 1e-5 * (1 + fabs(l2)));
+        assert_true(max_rel(x, y, (size_t)n, 1e-6) < 1e-5);
+        lnx_afree(x);
+        lnx_afree(y);
+    }
+    float all_masked[3] = { -INFINITY, -INFINITY, -INFINITY };
+    assert_true(isinf(lnx_softmax(all_masked, 3)));
+    assert_true(all_masked[0] == 0.0f && all_masked[2] == 0.0f);
+}
+
+/* One attention case through lnx_attention and lnx_attention_ref on identical inputs. */
+static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int32_t hd, int causal, int64_t window,
+                           lnx_dtype past_dt)
+{
+    int64_t Tk = past + (causal ? Tq : Tq + 3);
+    if (!causal && past == 0)
+        Tk = Tq + 5;
+    int64_t qs = (int64_t)H * hd + 3, kvs = (int64_t)KV * hd + 1, ps = (int64_t)KV * hd + 2;
+    int64_t nnew = Tk - past;
+    float *q = rand_floats((size_t)(Tq * qs), 1.5f);
+    float *k = rand_floats((size_t)(nnew * kvs + 1), 1.5f), *v = rand_floats((size_t)(nnew * kvs + 1), 1.0f);
+    float *kp32 = rand_floats((size_t)(past * ps + 1), 1.5f), *vp32 = rand_floats((size_t)(past * ps + 1), 1.0f);
+    uint16_t *kp16 = malloc(sizeof(uint16_t) * (size_t)(past * ps + 1)), *vp16 = malloc(sizeof(uint16_t) * (size_t)(past * ps + 1));
+    lnx_f32_to_f16_n(kp32, kp16, (size_t)(past * ps + 1));
+    lnx_f32_to_f16_n(vp32, vp16, (size_t)(past * ps + 1));
+    int64_t os = (int64_t)H * hd + 5;
+    float *got = lnx_acalloc((size_t)(Tq * os), sizeof(float)), *want = lnx_acalloc((size_t)(Tq * os), sizeof(float));
+    lnx_attn_args a = { .Tq = Tq, .Tk = Tk, .H = H, .KV = KV, .hd = hd, .q = q, .q_stride = qs, .k = k, .v = v,
+                        .kv_stride = kvs, .k_past = past_dt == LNX_DT_F16 ? (const void *)kp16 : kp32,
+                        .v_past = past_dt == LNX_DT_F16 ? (const void *)vp16 : vp32, .past_dtype = past_dt,
+                        .past_stride = ps, .past = past, .out = got, .out_stride = os,
+                        .q_pos0 = causal ? Tk - Tq : 0, .causal = causal, .window = window,
+                        .scale = 1.0f / sqrtf((float)hd) };
+    lnx_attn_ws ws = { NULL, 0 };
+    assert_int_equal(lnx_attention(pool, &a, &ws), LNX_OK);
+    a.out = want;
+    assert_int_equal(lnx_attention_ref(&a), LNX_OK);
+    double worst = 0;
+    for (int64_t i = 0; i < Tq; i++)
+        for (int64_t d = 0; d < (int64_t)H * hd; d++) {
+            double e = fabs((double)got[i * os + d] - want[i * os + d]);
+            worst = e > worst ? e : worst;
+        }
+    if (worst > 2e-5)
+        fail_msg("attention Tq %lld past %lld H %d KV %d hd %d causal %d window %lld: max|diff| %g", (long long)Tq,
+                 (long long)past, (int)H, (int)KV, (int)hd, causal, (long long)window, worst);
+    lnx_attn_ws_free(&ws);
+    lnx_afree(q); lnx_afree(k); lnx_afree(v); lnx_afree(kp32); lnx_afree(vp32);
+    free(kp16); free(vp16); lnx_afree(got); lnx_afree(want);
+}
+
+static void attention_matches(void **state)
+{
+    (void)state;
+    /* vision: bidirectional, no cache */
+    attention_case(1, 0, 2, 2, 16, 0, 0, LNX_DT_F32);
+    attention_case(50, 0, 4, 4, 64, 0, 0, LNX_DT_F32);
+    attention_case(300, 0, 3, 3, 24, 0, 0, LNX_DT_F32);
+    /* prompt blocks after a cache, both cache types, grouped heads, ragged tiles */
+    for (int dt = 0; dt < 2; dt++) {
+        lnx_dtype pd = dt ? LNX_DT_F16 : LNX_DT_F32;
+        attention_case(7, 0, 4, 2, 16, 1, 0, pd);
+        attention_case(37, 11, 4, 2, 16, 1, 0, pd);
+        attention_case(270, 40, 4, 1, 32, 1, 0, pd);
+        attention_case(260, 300, 2, 2, 8, 1, 0, pd);
+        attention_case(65, 20, 4, 4, 16, 1, 9, pd); /* sliding window */
+        /* decode steps and short continuations (streaming kernel) */
+        attention_case(1, 0, 4, 2, 16, 1, 0, pd);
+        attention_case(1, 100, 4, 2, 128, 1, 0, pd);
+        attention_case(3, 33, 8, 2, 16, 1, 0, pd);
+        attention_case(2, 50, 4, 4, 16, 1, 7, pd);
+    }
+}
+
+/* lnx_gemm against lnx_gemm_ref for every dtype: GEMV rows (M <= 4) and blocked sgemm. */
+static void gemm_case(lnx_dtype dt, int64_t M, int64_t N, int64_t K, int bias, int accumulate)
+{
+    size_t es = lnx_dtype_size(dt);
+    float *w32 = rand_floats((size_t)(N * K), 0.5f);
+    void *w = lnx_amalloc((size_t)(N * K) * es + 64);
+    if (dt == LNX_DT_F32)
+        memcpy(w, w32, sizeof(float) * (size_t)(N * K));
+    else if (dt == LNX_DT_BF16)
+        lnx_f32_to_bf16_n(w32, w, (size_t)(N * K));
+    else
+        lnx_f32_to_f16_n(w32, w, (size_t)(N * K));
+    lnx_wmat W = { w, dt, N, K };
+    int64_t lda = K + 3, ldc = N + 2;
+    float *A = rand_floats((size_t)(M * lda), 1.0f), *b = rand_floats((size_t)N, 0.3f);
+    float *got = rand_floats((size_t)(M * ldc), 1.0f), *want = lnx_amalloc(sizeof(float) * (size_t)(M * ldc));
+    memcpy(want, got, sizeof(float) * (size_t)(M * ldc));
+    lnx_gemm(pool, M, A, lda, &W, bias ? b : NULL, got, ldc, accumulate);
+    lnx_gemm_ref(M, A, lda, &W, bias ? b : NULL, want, ldc, accumulate);
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double e = fabs((double)got[m * ldc + n] - want[m * ldc + n]) / sqrt((double)K);
+            worst = e > worst ? e : worst;
+        }
+    if (worst > 1e-6)
+        fail_msg("gemm dt %d M %lld N %lld K %lld: max|diff|/sqrt(K) %g", (int)dt, (long long)M, (long long)N,
+                 (long long)K, worst);
+    lnx_afree(w32); lnx_afree(w); lnx_afree(A); lnx_afree(b); lnx_afree(got); lnx_afree(want);
+}
+
+static void gemm_matches(void **state)
+{
+    (void)state;
+    const lnx_dtype dts[] = { LNX_DT_F32, LNX_DT_BF16, LNX_DT_F16 };
+    const int64_t ms[] = { 1, 2, 3, 4, 5, 33 };
+    const int64_t nk[][2] = { { 1, 1 }, { 3, 17 }, { 5, 31 }, { 9, 32 }, { 13, 64 }, { 64, 100 }, { 130, 257 } };
+    for (size_t d = 0; d < 3; d++)
+        for (size_t m = 0; m < sizeof ms / sizeof *ms; m++)
+            for (size_t s = 0; s < sizeof nk / sizeof *nk; s++)
+                gemm_case(dts[d], ms[m], nk[s][0], nk[s][1], (int)(s & 1), (int)((s >> 1) & 1));
+}
+
+int main(void)
+{
+    if (lnx_pool_create(&pool, 3) != LNX_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(norms_match),     cmocka_unit_test(activations_match), cmocka_unit_test(softmax_matches),
+        cmocka_unit_test(attention_matches), cmocka_unit_test(gemm_matches),
+    };
+    int rc = cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
+    lnx_pool_free(pool);
+    return rc;
+}
