@@ -12,7 +12,7 @@ build=${BUILDDIR:-build}
 rc=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || rc=$?
 # the closing lines: every cmocka group's summary, then "N passed, N failed"
-python3 scripts/test-summary.py "$build" || rc=${rc:-1}
+if ! python3 scripts/test-summary.py "$build"; then [ "$rc" -ne 0 ] || rc=1; fi
 [ "$rc" -eq 0 ] || exit "$rc"
 if [ "${LLAVANEXT_SKIP_SANITIZERS:-0}" != 1 ]; then
   bash scripts/asan-suite.sh

@@ -440,7 +440,7 @@ typedef int32_t (*llavanext_read_callback)(void *user_data, uint8_t *buf, int32_
  */
 typedef int64_t (*llavanext_seek_callback)(void *user_data, int64_t offset, int32_t whence);
 /** `whence` value asking a seek callback for the stream size. @since 0.1 */
-enum { LLAVANEXT_SEEK_SIZE = 0x10000 };
+enum llavanext_seek_whence { LLAVANEXT_SEEK_SIZE = 0x10000 };
 
 /**
  * Opens media read through host callbacks. Both callbacks are required: the sampler indexes the
