@@ -12,6 +12,10 @@
  * bytes, keeps our defaults for the rest, and rejects a larger caller struct whose extra bytes
  * are not all zero (the caller set a field this library version does not know).
  */
+/* The body of every *_params_init: zero-fills the caller's `size` bytes, copies as many of the
+ * `defaults` as fit and sets struct_size = size. Sizes below 4 bytes are ignored. */
+void lnx_params_init(void *params, size_t size, const void *defaults, size_t defaults_size);
+
 lnx_status lnx_params_copy(void *ours, size_t our_size, const void *theirs, const char *what);
 
 #endif

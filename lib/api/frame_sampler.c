@@ -10,14 +10,10 @@ struct llavanext_frame_sampler {
 
 LLAVANEXT_API void llavanext_frame_sampler_params_init(llavanext_frame_sampler_params *p, size_t size)
 {
-    if (!p || size < sizeof(uint32_t))
-        return;
     llavanext_frame_sampler_params d;
     memset(&d, 0, sizeof d);
     d.apply_rotation = 1;
-    memset(p, 0, size);
-    memcpy(p, &d, size < sizeof d ? size : sizeof d);
-    p->struct_size = (uint32_t)size;
+    lnx_params_init(p, size, &d, sizeof d);
 }
 
 static lnx_status make_opts(lnx_media_opts *o, const llavanext_frame_sampler_params *params)
@@ -126,6 +122,33 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_info(llavanext_media_info
     return LNX_OK;
 }
 
+/* How a request picks its frame indices. */
+typedef enum pick_kind { PICK_UNIFORM, PICK_FPS, PICK_TIMES } pick_kind;
+
+typedef struct pick {
+    pick_kind kind;
+    int32_t count;       /* frames wanted (uniform, times) or the most (fps) */
+    double fps;
+    const double *times;
+} pick;
+
+/* Computes the indices of `p` into a fresh array; *n receives how many. */
+static lnx_status pick_indices(const llavanext_frame_sampler *s, const pick *p, int64_t **idx, int32_t *n)
+{
+    *idx = malloc(sizeof **idx * (size_t)p->count);
+    if (!*idx)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    *n = p->count;
+    lnx_status st = p->kind == PICK_UNIFORM ? lnx_media_uniform_indices(s->m, p->count, *idx)
+                    : p->kind == PICK_FPS   ? lnx_media_fps_indices(s->m, p->fps, p->count, *idx, n)
+                                            : lnx_media_time_indices(s->m, p->times, p->count, *idx);
+    if (st != LNX_OK) {
+        free(*idx);
+        *idx = NULL;
+    }
+    return st;
+}
+
 static lnx_status read_indices(llavanext_frames **out, llavanext_frame_sampler *s, const int64_t *idx, int32_t n)
 {
     lnx_frames *f;
@@ -133,22 +156,28 @@ static lnx_status read_indices(llavanext_frames **out, llavanext_frame_sampler *
     return st == LNX_OK ? lnx_frames_wrap(out, f) : st;
 }
 
+static lnx_status read_picked(llavanext_frames **out, llavanext_frame_sampler *s, const pick *p)
+{
+    int64_t *idx = NULL;
+    int32_t n = 0;
+    LNX_TRY(pick_indices(s, p, &idx, &n));
+    lnx_status st = read_indices(out, s, idx, n);
+    free(idx);
+    return st;
+}
+
+#define CHECK_COUNT(fn, count)                                                                                \
+    API_CHECK((count) > 0 && (count) <= 100000, fn ": frame count %d must be 1 to 100000", (int)(count))
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_uniform(llavanext_frames **out, llavanext_frame_sampler *s,
                                                                int32_t count)
 {
     API_CHECK(out, "llavanext_frame_sampler_uniform: out is NULL");
     *out = NULL;
     API_CHECK(s, "llavanext_frame_sampler_uniform: sampler is NULL");
-    API_CHECK(count > 0 && count <= 100000, "llavanext_frame_sampler_uniform: frame count %d must be at least 1",
-              (int)count);
-    int64_t *idx = malloc(sizeof *idx * (size_t)count);
-    if (!idx)
-        return lnx_error(LNX_E_NOMEM, "out of memory");
-    lnx_status st = lnx_media_uniform_indices(s->m, count, idx);
-    if (st == LNX_OK)
-        st = read_indices(out, s, idx, count);
-    free(idx);
-    return st;
+    CHECK_COUNT("llavanext_frame_sampler_uniform", count);
+    pick p = { PICK_UNIFORM, count, 0, NULL };
+    return read_picked(out, s, &p);
 }
 
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_by_fps(llavanext_frames **out, llavanext_frame_sampler *s,
@@ -158,16 +187,10 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_by_fps(llavanext_frames *
     *out = NULL;
     API_CHECK(s, "llavanext_frame_sampler_by_fps: sampler is NULL");
     API_CHECK(fps > 0 && fps < 1e6, "llavanext_frame_sampler_by_fps: fps %g must be positive", fps);
-    API_CHECK(max_count > 0 && max_count <= 100000, "llavanext_frame_sampler_by_fps: max_count %d", (int)max_count);
-    int64_t *idx = malloc(sizeof *idx * (size_t)max_count);
-    if (!idx)
-        return lnx_error(LNX_E_NOMEM, "out of memory");
-    int32_t n = 0;
-    lnx_status st = lnx_media_fps_indices(s->m, fps, max_count, idx, &n);
-    if (st == LNX_OK)
-        st = read_indices(out, s, idx, n);
-    free(idx);
-    return st;
+    API_CHECK(max_count > 0 && max_count <= 100000, "llavanext_frame_sampler_by_fps: max_count %d must be 1 to 100000",
+              (int)max_count);
+    pick p = { PICK_FPS, max_count, fps, NULL };
+    return read_picked(out, s, &p);
 }
 
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_times(llavanext_frames **out, llavanext_frame_sampler *s,
@@ -176,15 +199,9 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_times(llavanext_frames
     API_CHECK(out, "llavanext_frame_sampler_at_times: out is NULL");
     *out = NULL;
     API_CHECK(s && times, "llavanext_frame_sampler_at_times: NULL argument");
-    API_CHECK(count > 0 && count <= 100000, "llavanext_frame_sampler_at_times: count %d", (int)count);
-    int64_t *idx = malloc(sizeof *idx * (size_t)count);
-    if (!idx)
-        return lnx_error(LNX_E_NOMEM, "out of memory");
-    lnx_status st = lnx_media_time_indices(s->m, times, count, idx);
-    if (st == LNX_OK)
-        st = read_indices(out, s, idx, count);
-    free(idx);
-    return st;
+    CHECK_COUNT("llavanext_frame_sampler_at_times", count);
+    pick p = { PICK_TIMES, count, 0, times };
+    return read_picked(out, s, &p);
 }
 
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_indices(llavanext_frames **out, llavanext_frame_sampler *s,
@@ -193,21 +210,19 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_indices(llavanext_fram
     API_CHECK(out, "llavanext_frame_sampler_at_indices: out is NULL");
     *out = NULL;
     API_CHECK(s && indices, "llavanext_frame_sampler_at_indices: NULL argument");
-    API_CHECK(count > 0 && count <= 100000, "llavanext_frame_sampler_at_indices: count %d", (int)count);
+    CHECK_COUNT("llavanext_frame_sampler_at_indices", count);
     return read_indices(out, s, indices, count);
 }
 
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_begin_uniform(llavanext_frame_sampler *s, int32_t count)
 {
     API_CHECK(s, "llavanext_frame_sampler_begin_uniform: sampler is NULL");
-    API_CHECK(count > 0 && count <= 100000, "llavanext_frame_sampler_begin_uniform: frame count %d must be at least 1",
-              (int)count);
-    int64_t *idx = malloc(sizeof *idx * (size_t)count);
-    if (!idx)
-        return lnx_error(LNX_E_NOMEM, "out of memory");
-    lnx_status st = lnx_media_uniform_indices(s->m, count, idx);
-    if (st == LNX_OK)
-        st = lnx_media_begin(s->m, idx, count);
+    CHECK_COUNT("llavanext_frame_sampler_begin_uniform", count);
+    pick p = { PICK_UNIFORM, count, 0, NULL };
+    int64_t *idx = NULL;
+    int32_t n = 0;
+    LNX_TRY(pick_indices(s, &p, &idx, &n));
+    lnx_status st = lnx_media_begin(s->m, idx, n);
     free(idx);
     return st;
 }

@@ -8,13 +8,6 @@
 #include "../base/alloc.h"
 #include "../llm/sampling.h"
 
-#define TRY(x)                \
-    do {                      \
-        lnx_status st_ = (x); \
-        if (st_ != LNX_OK)    \
-            return st_;       \
-    } while (0)
-
 #define MAX_STOPS 16
 #define STOP_WINDOW 512
 
@@ -56,8 +49,6 @@ struct llavanext_generator {
 
 LLAVANEXT_API void llavanext_generator_params_init(llavanext_generator_params *p, size_t size)
 {
-    if (!p || size < sizeof(uint32_t))
-        return;
     llavanext_generator_params d;
     memset(&d, 0, sizeof d);
     d.temperature = -1.0f;
@@ -66,9 +57,7 @@ LLAVANEXT_API void llavanext_generator_params_init(llavanext_generator_params *p
     d.min_p = -1.0f;
     d.repetition_penalty = -1.0f;
     d.seed = 0x5eed;
-    memset(p, 0, size);
-    memcpy(p, &d, size < sizeof d ? size : sizeof d);
-    p->struct_size = (uint32_t)size;
+    lnx_params_init(p, size, &d, sizeof d);
 }
 
 static void resolve_sampling(llavanext_generator *g)
@@ -142,8 +131,8 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
         return lnx_error(LNX_E_STATE, "llavanext_generator_create: the model was loaded without weights");
     llavanext_generator_params p;
     llavanext_generator_params_init(&p, sizeof p);
-    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_generator_params"));
-    TRY(validate(&p));
+    LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_generator_params"));
+    LNX_TRY(validate(&p));
     if (p.prefill_chunk == 0)
         p.prefill_chunk = 512;
     const lnx_text_cfg *tc = &model->cfg.text;
@@ -155,7 +144,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
                          "llavanext_generator_params: context_length %lld exceeds the %lld positions that RoPE scaling "
                          "factor %g allows (max_position_embeddings %d); raise rope_scale",
                          (long long)cap, (long long)allowed, factor, (int)tc->max_pos);
-    TRY(check_memory(&p, tc, cap));
+    LNX_TRY(check_memory(&p, tc, cap));
     llavanext_generator *g = calloc(1, sizeof *g);
     if (!g)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -257,8 +246,8 @@ static lnx_status check_room(const llavanext_generator *g, int64_t add)
 /* Appends ids whose input rows are their embeddings. */
 static lnx_status push_tokens(llavanext_generator *g, const int32_t *ids, int64_t n)
 {
-    TRY(check_room(g, n));
-    TRY(reserve_pending(g, g->n_tokens - g->n_eval + n));
+    LNX_TRY(check_room(g, n));
+    LNX_TRY(reserve_pending(g, g->n_tokens - g->n_eval + n));
     int64_t D = g->model->cfg.text.hidden;
     lnx_llama_embed(&g->model->llama, ids, n, g->pending + (g->n_tokens - g->n_eval) * D);
     memcpy(g->tokens + g->n_tokens, ids, sizeof *ids * (size_t)n);
@@ -283,7 +272,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_append_prompt(llavanext_gener
     const int64_t D = m->cfg.text.hidden;
     int32_t *ids = NULL;
     size_t n = 0;
-    TRY(lnx_tokenizer_encode(m->tok, text ? text : "", text_len, g->n_tokens == 0, &ids, &n));
+    LNX_TRY(lnx_tokenizer_encode(m->tok, text ? text : "", text_len, g->n_tokens == 0, &ids, &n));
     /* match placeholders with media, in order */
     int32_t found = 0;
     int64_t total = 0;
@@ -364,7 +353,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_append_tokens(llavanext_gener
     for (size_t i = 0; i < count; i++)
         API_CHECK(ids[i] >= 0 && ids[i] < g->model->cfg.text.vocab,
                   "llavanext_generator_append_tokens: id %d at %zu is outside the vocabulary", (int)ids[i], i);
-    TRY(push_tokens(g, ids, (int64_t)count));
+    LNX_TRY(push_tokens(g, ids, (int64_t)count));
     start_answer(g);
     return LNX_OK;
 }
@@ -382,7 +371,7 @@ static lnx_status evaluate_pending(llavanext_generator *g, int report)
         int64_t T = left < g->p.prefill_chunk ? left : g->p.prefill_chunk;
         int last = T == left;
         lnx_llama_pass pass = { g->pending + done * D, T, g->n_eval, T - 1, last ? 1 : 0, g->logits, NULL };
-        TRY(lnx_llama_forward(&g->model->llama, &g->rope, &g->kv, &g->scratch, g->pool, &pass));
+        LNX_TRY(lnx_llama_forward(&g->model->llama, &g->rope, &g->kv, &g->scratch, g->pool, &pass));
         g->n_eval += T;
         done += T;
         if (last)
@@ -486,7 +475,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     const int32_t V = g->model->cfg.text.vocab;
     memcpy(g->work, g->logits, sizeof(float) * (size_t)V);
     int32_t tok = lnx_sample(&g->sampling, &g->rng, g->work, V, g->tokens, g->n_tokens, &g->ss);
-    TRY(push_tokens(g, &tok, 1));
+    LNX_TRY(push_tokens(g, &tok, 1));
     g->n_new++;
     if (g->p.progress && g->p.progress(LLAVANEXT_STAGE_GENERATE, g->n_new, g->max_new, g->p.progress_user_data)) {
         g->done = 1;
@@ -498,7 +487,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     /* ids of the padded embedding rows beyond the tokenizer's vocabulary have no text (the
      * Hugging Face decoder skips them too) */
     if (tok < lnx_tokenizer_vocab_size(g->model->tok))
-        TRY(lnx_detok_push(&g->detok, tok, g->piece, sizeof g->piece - 1, &len));
+        LNX_TRY(lnx_detok_push(&g->detok, tok, g->piece, sizeof g->piece - 1, &len));
     g->piece[len] = '\0';
     if (out_piece)
         *out_piece = g->piece;
@@ -567,7 +556,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *o
         return lnx_error(LNX_E_STATE, "llavanext_generator_score: no context to score against; append a prompt first");
     int32_t *ids = NULL;
     size_t n = 0;
-    TRY(lnx_tokenizer_encode(g->model->tok, text ? text : "", len, 0, &ids, &n));
+    LNX_TRY(lnx_tokenizer_encode(g->model->tok, text ? text : "", len, 0, &ids, &n));
     if (n == 0) {
         free(ids);
         return LNX_OK;

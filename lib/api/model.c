@@ -10,25 +10,13 @@
 
 #include "../io/json.h"
 
-#define TRY(x)                \
-    do {                      \
-        lnx_status st_ = (x); \
-        if (st_ != LNX_OK)    \
-            return st_;       \
-    } while (0)
-
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
 {
-    if (!p || size < sizeof(uint32_t))
-        return;
     llavanext_model_params d;
     memset(&d, 0, sizeof d);
-    d.struct_size = (uint32_t)sizeof d;
     d.load_mode = LLAVANEXT_LOAD_MMAP;
     d.precision = LLAVANEXT_PRECISION_F32;
-    memset(p, 0, size);
-    memcpy(p, &d, size < sizeof d ? size : sizeof d);
-    p->struct_size = (uint32_t)size;
+    lnx_params_init(p, size, &d, sizeof d);
 }
 
 static int file_exists(const char *path)
@@ -95,20 +83,20 @@ static lnx_status load_configs(llavanext_model *m)
     char path[4096];
     join(path, sizeof path, m->dir, "config.json");
     json_t *cj;
-    TRY(lnx_json_load_file(&cj, path));
+    LNX_TRY(lnx_json_load_file(&cj, path));
     lnx_status rc = lnx_config_parse(&m->cfg, cj, path);
     json_decref(cj);
     if (rc != LNX_OK)
         return rc;
     json_t *pj;
-    TRY(load_optional_json(&pj, m->dir, "preprocessor_config.json"));
+    LNX_TRY(load_optional_json(&pj, m->dir, "preprocessor_config.json"));
     join(path, sizeof path, m->dir, "preprocessor_config.json");
     rc = lnx_config_parse_processor(&m->cfg, pj, path);
     json_decref(pj);
     if (rc != LNX_OK)
         return rc;
     json_t *gj;
-    TRY(load_optional_json(&gj, m->dir, "generation_config.json"));
+    LNX_TRY(load_optional_json(&gj, m->dir, "generation_config.json"));
     join(path, sizeof path, m->dir, "generation_config.json");
     rc = lnx_config_parse_generation(&m->cfg, gj, path);
     json_decref(gj);
@@ -137,7 +125,7 @@ static lnx_status load_tokenizer(llavanext_model *m)
     join(tc, sizeof tc, m->dir, "tokenizer_config.json");
     if (!file_exists(tj))
         return lnx_error(LNX_E_IO, "%s: missing (only tokenizer.json tokenizers are supported)", tj);
-    TRY(lnx_tokenizer_load(&m->tok, tj, file_exists(tc) ? tc : NULL));
+    LNX_TRY(lnx_tokenizer_load(&m->tok, tj, file_exists(tc) ? tc : NULL));
     if (lnx_tokenizer_vocab_size(m->tok) > m->cfg.text.vocab)
         return lnx_error(LNX_E_FORMAT, "%s: the tokenizer has %d tokens but the model's vocabulary is %d", tj,
                          (int)lnx_tokenizer_vocab_size(m->tok), (int)m->cfg.text.vocab);
@@ -150,16 +138,16 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
     join(path, sizeof path, m->dir, "model.safetensors.index.json");
     int st_mode = mode == LLAVANEXT_LOAD_READ ? LNX_ST_READ : LNX_ST_MMAP;
     if (file_exists(path)) {
-        TRY(lnx_st_open_index(&m->st, path, st_mode));
+        LNX_TRY(lnx_st_open_index(&m->st, path, st_mode));
     } else {
         join(path, sizeof path, m->dir, "model.safetensors");
         if (!file_exists(path))
             return lnx_error(LNX_E_IO, "%s: neither model.safetensors nor model.safetensors.index.json exists", m->dir);
-        TRY(lnx_st_open(&m->st, path, st_mode));
+        LNX_TRY(lnx_st_open(&m->st, path, st_mode));
     }
     if (p->check_finite)
-        TRY(lnx_wstore_check_finite(m->st));
-    TRY(lnx_wstore_create(&m->ws, m->st));
+        LNX_TRY(lnx_wstore_check_finite(m->st));
+    LNX_TRY(lnx_wstore_create(&m->ws, m->st));
     /* the two tensor-name layouts in the wild */
     int newer = lnx_wstore_has(m->ws, "model.language_model.embed_tokens.weight");
     const char *vis = newer ? "model.vision_tower.vision_model." : "vision_tower.vision_model.";
@@ -174,16 +162,16 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
     int64_t total = 3, done = 0;
     if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, done, total, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
-    TRY(lnx_clip_bind(&m->clip, &m->cfg, m->ws, vis));
+    LNX_TRY(lnx_clip_bind(&m->clip, &m->cfg, m->ws, vis));
     if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
-    TRY(lnx_projector_bind(&m->proj, &m->cfg, m->ws, mm));
+    LNX_TRY(lnx_projector_bind(&m->proj, &m->cfg, m->ws, mm));
     if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
-    TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
+    LNX_TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
     if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
-    TRY(lnx_gemm_ctx_create(&m->gemm, p->precision));
+    LNX_TRY(lnx_gemm_ctx_create(&m->gemm, p->precision));
     m->clip.gemm = m->gemm;
     m->proj.gemm = m->gemm;
     m->llama.gemm = m->gemm;
@@ -224,7 +212,7 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
     API_CHECK(dir, "llavanext_model_load: dir is NULL");
     llavanext_model_params p;
     llavanext_model_params_init(&p, sizeof p);
-    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
+    LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
     API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
     API_CHECK(p.precision >= 0 && p.precision <= 2, "llavanext_model_params: precision %d is unknown", (int)p.precision);
     struct stat sb;
@@ -377,7 +365,7 @@ LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const lla
         return lnx_error(LNX_E_TEMPLATE, "%s: the checkpoint has no chat template (chat_template.json or "
                          "tokenizer_config.json's chat_template)", m->dir);
     json_t *msgs;
-    TRY(lnx_json_load_buffer(&msgs, messages_json, strlen(messages_json), "messages"));
+    LNX_TRY(lnx_json_load_buffer(&msgs, messages_json, strlen(messages_json), "messages"));
     if (!json_is_array(msgs)) {
         json_decref(msgs);
         return lnx_error(LNX_E_INVALID, "messages: must be a JSON array of {\"role\", \"content\"} objects");

@@ -2,6 +2,16 @@
 
 #include <stdint.h>
 
+void lnx_params_init(void *params, size_t size, const void *defaults, size_t defaults_size)
+{
+    if (!params || size < sizeof(uint32_t))
+        return;
+    memset(params, 0, size);
+    memcpy(params, defaults, size < defaults_size ? size : defaults_size);
+    uint32_t s = (uint32_t)size;
+    memcpy(params, &s, sizeof s);
+}
+
 lnx_status lnx_params_copy(void *ours, size_t our_size, const void *theirs, const char *what)
 {
     if (!theirs)

@@ -5,13 +5,6 @@
 
 #include "../base/alloc.h"
 
-#define TRY(x)                \
-    do {                      \
-        lnx_status st_ = (x); \
-        if (st_ != LNX_OK)    \
-            return st_;       \
-    } while (0)
-
 /* Default of llavanext_vision_encoder_params.max_request_bytes. */
 #define DEFAULT_MAX_REQUEST_BYTES ((int64_t)8 << 30)
 
@@ -32,14 +25,10 @@ struct llavanext_pooler {
 
 LLAVANEXT_API void llavanext_vision_encoder_params_init(llavanext_vision_encoder_params *p, size_t size)
 {
-    if (!p || size < sizeof(uint32_t))
-        return;
     llavanext_vision_encoder_params d;
     memset(&d, 0, sizeof d);
     d.max_batch_frames = 8;
-    memset(p, 0, size);
-    memcpy(p, &d, size < sizeof d ? size : sizeof d);
-    p->struct_size = (uint32_t)size;
+    lnx_params_init(p, size, &d, sizeof d);
 }
 
 static lnx_status need_weights(const llavanext_model *m, const char *fn)
@@ -55,10 +44,10 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_
     API_CHECK(out, "llavanext_vision_encoder_create: out is NULL");
     *out = NULL;
     API_CHECK(model, "llavanext_vision_encoder_create: model is NULL");
-    TRY(need_weights(model, "llavanext_vision_encoder_create"));
+    LNX_TRY(need_weights(model, "llavanext_vision_encoder_create"));
     llavanext_vision_encoder_params p;
     llavanext_vision_encoder_params_init(&p, sizeof p);
-    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_vision_encoder_params"));
+    LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_vision_encoder_params"));
     API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_vision_encoder_params: threads = %d", (int)p.threads);
     API_CHECK(p.max_batch_frames >= 0 && p.max_batch_frames <= 4096,
               "llavanext_vision_encoder_params: max_batch_frames = %d", (int)p.max_batch_frames);
@@ -149,11 +138,11 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_video: NULL argument");
     const lnx_frames *f = frames->f;
     API_CHECK(f->count > 0, "llavanext_vision_encoder_preprocess_video: no frames");
-    TRY(check_request(e, f->count, 1, 0, "llavanext_vision_encoder_preprocess_video"));
+    LNX_TRY(check_request(e, f->count, 1, 0, "llavanext_vision_encoder_preprocess_video"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { f->count, 3, S, S };
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_PIXELS, 4, dims));
+    LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_PIXELS, 4, dims));
     /* one resampling plan for the batch (all frames share a size): each frame is resized,
      * cropped and normalised straight into its slot of the output */
     lnx_frame_prep *fp = NULL;
@@ -179,12 +168,12 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
     API_CHECK(e && frames, "llavanext_vision_encoder_preprocess_image: NULL argument");
     const lnx_frames *f = frames->f;
     lnx_anyres_plan plan;
-    TRY(image_plan(&plan, e, f, index, "llavanext_vision_encoder_preprocess_image"));
-    TRY(check_request(e, plan.patches, 1, 0, "llavanext_vision_encoder_preprocess_image"));
+    LNX_TRY(image_plan(&plan, e, f, index, "llavanext_vision_encoder_preprocess_image"));
+    LNX_TRY(check_request(e, plan.patches, 1, 0, "llavanext_vision_encoder_preprocess_image"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { plan.patches, 3, S, S };
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_PIXELS, 4, dims));
+    LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_PIXELS, 4, dims));
     lnx_status st = lnx_preprocess_anyres(&e->model->pre, &plan, lnx_frame_ptr(f, index), f->width, f->height,
                                           f->width * 3, t->data, e->pool);
     if (st != LNX_OK) {
@@ -241,14 +230,14 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
     API_CHECK(pixels->ndim == 4 && pixels->dims[1] == 3 && pixels->dims[2] == S && pixels->dims[3] == S &&
                   pixels->dims[0] > 0,
               "llavanext_vision_encoder_encode_pixels: pixels must be [N, 3, %d, %d]", (int)S, (int)S);
-    TRY(check_request(e, pixels->dims[0], 0, 1, "llavanext_vision_encoder_encode_pixels"));
+    LNX_TRY(check_request(e, pixels->dims[0], 0, 1, "llavanext_vision_encoder_encode_pixels"));
     atomic_store(&e->cancel, 0);
     const lnx_clip *clip = &e->model->clip;
     int64_t dims[3] = { pixels->dims[0], lnx_clip_out_tokens(clip), clip->cfg.hidden };
     int32_t kind = pixels->kind == LLAVANEXT_TENSOR_VIDEO_PIXELS ? LLAVANEXT_TENSOR_VIDEO_FEATURES
                                                                   : LLAVANEXT_TENSOR_IMAGE_FEATURES;
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, kind, 3, dims));
+    LNX_TRY(lnx_tensor_new(&t, kind, 3, dims));
     lnx_status st = encode_batches(e, pixels->data, pixels->dims[0], t->data);
     if (st != LNX_OK) {
         llavanext_tensor_free(t);
@@ -267,9 +256,9 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_t
     API_CHECK(out, "llavanext_vision_encoder_encode_video: out is NULL");
     *out = NULL;
     API_CHECK(e && frames, "llavanext_vision_encoder_encode_video: NULL argument");
-    TRY(check_request(e, frames->f->count, 1, 1, "llavanext_vision_encoder_encode_video"));
+    LNX_TRY(check_request(e, frames->f->count, 1, 1, "llavanext_vision_encoder_encode_video"));
     llavanext_tensor *pixels;
-    TRY(llavanext_vision_encoder_preprocess_video(&pixels, e, frames));
+    LNX_TRY(llavanext_vision_encoder_preprocess_video(&pixels, e, frames));
     lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);
     llavanext_tensor_free(pixels);
     return st;
@@ -283,10 +272,10 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_t
     *out = NULL;
     API_CHECK(e && frames, "llavanext_vision_encoder_encode_image: NULL argument");
     lnx_anyres_plan plan;
-    TRY(image_plan(&plan, e, frames->f, index, "llavanext_vision_encoder_encode_image"));
-    TRY(check_request(e, plan.patches, 1, 1, "llavanext_vision_encoder_encode_image"));
+    LNX_TRY(image_plan(&plan, e, frames->f, index, "llavanext_vision_encoder_encode_image"));
+    LNX_TRY(check_request(e, plan.patches, 1, 1, "llavanext_vision_encoder_encode_image"));
     llavanext_tensor *pixels;
-    TRY(llavanext_vision_encoder_preprocess_image(&pixels, e, frames, index));
+    LNX_TRY(llavanext_vision_encoder_preprocess_image(&pixels, e, frames, index));
     lnx_status st = llavanext_vision_encoder_encode_pixels(out, e, pixels);
     llavanext_tensor_free(pixels);
     return st;
@@ -296,14 +285,10 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_t
 
 LLAVANEXT_API void llavanext_pooler_params_init(llavanext_pooler_params *p, size_t size)
 {
-    if (!p || size < sizeof(uint32_t))
-        return;
     llavanext_pooler_params d;
     memset(&d, 0, sizeof d);
     d.pool_mode = LLAVANEXT_POOL_DEFAULT;
-    memset(p, 0, size);
-    memcpy(p, &d, size < sizeof d ? size : sizeof d);
-    p->struct_size = (uint32_t)size;
+    lnx_params_init(p, size, &d, sizeof d);
 }
 
 LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, llavanext_model *model,
@@ -312,10 +297,10 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
     API_CHECK(out, "llavanext_pooler_create: out is NULL");
     *out = NULL;
     API_CHECK(model, "llavanext_pooler_create: model is NULL");
-    TRY(need_weights(model, "llavanext_pooler_create"));
+    LNX_TRY(need_weights(model, "llavanext_pooler_create"));
     llavanext_pooler_params p;
     llavanext_pooler_params_init(&p, sizeof p);
-    TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_pooler_params"));
+    LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_pooler_params"));
     int32_t g = model->clip.grid;
     API_CHECK(p.pool_stride >= 0 && p.pool_stride <= g, "llavanext_pooler_params: pool_stride %d must be 1 .. %d",
               (int)p.pool_stride, (int)g);
@@ -380,12 +365,12 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, lla
                          "llavanext_pooler_pool: %lld tokens per frame do not form a square grid (the \"full\" "
                          "select strategy keeps the CLS token; pooling needs %d)",
                          (long long)features->dims[1], (int)(g * g));
-    TRY(check_features(pl, features, LLAVANEXT_TENSOR_VIDEO_FEATURES, (int64_t)g * g, clip->cfg.hidden,
+    LNX_TRY(check_features(pl, features, LLAVANEXT_TENSOR_VIDEO_FEATURES, (int64_t)g * g, clip->cfg.hidden,
                        "llavanext_pooler_pool"));
     int32_t o = lnx_pool_out_side(g, pl->stride);
     int64_t dims[3] = { features->dims[0], (int64_t)o * o, clip->cfg.hidden };
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_POOLED, 3, dims));
+    LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_POOLED, 3, dims));
     lnx_pool_frames(pl->pool, features->data, (int32_t)features->dims[0], g, clip->cfg.hidden, pl->stride, pl->mode,
                     t->data);
     *out = t;
@@ -411,7 +396,7 @@ LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, 
               "llavanext_pooler_project: tensor must be [N, T, %d]", (int)pr->in_dim);
     int64_t dims[3] = { in->dims[0], in->dims[1], pr->out_dim };
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, kind, 3, dims));
+    LNX_TRY(lnx_tensor_new(&t, kind, 3, dims));
     lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data);
     if (st != LNX_OK) {
         llavanext_tensor_free(t);
@@ -432,11 +417,11 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
     const llavanext_model *m = pl->model;
     const lnx_clip *clip = &m->clip;
     int32_t g = clip->grid;
-    TRY(check_features(pl, in, LLAVANEXT_TENSOR_IMAGE_PROJECTED, (int64_t)g * g, m->proj.out_dim,
+    LNX_TRY(check_features(pl, in, LLAVANEXT_TENSOR_IMAGE_PROJECTED, (int64_t)g * g, m->proj.out_dim,
                        "llavanext_pooler_pack_image"));
     API_CHECK(in->image_h > 0 && in->image_w > 0, "llavanext_pooler_pack_image: the tensor carries no image size");
     lnx_anyres_plan plan;
-    TRY(lnx_anyres_plan_for(&plan, in->image_h, in->image_w, (const int32_t(*)[2])m->cfg.pinpoints, m->cfg.n_pinpoints,
+    LNX_TRY(lnx_anyres_plan_for(&plan, in->image_h, in->image_w, (const int32_t(*)[2])m->cfg.pinpoints, m->cfg.n_pinpoints,
                             m->cfg.vision.image_size, m->cfg.vision.patch_size));
     if (in->dims[0] != plan.patches)
         return lnx_error(LNX_E_INVALID, "llavanext_pooler_pack_image: %lld patches, the %dx%d image needs %d",
@@ -444,7 +429,7 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
     int64_t n = lnx_anyres_packed_tokens(in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.newline != NULL);
     int64_t dims[2] = { n, m->proj.out_dim };
     llavanext_tensor *t;
-    TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS, 2, dims));
+    LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS, 2, dims));
     lnx_anyres_pack(in->data, in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.out_dim, m->proj.newline,
                     t->data);
     t->image_h = in->image_h;
@@ -462,10 +447,10 @@ LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, ll
     llavanext_tensor *mid;
     lnx_status st;
     if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES) {
-        TRY(llavanext_pooler_pool(&mid, pl, features));
+        LNX_TRY(llavanext_pooler_pool(&mid, pl, features));
         st = llavanext_pooler_project(out, pl, mid);
     } else if (features->kind == LLAVANEXT_TENSOR_IMAGE_FEATURES) {
-        TRY(llavanext_pooler_project(&mid, pl, features));
+        LNX_TRY(llavanext_pooler_project(&mid, pl, features));
         st = llavanext_pooler_pack_image(out, pl, mid);
     } else {
         return lnx_error(LNX_E_INVALID, "llavanext_pooler_apply: tensor kind %d is neither VIDEO_FEATURES nor "

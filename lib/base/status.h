@@ -31,6 +31,14 @@ enum {
 #define LNX_PRINTF(f, a)
 #endif
 
+/* Returns from the calling function with the status of `expr` when it is not LNX_OK. */
+#define LNX_TRY(expr)                          \
+    do {                                       \
+        lnx_status lnx_try_status_ = (expr);   \
+        if (lnx_try_status_ != LNX_OK)         \
+            return lnx_try_status_;            \
+    } while (0)
+
 /* Formats the calling thread's error detail and returns `st`, so that a failure reads
  * `return lnx_error(LNX_E_FORMAT, "%s: ...", path);`. */
 lnx_status lnx_error(lnx_status st, const char *fmt, ...) LNX_PRINTF(2, 3);

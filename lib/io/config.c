@@ -6,13 +6,6 @@
 
 #include "json.h"
 
-#define TRY(x)                         \
-    do {                               \
-        lnx_status st_ = (x);          \
-        if (st_ != LNX_OK)             \
-            return st_;                \
-    } while (0)
-
 static const struct {
     const char *name;
     lnx_act act;
@@ -34,7 +27,7 @@ const char *lnx_act_name(lnx_act a)
 static lnx_status get_act(const json_t *obj, const char *key, lnx_act def, lnx_act *out, const char *origin)
 {
     const char *s;
-    TRY(lnx_json_get_string(obj, key, NULL, &s, origin));
+    LNX_TRY(lnx_json_get_string(obj, key, NULL, &s, origin));
     *out = def;
     if (!s)
         return LNX_OK;
@@ -50,7 +43,7 @@ static lnx_status get_act(const json_t *obj, const char *key, lnx_act def, lnx_a
 static lnx_status get_float(const json_t *obj, const char *key, double def, float *out, const char *origin)
 {
     double d;
-    TRY(lnx_json_get_double(obj, key, def, &d, origin));
+    LNX_TRY(lnx_json_get_double(obj, key, def, &d, origin));
     *out = (float)d;
     return LNX_OK;
 }
@@ -65,28 +58,28 @@ static lnx_status positive(int64_t v, const char *what, const char *origin)
 static lnx_status parse_vision(lnx_vision_cfg *v, const json_t *o, const char *origin)
 {
     const char *mt;
-    TRY(lnx_json_get_string(o, "model_type", "clip_vision_model", &mt, origin));
+    LNX_TRY(lnx_json_get_string(o, "model_type", "clip_vision_model", &mt, origin));
     if (strcmp(mt, "clip_vision_model") != 0)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: vision_config.model_type \"%s\" is not supported (only clip_vision_model)",
                          origin, mt);
     /* LlavaNextVideoConfig's default vision tower is CLIP ViT-L/14-336; the CLIPVisionConfig
      * class defaults apply to keys a given vision_config omits. */
     int have = o != NULL;
-    TRY(lnx_json_get_i32(o, "hidden_size", have ? 768 : 1024, &v->hidden, origin));
-    TRY(lnx_json_get_i32(o, "num_hidden_layers", have ? 12 : 24, &v->layers, origin));
-    TRY(lnx_json_get_i32(o, "num_attention_heads", have ? 12 : 16, &v->heads, origin));
-    TRY(lnx_json_get_i32(o, "intermediate_size", have ? 3072 : 4096, &v->intermediate, origin));
-    TRY(lnx_json_get_i32(o, "image_size", have ? 224 : 336, &v->image_size, origin));
-    TRY(lnx_json_get_i32(o, "patch_size", have ? 32 : 14, &v->patch_size, origin));
-    TRY(lnx_json_get_i32(o, "num_channels", 3, &v->channels, origin));
-    TRY(get_float(o, "layer_norm_eps", 1e-5, &v->ln_eps, origin));
-    TRY(get_act(o, "hidden_act", LNX_ACT_QUICK_GELU, &v->act, origin));
-    TRY(positive(v->hidden, "vision_config.hidden_size", origin));
-    TRY(positive(v->layers, "vision_config.num_hidden_layers", origin));
-    TRY(positive(v->heads, "vision_config.num_attention_heads", origin));
-    TRY(positive(v->intermediate, "vision_config.intermediate_size", origin));
-    TRY(positive(v->image_size, "vision_config.image_size", origin));
-    TRY(positive(v->patch_size, "vision_config.patch_size", origin));
+    LNX_TRY(lnx_json_get_i32(o, "hidden_size", have ? 768 : 1024, &v->hidden, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_hidden_layers", have ? 12 : 24, &v->layers, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_attention_heads", have ? 12 : 16, &v->heads, origin));
+    LNX_TRY(lnx_json_get_i32(o, "intermediate_size", have ? 3072 : 4096, &v->intermediate, origin));
+    LNX_TRY(lnx_json_get_i32(o, "image_size", have ? 224 : 336, &v->image_size, origin));
+    LNX_TRY(lnx_json_get_i32(o, "patch_size", have ? 32 : 14, &v->patch_size, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_channels", 3, &v->channels, origin));
+    LNX_TRY(get_float(o, "layer_norm_eps", 1e-5, &v->ln_eps, origin));
+    LNX_TRY(get_act(o, "hidden_act", LNX_ACT_QUICK_GELU, &v->act, origin));
+    LNX_TRY(positive(v->hidden, "vision_config.hidden_size", origin));
+    LNX_TRY(positive(v->layers, "vision_config.num_hidden_layers", origin));
+    LNX_TRY(positive(v->heads, "vision_config.num_attention_heads", origin));
+    LNX_TRY(positive(v->intermediate, "vision_config.intermediate_size", origin));
+    LNX_TRY(positive(v->image_size, "vision_config.image_size", origin));
+    LNX_TRY(positive(v->patch_size, "vision_config.patch_size", origin));
     if (v->channels != 3)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: vision_config.num_channels = %d (only 3 is supported)", origin,
                          (int)v->channels);
@@ -111,8 +104,8 @@ static lnx_status parse_rope(lnx_text_cfg *t, const json_t *o, const char *origi
     if (!json_is_object(rs))
         return lnx_error(LNX_E_FORMAT, "%s: \"rope_scaling\" must be an object", origin);
     const char *type, *rtype;
-    TRY(lnx_json_get_string(rs, "rope_type", NULL, &rtype, origin));
-    TRY(lnx_json_get_string(rs, "type", NULL, &type, origin));
+    LNX_TRY(lnx_json_get_string(rs, "rope_type", NULL, &rtype, origin));
+    LNX_TRY(lnx_json_get_string(rs, "type", NULL, &type, origin));
     const char *kind = rtype ? rtype : type;
     if (!kind)
         return lnx_error(LNX_E_FORMAT, "%s: rope_scaling has neither \"rope_type\" nor \"type\"", origin);
@@ -120,7 +113,7 @@ static lnx_status parse_rope(lnx_text_cfg *t, const json_t *o, const char *origi
         return LNX_OK;
     if (strcmp(kind, "linear") != 0)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: rope_scaling type \"%s\" is not supported (only linear)", origin, kind);
-    TRY(lnx_json_get_double(rs, "factor", 1.0, &t->rope_factor, origin));
+    LNX_TRY(lnx_json_get_double(rs, "factor", 1.0, &t->rope_factor, origin));
     if (!(t->rope_factor >= 1.0) || t->rope_factor > 1024.0)
         return lnx_error(LNX_E_FORMAT, "%s: rope_scaling factor %g must be in [1, 1024]", origin, t->rope_factor);
     t->rope_type = LNX_ROPE_LINEAR;
@@ -130,40 +123,40 @@ static lnx_status parse_rope(lnx_text_cfg *t, const json_t *o, const char *origi
 static lnx_status parse_text(lnx_text_cfg *t, const json_t *o, const char *origin)
 {
     const char *mt;
-    TRY(lnx_json_get_string(o, "model_type", "llama", &mt, origin));
+    LNX_TRY(lnx_json_get_string(o, "model_type", "llama", &mt, origin));
     int mistral = strcmp(mt, "mistral") == 0;
     if (!mistral && strcmp(mt, "llama") != 0)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not supported (llama or mistral)",
                          origin, mt);
     snprintf(t->model_type, sizeof t->model_type, "%s", mt);
     /* LlamaConfig / MistralConfig class defaults */
-    TRY(lnx_json_get_i32(o, "vocab_size", 32000, &t->vocab, origin));
-    TRY(lnx_json_get_i32(o, "hidden_size", 4096, &t->hidden, origin));
-    TRY(lnx_json_get_i32(o, "intermediate_size", mistral ? 14336 : 11008, &t->intermediate, origin));
-    TRY(lnx_json_get_i32(o, "num_hidden_layers", 32, &t->layers, origin));
-    TRY(lnx_json_get_i32(o, "num_attention_heads", 32, &t->heads, origin));
-    TRY(lnx_json_get_i32(o, "num_key_value_heads", mistral ? 8 : t->heads, &t->kv_heads, origin));
-    TRY(lnx_json_get_i32(o, "max_position_embeddings", mistral ? 4096 * 32 : 2048, &t->max_pos, origin));
+    LNX_TRY(lnx_json_get_i32(o, "vocab_size", 32000, &t->vocab, origin));
+    LNX_TRY(lnx_json_get_i32(o, "hidden_size", 4096, &t->hidden, origin));
+    LNX_TRY(lnx_json_get_i32(o, "intermediate_size", mistral ? 14336 : 11008, &t->intermediate, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_hidden_layers", 32, &t->layers, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_attention_heads", 32, &t->heads, origin));
+    LNX_TRY(lnx_json_get_i32(o, "num_key_value_heads", mistral ? 8 : t->heads, &t->kv_heads, origin));
+    LNX_TRY(lnx_json_get_i32(o, "max_position_embeddings", mistral ? 4096 * 32 : 2048, &t->max_pos, origin));
     if (json_is_object(o) && json_object_get(o, "sliding_window") && json_is_null(json_object_get(o, "sliding_window")))
         t->sliding_window = 0; /* explicit null: no window (Mistral v0.2) */
     else
-        TRY(lnx_json_get_i32(o, "sliding_window", mistral ? 4096 : 0, &t->sliding_window, origin));
-    TRY(get_float(o, "rms_norm_eps", 1e-6, &t->rms_eps, origin));
-    TRY(lnx_json_get_double(o, "rope_theta", 10000.0, &t->rope_theta, origin));
-    TRY(lnx_json_get_bool(o, "attention_bias", 0, &t->attention_bias, origin));
-    TRY(lnx_json_get_bool(o, "mlp_bias", 0, &t->mlp_bias, origin));
-    TRY(get_act(o, "hidden_act", LNX_ACT_SILU, &t->act, origin));
-    TRY(parse_rope(t, o, origin));
-    TRY(positive(t->hidden, "text_config.hidden_size", origin));
-    TRY(positive(t->heads, "text_config.num_attention_heads", origin));
-    TRY(positive(t->kv_heads, "text_config.num_key_value_heads", origin));
-    TRY(positive(t->layers, "text_config.num_hidden_layers", origin));
-    TRY(positive(t->intermediate, "text_config.intermediate_size", origin));
-    TRY(positive(t->vocab, "text_config.vocab_size", origin));
-    TRY(positive(t->max_pos, "text_config.max_position_embeddings", origin));
+        LNX_TRY(lnx_json_get_i32(o, "sliding_window", mistral ? 4096 : 0, &t->sliding_window, origin));
+    LNX_TRY(get_float(o, "rms_norm_eps", 1e-6, &t->rms_eps, origin));
+    LNX_TRY(lnx_json_get_double(o, "rope_theta", 10000.0, &t->rope_theta, origin));
+    LNX_TRY(lnx_json_get_bool(o, "attention_bias", 0, &t->attention_bias, origin));
+    LNX_TRY(lnx_json_get_bool(o, "mlp_bias", 0, &t->mlp_bias, origin));
+    LNX_TRY(get_act(o, "hidden_act", LNX_ACT_SILU, &t->act, origin));
+    LNX_TRY(parse_rope(t, o, origin));
+    LNX_TRY(positive(t->hidden, "text_config.hidden_size", origin));
+    LNX_TRY(positive(t->heads, "text_config.num_attention_heads", origin));
+    LNX_TRY(positive(t->kv_heads, "text_config.num_key_value_heads", origin));
+    LNX_TRY(positive(t->layers, "text_config.num_hidden_layers", origin));
+    LNX_TRY(positive(t->intermediate, "text_config.intermediate_size", origin));
+    LNX_TRY(positive(t->vocab, "text_config.vocab_size", origin));
+    LNX_TRY(positive(t->max_pos, "text_config.max_position_embeddings", origin));
     int32_t def_hd = t->hidden / t->heads;
-    TRY(lnx_json_get_i32(o, "head_dim", def_hd, &t->head_dim, origin));
-    TRY(positive(t->head_dim, "text_config.head_dim", origin));
+    LNX_TRY(lnx_json_get_i32(o, "head_dim", def_hd, &t->head_dim, origin));
+    LNX_TRY(positive(t->head_dim, "text_config.head_dim", origin));
     if (t->head_dim % 2)
         return lnx_error(LNX_E_FORMAT, "%s: head_dim %d must be even for rotary embeddings", origin, (int)t->head_dim);
     if (t->heads % t->kv_heads)
@@ -240,7 +233,7 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
     if (!json_is_object(o))
         return lnx_error(LNX_E_FORMAT, "%s: not a JSON object", origin);
     const char *mt;
-    TRY(lnx_json_get_string(o, "model_type", NULL, &mt, origin));
+    LNX_TRY(lnx_json_get_string(o, "model_type", NULL, &mt, origin));
     if (!mt)
         return lnx_error(LNX_E_FORMAT, "%s: no \"model_type\"", origin);
     if (strcmp(mt, "llava_next_video") != 0)
@@ -257,13 +250,13 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
         return lnx_error(LNX_E_FORMAT, "%s: \"vision_config\" must be an object", origin);
     if (tc && !json_is_object(tc) && !json_is_null(tc))
         return lnx_error(LNX_E_FORMAT, "%s: \"text_config\" must be an object", origin);
-    TRY(parse_vision(&c->vision, json_is_object(vc) ? vc : NULL, origin));
-    TRY(parse_text(&c->text, json_is_object(tc) ? tc : NULL, origin));
-    TRY(get_act(o, "projector_hidden_act", LNX_ACT_GELU, &c->projector_act, origin));
-    TRY(lnx_json_get_bool(o, "multimodal_projector_bias", 1, &c->projector_bias, origin));
-    TRY(lnx_json_get_i32(o, "vision_feature_layer", -2, &c->vision_feature_layer, origin));
+    LNX_TRY(parse_vision(&c->vision, json_is_object(vc) ? vc : NULL, origin));
+    LNX_TRY(parse_text(&c->text, json_is_object(tc) ? tc : NULL, origin));
+    LNX_TRY(get_act(o, "projector_hidden_act", LNX_ACT_GELU, &c->projector_act, origin));
+    LNX_TRY(lnx_json_get_bool(o, "multimodal_projector_bias", 1, &c->projector_bias, origin));
+    LNX_TRY(lnx_json_get_i32(o, "vision_feature_layer", -2, &c->vision_feature_layer, origin));
     const char *sel;
-    TRY(lnx_json_get_string(o, "vision_feature_select_strategy", "default", &sel, origin));
+    LNX_TRY(lnx_json_get_string(o, "vision_feature_select_strategy", "default", &sel, origin));
     if (strcmp(sel, "default") == 0)
         c->select_strategy = LNX_SELECT_DEFAULT;
     else if (strcmp(sel, "full") == 0)
@@ -271,21 +264,21 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
     else
         return lnx_error(LNX_E_UNSUPPORTED, "%s: vision_feature_select_strategy \"%s\" is not supported", origin, sel);
     const char *pm;
-    TRY(lnx_json_get_string(o, "spatial_pool_mode", "average", &pm, origin));
+    LNX_TRY(lnx_json_get_string(o, "spatial_pool_mode", "average", &pm, origin));
     if (strcmp(pm, "average") == 0)
         c->pool_mode = LNX_POOL_AVERAGE;
     else if (strcmp(pm, "max") == 0)
         c->pool_mode = LNX_POOL_MAX;
     else
         return lnx_error(LNX_E_UNSUPPORTED, "%s: spatial_pool_mode \"%s\" is not supported (average or max)", origin, pm);
-    TRY(lnx_json_get_i32(o, "spatial_pool_stride", 2, &c->pool_stride, origin));
-    TRY(positive(c->pool_stride, "spatial_pool_stride", origin));
-    TRY(parse_pinpoints(c, json_object_get(o, "image_grid_pinpoints"), origin));
-    TRY(lnx_json_get_i32(o, "video_token_index", 32000, &c->video_token, origin));
-    TRY(lnx_json_get_i32(o, "image_token_index", 32001, &c->image_token, origin));
+    LNX_TRY(lnx_json_get_i32(o, "spatial_pool_stride", 2, &c->pool_stride, origin));
+    LNX_TRY(positive(c->pool_stride, "spatial_pool_stride", origin));
+    LNX_TRY(parse_pinpoints(c, json_object_get(o, "image_grid_pinpoints"), origin));
+    LNX_TRY(lnx_json_get_i32(o, "video_token_index", 32000, &c->video_token, origin));
+    LNX_TRY(lnx_json_get_i32(o, "image_token_index", 32001, &c->image_token, origin));
     /* transformers ties the LM head by the text config's flag (LlamaConfig default: false) */
-    TRY(lnx_json_get_bool(json_is_object(tc) ? tc : NULL, "tie_word_embeddings", 0, &c->tie_word_embeddings, origin));
-    TRY(lnx_json_get_bool(o, "use_image_newline_parameter", 1, &c->use_image_newline, origin));
+    LNX_TRY(lnx_json_get_bool(json_is_object(tc) ? tc : NULL, "tie_word_embeddings", 0, &c->tie_word_embeddings, origin));
+    LNX_TRY(lnx_json_get_bool(o, "use_image_newline_parameter", 1, &c->use_image_newline, origin));
     int32_t nl = c->vision.layers;
     int32_t idx = c->vision_feature_layer < 0 ? nl + 1 + c->vision_feature_layer : c->vision_feature_layer;
     if (idx < 0 || idx > nl)
@@ -296,9 +289,9 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
                          (int)c->video_token, (int)c->image_token, (int)c->text.vocab);
     default_processor(c);
     default_generation(c);
-    TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "bos_token_id", 1, &c->gen.bos_id, origin));
-    TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "eos_token_id", 2, &c->gen.eos_ids[0], origin));
-    TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "pad_token_id", -1, &c->gen.pad_id, origin));
+    LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "bos_token_id", 1, &c->gen.bos_id, origin));
+    LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "eos_token_id", 2, &c->gen.eos_ids[0], origin));
+    LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "pad_token_id", -1, &c->gen.pad_id, origin));
     return LNX_OK;
 }
 
@@ -312,7 +305,7 @@ static lnx_status get_size_field(const json_t *obj, const char *key, const char 
     if (json_is_integer(v)) {
         *out = (int32_t)json_integer_value(v);
     } else if (json_is_object(v)) {
-        TRY(lnx_json_get_i32(v, sub, def, out, origin));
+        LNX_TRY(lnx_json_get_i32(v, sub, def, out, origin));
     } else {
         return lnx_error(LNX_E_FORMAT, "%s: \"%s\" must be a number or an object", origin, key);
     }
@@ -346,17 +339,17 @@ lnx_status lnx_config_parse_processor(lnx_model_cfg *c, const json_t *o, const c
     if (!json_is_object(o))
         return lnx_error(LNX_E_FORMAT, "%s: not a JSON object", origin);
     lnx_processor_cfg *p = &c->proc;
-    TRY(get_size_field(o, "size", "shortest_edge", p->shortest_edge, &p->shortest_edge, origin));
-    TRY(get_size_field(o, "crop_size", "height", p->crop_h, &p->crop_h, origin));
-    TRY(get_size_field(o, "crop_size", "width", p->crop_w, &p->crop_w, origin));
-    TRY(get_triplet(o, "image_mean", p->mean, origin));
-    TRY(get_triplet(o, "image_std", p->std, origin));
-    TRY(lnx_json_get_double(o, "rescale_factor", p->rescale_factor, &p->rescale_factor, origin));
-    TRY(lnx_json_get_bool(o, "do_resize", p->do_resize, &p->do_resize, origin));
-    TRY(lnx_json_get_bool(o, "do_center_crop", p->do_center_crop, &p->do_center_crop, origin));
-    TRY(lnx_json_get_bool(o, "do_rescale", p->do_rescale, &p->do_rescale, origin));
-    TRY(lnx_json_get_bool(o, "do_normalize", p->do_normalize, &p->do_normalize, origin));
-    TRY(lnx_json_get_i32(o, "resample", p->resample, &p->resample, origin));
+    LNX_TRY(get_size_field(o, "size", "shortest_edge", p->shortest_edge, &p->shortest_edge, origin));
+    LNX_TRY(get_size_field(o, "crop_size", "height", p->crop_h, &p->crop_h, origin));
+    LNX_TRY(get_size_field(o, "crop_size", "width", p->crop_w, &p->crop_w, origin));
+    LNX_TRY(get_triplet(o, "image_mean", p->mean, origin));
+    LNX_TRY(get_triplet(o, "image_std", p->std, origin));
+    LNX_TRY(lnx_json_get_double(o, "rescale_factor", p->rescale_factor, &p->rescale_factor, origin));
+    LNX_TRY(lnx_json_get_bool(o, "do_resize", p->do_resize, &p->do_resize, origin));
+    LNX_TRY(lnx_json_get_bool(o, "do_center_crop", p->do_center_crop, &p->do_center_crop, origin));
+    LNX_TRY(lnx_json_get_bool(o, "do_rescale", p->do_rescale, &p->do_rescale, origin));
+    LNX_TRY(lnx_json_get_bool(o, "do_normalize", p->do_normalize, &p->do_normalize, origin));
+    LNX_TRY(lnx_json_get_i32(o, "resample", p->resample, &p->resample, origin));
     for (int i = 0; i < 3; i++)
         if (!(p->std[i] != 0.0f) || !isfinite(p->std[i]) || !isfinite(p->mean[i]))
             return lnx_error(LNX_E_FORMAT, "%s: image_std must be finite and non-zero", origin);
@@ -375,8 +368,8 @@ lnx_status lnx_config_parse_generation(lnx_model_cfg *c, const json_t *o, const 
     if (!json_is_object(o))
         return lnx_error(LNX_E_FORMAT, "%s: not a JSON object", origin);
     lnx_generation_cfg *g = &c->gen;
-    TRY(lnx_json_get_i32(o, "bos_token_id", g->bos_id, &g->bos_id, origin));
-    TRY(lnx_json_get_i32(o, "pad_token_id", g->pad_id, &g->pad_id, origin));
+    LNX_TRY(lnx_json_get_i32(o, "bos_token_id", g->bos_id, &g->bos_id, origin));
+    LNX_TRY(lnx_json_get_i32(o, "pad_token_id", g->pad_id, &g->pad_id, origin));
     const json_t *eos = json_object_get(o, "eos_token_id");
     if (json_is_integer(eos)) {
         g->eos_ids[0] = (int32_t)json_integer_value(eos);
@@ -392,12 +385,12 @@ lnx_status lnx_config_parse_generation(lnx_model_cfg *c, const json_t *o, const 
     } else if (eos && !json_is_null(eos)) {
         return lnx_error(LNX_E_FORMAT, "%s: \"eos_token_id\" must be an integer or a list", origin);
     }
-    TRY(lnx_json_get_bool(o, "do_sample", g->do_sample, &g->do_sample, origin));
-    TRY(get_float(o, "temperature", g->temperature, &g->temperature, origin));
-    TRY(lnx_json_get_i32(o, "top_k", g->top_k, &g->top_k, origin));
-    TRY(get_float(o, "top_p", g->top_p, &g->top_p, origin));
-    TRY(get_float(o, "min_p", g->min_p, &g->min_p, origin));
-    TRY(get_float(o, "repetition_penalty", g->repetition_penalty, &g->repetition_penalty, origin));
-    TRY(lnx_json_get_i32(o, "max_new_tokens", g->max_new_tokens, &g->max_new_tokens, origin));
+    LNX_TRY(lnx_json_get_bool(o, "do_sample", g->do_sample, &g->do_sample, origin));
+    LNX_TRY(get_float(o, "temperature", g->temperature, &g->temperature, origin));
+    LNX_TRY(lnx_json_get_i32(o, "top_k", g->top_k, &g->top_k, origin));
+    LNX_TRY(get_float(o, "top_p", g->top_p, &g->top_p, origin));
+    LNX_TRY(get_float(o, "min_p", g->min_p, &g->min_p, origin));
+    LNX_TRY(get_float(o, "repetition_penalty", g->repetition_penalty, &g->repetition_penalty, origin));
+    LNX_TRY(lnx_json_get_i32(o, "max_new_tokens", g->max_new_tokens, &g->max_new_tokens, origin));
     return LNX_OK;
 }
