@@ -13,7 +13,7 @@ with open(f"{build}/meson-logs/testlog.json") as f:
     for line in f:
         entry = json.loads(line)
         results[entry["name"]] = entry["result"]
-        for out in (entry.get("stdout") or "").splitlines():
+        for out in ((entry.get("stdout") or "") + "\n" + (entry.get("stderr") or "")).splitlines():
             if re.match(r"^\[  (PASSED|FAILED)  \] \d+ test", out):
                 summaries.append(f"{entry['name']}: {out.strip()}")
 for line in summaries:
