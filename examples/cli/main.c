@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libavutil/log.h>
+
 #include "cli.h"
 
 static const char usage[] =
@@ -94,6 +96,9 @@ llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t
 
 int main(int argc, char **argv)
 {
+    /* FFmpeg logs to stderr by default; as the host, keep only its errors out of the way of the
+     * progress display (the library itself never changes FFmpeg's global log settings) */
+    av_log_set_level(AV_LOG_ERROR);
     if (argc < 2)
         return cli_usage_error("no command given");
     const char *cmd = argv[1];

@@ -215,3 +215,21 @@ def test_chat_answers_several_questions_about_one_video():
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().split("\n")
     assert len([l for l in lines if l]) >= 3
+
+
+@pytest.mark.parametrize("model,case_,args", [
+    ("tiny-b", "image_jpeg_50x130", ["--image", "media/image_50x130.jpg"]),
+    ("tiny-c", "video8_mjpeg", ["--video", "media/clip_mjpeg_96x72_45f.avi", "--frames", "8"]),
+])
+def test_run_on_other_models_matches_their_references(model, case_, args):
+    with open(os.path.join(DATA, "reference", model, case_, "case.json")) as f:
+        c = json.load(f)
+    media = [os.path.join(DATA, a) if a.startswith("media/") else a for a in args]
+    question = c["conversation"][0]["content"][-1]["text"]
+    r = cli("run", "--model", os.path.join(DATA, model), *media, "--prompt", question, "--max-tokens", "12",
+            "--temperature", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["generated_ids"] == c["generated_ids"]
+    assert out["prompt_tokens"] == c["num_input_tokens"]
+    assert r.stderr == b""
