@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/cpu.h"
+#include "kernels/gemm.h"
 
 double bench_now(void)
 {
@@ -87,18 +88,27 @@ static float sum_avx2(const float *p, size_t n)
     return out[0] + out[7];
 }
 
+/* Each thread reads its part as 4 interleaved streams (one stream per thread reads ~20% less). */
+#define READ_STREAMS 4
+#define READ_STEP 1024
+
 static void stream_part(void *p, int64_t begin, int64_t end, int worker)
 {
     stream_ctx *c = p;
     for (int64_t w = begin; w < end; w++) {
-        size_t per = c->n / (size_t)c->workers / 32 * 32;
+        size_t per = c->n / (size_t)c->workers / (READ_STREAMS * READ_STEP) * (READ_STREAMS * READ_STEP);
+        size_t part = per / READ_STREAMS;
         const float *b = c->buf + (size_t)w * per;
         float s = 0;
-        if (lnx_cpu_flags() & LNX_CPU_AVX2)
-            s = sum_avx2(b, per);
-        else
-            for (size_t i = 0; i < per; i += 16)
-                s += b[i];
+        for (size_t i = 0; i < part; i += READ_STEP)
+            for (int k = 0; k < READ_STREAMS; k++) {
+                const float *q = b + (size_t)k * part + i;
+                if (lnx_cpu_flags() & LNX_CPU_AVX2)
+                    s += sum_avx2(q, READ_STEP);
+                else
+                    for (size_t j = 0; j < READ_STEP; j += 16)
+                        s += q[j];
+            }
         c->sink[worker] += s;
     }
 }
@@ -111,7 +121,8 @@ double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps)
         return 0;
     memset(buf, 0, n * sizeof(float));
     stream_ctx c = { buf, n, lnx_pool_size(pool), { 0 } };
-    size_t used = n / (size_t)c.workers / 32 * 32 * (size_t)c.workers * sizeof(float);
+    size_t used = n / (size_t)c.workers / (READ_STREAMS * READ_STEP) * (READ_STREAMS * READ_STEP) * (size_t)c.workers *
+                  sizeof(float);
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         double t0 = bench_now();
@@ -244,4 +255,41 @@ double ceiling_amx_bf16(lnx_pool *pool)
     if (syscall(SYS_arch_prctl, 0x1023, 18) != 0)
         return 0;
     return spin_rate(pool, amx_part);
+}
+
+double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
+{
+    if (lnx_gemm_ctx_precision(ctx) != LNX_PRECISION_BF16)
+        return 0;
+    double flop = 0, secs = 0;
+    for (int i = 0; i < n; i++) {
+        const gemm_shape *s = &shapes[i];
+        uint16_t *A = lnx_amalloc(sizeof(uint16_t) * (size_t)(s->M * s->K));
+        uint16_t *B = lnx_amalloc(sizeof(uint16_t) * (size_t)(s->N * s->K));
+        float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
+        double best = 1e30;
+        if (A && B && C) {
+            for (size_t k = 0; k < (size_t)(s->M * s->K); k++)
+                A[k] = (uint16_t)(0x3c00 + (k & 255));
+            for (size_t k = 0; k < (size_t)(s->N * s->K); k++)
+                B[k] = (uint16_t)(0x3c00 + (k * 7 & 255));
+            lnx_bmm m = { 1, s->M, s->N, s->K, A, s->K, 0, B, s->K, 0, 1, C, s->N, 0 };
+            for (int r = 0; r <= reps; r++) {
+                double t0 = bench_now();
+                if (lnx_gemm_bf16_bmm(ctx, pool, &m))
+                    break;
+                double t = bench_now() - t0;
+                if (r > 0 && t < best)
+                    best = t;
+            }
+        }
+        lnx_afree(A);
+        lnx_afree(B);
+        lnx_afree(C);
+        if (best >= 1e30)
+            return 0;
+        flop += 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->count;
+        secs += best * (double)s->count;
+    }
+    return flop / secs;
 }

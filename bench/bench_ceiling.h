@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "base/parallel.h"
+#include "kernels/gemm.h"
 
 typedef struct gemm_shape {
     int64_t M, N, K;
@@ -26,6 +27,10 @@ double ceiling_bf16_dot(lnx_pool *pool);
 /* FLOP/s of AMX BF16 tile products (tdpbf16ps) on every pool thread; 0 when the CPU or the
  * kernel does not offer AMX. */
 double ceiling_amx_bf16(lnx_pool *pool);
+
+/* FLOP/s of the library's bf16 backend (oneDNN matmul on bf16 operands, float32 output, split
+ * over the pool as the library runs it) over the shapes; 0 when the context is not bf16. */
+double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps);
 
 double bench_now(void);
 

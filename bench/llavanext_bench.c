@@ -44,7 +44,7 @@
 #define MAX_RUNS 64
 
 typedef struct opts {
-    int layers, runs, threads, json, smoke, rss, no_ceilings;
+    int layers, layers_given, runs, threads, json, smoke, rss, no_ceilings;
     int32_t precision;
     const char *stages;
     const char *rss_dir;
@@ -63,6 +63,7 @@ typedef struct stage {
     double full_seconds; /* extrapolated to full depth */
     double full_work;
     double baseline;     /* sample: decode-everything seconds */
+    double gemm_ceiling; /* bf16 stages: the bf16 backend's GEMM at the stage's shapes */
 } stage;
 
 typedef struct bench {
@@ -81,7 +82,7 @@ typedef struct bench {
     lnx_gemm_ctx *gemm;
     stage stages[MAX_STAGES];
     int nstages;
-    double c_sgemm_vision, c_sgemm_prefill, c_bf16, c_amx, c_stream;
+    double c_sgemm_vision, c_sgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
 } bench;
 
 static int cmp_double(const void *a, const void *b)
@@ -172,6 +173,15 @@ static void unbind_model(bench *b)
     lnx_wstore_free(b->ws);
     lnx_st_close(b->st);
     lnx_afree(b->img);
+}
+
+/* The bf16 compute ceiling of a bf16 run: the faster of the AVX512-BF16 and AMX dot products
+ * (0 for an f32 run). */
+static double bf16_peak(const bench *b)
+{
+    if (lnx_gemm_ctx_precision(b->gemm) != LNX_PRECISION_BF16)
+        return 0;
+    return b->c_amx > b->c_bf16 ? b->c_amx : b->c_bf16;
 }
 
 /* ---- work counts ---- */
@@ -335,7 +345,8 @@ static void stage_vision(bench *b, int F)
     snprintf(s->params, sizeof s->params, "%d frames %dx%d -> %dx%d, batch %d, %d of %d layers", F, SRC_W, SRC_H,
              b->cfg.vision.image_size, b->cfg.vision.image_size, VISION_BATCH, s->layers, s->full_layers);
     measure(b, s, vision_fn, &v);
-    s->ceiling = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? b->c_bf16 : b->c_sgemm_vision;
+    s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : b->c_sgemm_vision;
+    s->gemm_ceiling = b->c_bgemm_vision;
     vision_free(&v);
 }
 
@@ -402,7 +413,7 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
     r.T = T;
     r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
     r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
-    if (!r.input || !r.logits || lnx_kv_init(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1))
+    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1, lnx_llama_kv_dtype(&b->llama)))
         die_lnx("language model buffers");
     fill_input(r.input, T * c->hidden);
     int full = b->o.smoke ? c->layers : 32;
@@ -423,7 +434,8 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             snprintf(s->params, sizeof s->params, "%lld tokens in chunks of %d, %d of %d layers", (long long)T,
                      PREFILL_CHUNK, s->layers, full);
             measure(b, s, llm_fn, &r);
-            s->ceiling = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? b->c_bf16 : b->c_sgemm_prefill;
+            s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : b->c_sgemm_prefill;
+            s->gemm_ceiling = b->c_bgemm_prefill;
         } else {
             llm_pass(b, &r, c->layers); /* fills the cache for the decode step */
         }
@@ -507,6 +519,23 @@ static long peak_rss_bytes(void)
     return ru.ru_maxrss * 1024L;
 }
 
+/* Current anonymous and file-backed resident bytes (/proc/self/status), for the breakdown. */
+static void rss_split(long *anon, long *file)
+{
+    *anon = *file = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            *anon = kb * 1024;
+        else if (sscanf(line, "RssFile: %ld kB", &kb) == 1)
+            *file = kb * 1024;
+    }
+    if (f)
+        fclose(f);
+}
+
 static int run_rss(bench *b)
 {
     const char *tmp = b->o.rss_dir ? b->o.rss_dir : getenv("TMPDIR");
@@ -518,6 +547,8 @@ static int run_rss(bench *b)
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     b->g = bench_geom_7b();
+    if (b->o.layers_given) /* a truncated text model, to look at the memory of the parts quickly */
+        b->g.t_layers = b->o.layers;
     parse_cfg(&b->g, &b->cfg);
     note(b, "writing %s ...\n", path);
     double t0 = bench_now();
@@ -547,7 +578,7 @@ static int run_rss(bench *b)
     r.T = T;
     r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
     r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
-    if (!r.input || !r.logits || lnx_kv_init(&r.kv, c->layers, c->kv_heads * c->head_dim, T + gen))
+    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + gen, lnx_llama_kv_dtype(&b->llama)))
         die_lnx("language model buffers");
     /* 32 text tokens, the video's embeddings, 32 more text tokens */
     int32_t ids[64];
@@ -557,9 +588,13 @@ static int run_rss(bench *b)
     memcpy(r.input + 32 * c->hidden, v.proj, sizeof(float) * (size_t)Tm * c->hidden);
     lnx_llama_embed(&b->llama, ids + 32, 32, r.input + (32 + Tm) * c->hidden);
     vision_free(&v);
+    long anon_v, file_v;
+    rss_split(&anon_v, &file_v);
     t0 = bench_now();
     llm_pass(b, &r, c->layers);
     double t_prefill = bench_now() - t0;
+    long anon_p, file_p;
+    rss_split(&anon_p, &file_p);
     t0 = bench_now();
     for (int64_t i = 0; i < gen; i++) {
         int32_t best = 0;
@@ -574,6 +609,7 @@ static int run_rss(bench *b)
     }
     double t_decode = (bench_now() - t0) / (double)gen;
     long peak = peak_rss_bytes();
+    size_t kv_bytes = 2 * (size_t)c->layers * (size_t)r.kv.capacity * (size_t)r.kv.kv_dim * lnx_kv_elem_size(&r.kv);
     lnx_kv_free(&r.kv);
     lnx_llama_scratch_free(&r.scratch);
     lnx_afree(r.input);
@@ -585,17 +621,22 @@ static int run_rss(bench *b)
     rmdir(dir);
     if (b->o.json) {
         printf("{\"peak_rss_bytes\": %ld, \"rss_after_bind_bytes\": %ld, \"checkpoint_bytes\": %llu, "
+               "\"kv_cache_bytes\": %zu, \"anon_after_vision_bytes\": %ld, \"anon_after_prefill_bytes\": %ld, "
+               "\"file_after_prefill_bytes\": %ld, "
                "\"precision\": \"%s\", \"frames\": %d, \"prompt_tokens\": %lld, \"write_seconds\": %.3f, "
                "\"vision_seconds\": %.3f, \"prefill_seconds\": %.3f, \"decode_seconds_per_token\": %.4f}\n",
-               peak, rss_loaded, (unsigned long long)file_bytes, prec, F, (long long)T, t_write, t_vision, t_prefill,
-               t_decode);
+               peak, rss_loaded, (unsigned long long)file_bytes, kv_bytes, anon_v, anon_p, file_p, prec, F,
+               (long long)T, t_write, t_vision, t_prefill, t_decode);
     } else {
         printf("full 7B request on a mapped bf16 checkpoint (%.2f GB, written in %.0f s), precision %s:\n",
                (double)file_bytes / 1e9, t_write, prec);
         printf("  %d frames -> %lld prompt positions; vision %.1f s, prefill %.1f s, decode %.3f s/token\n", F,
                (long long)T, t_vision, t_prefill, t_decode);
-        printf("  peak RSS %.2f GiB (after binding: %.2f GiB)\n", (double)peak / (1 << 30),
-               (double)rss_loaded / (1 << 30));
+        printf("  peak RSS %.2f GiB (after binding: %.2f GiB); after prefill: mapped weights %.2f GiB, anonymous "
+               "%.2f GiB of which KV cache %.2f GiB (%s); anonymous after vision %.2f GiB\n",
+               (double)peak / (1 << 30), (double)rss_loaded / (1 << 30), (double)file_p / (1 << 30),
+               (double)anon_p / (1 << 30), (double)kv_bytes / (1 << 30), kv_bytes ? (r.kv.dtype ? "f16" : "f32") : "-",
+               (double)anon_v / (1 << 30));
     }
     return 0;
 }
@@ -621,6 +662,9 @@ static void print_text(const bench *b)
     printf("\nceilings: sgemm %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes); "
            "BF16 dot %.1f GFLOP/s; AMX BF16 %.1f GFLOP/s; stream read %.1f GB/s\n",
            b->c_sgemm_vision / 1e9, b->c_sgemm_prefill / 1e9, b->c_bf16 / 1e9, b->c_amx / 1e9, b->c_stream / 1e9);
+    if (b->c_bgemm_vision > 0)
+        printf("          bf16 backend GEMM %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
+               b->c_bgemm_vision / 1e9, b->c_bgemm_prefill / 1e9);
     printf("%-13s %10s %12s %14s %10s %7s %11s %13s\n", "stage", "seconds", "work", "rate", "ceiling", "ratio",
            "s/layer", "full-depth s");
     for (int i = 0; i < b->nstages; i++) {
@@ -639,6 +683,9 @@ static void print_text(const bench *b)
         if (s->baseline > 0)
             printf("%-13s   decode-everything %.3f s: seek-based is %.1fx faster\n", "", s->baseline,
                    s->baseline / s->seconds);
+        if (s->gemm_ceiling > 0)
+            printf("%-13s   %.2f of the bf16 backend's GEMM at these shapes (%.1f GFLOP/s)\n", "",
+                   rate / s->gemm_ceiling, s->gemm_ceiling / 1e9);
         printf("%-13s   %s\n", "", s->params);
     }
 }
@@ -652,6 +699,8 @@ static void print_json(const bench *b)
     json_object_set_new(ceil, "bf16_dot_flops", json_real(b->c_bf16));
     json_object_set_new(ceil, "amx_bf16_flops", json_real(b->c_amx));
     json_object_set_new(ceil, "stream_read_bytes_per_s", json_real(b->c_stream));
+    json_object_set_new(ceil, "bf16_gemm_vision_flops", json_real(b->c_bgemm_vision));
+    json_object_set_new(ceil, "bf16_gemm_prefill_flops", json_real(b->c_bgemm_prefill));
     json_object_set_new(root, "ceilings", ceil);
     json_t *arr = json_array();
     for (int i = 0; i < b->nstages; i++) {
@@ -672,6 +721,10 @@ static void print_json(const bench *b)
         json_object_set_new(o, "full_work", json_real(s->full_work));
         if (s->baseline > 0)
             json_object_set_new(o, "baseline_seconds", json_real(s->baseline));
+        if (s->gemm_ceiling > 0) {
+            json_object_set_new(o, "gemm_ceiling", json_real(s->gemm_ceiling));
+            json_object_set_new(o, "gemm_ratio", json_real(s->work / s->seconds / s->gemm_ceiling));
+        }
         json_array_append_new(arr, o);
     }
     json_object_set_new(root, "stages", arr);
@@ -714,8 +767,10 @@ static int parse(int argc, char **argv, opts *o)
         else if (!v)
             return -1;
         else {
-            if (!strcmp(a, "--layers"))
+            if (!strcmp(a, "--layers")) {
                 o->layers = atoi(v);
+                o->layers_given = 1;
+            }
             else if (!strcmp(a, "--runs"))
                 o->runs = atoi(v);
             else if (!strcmp(a, "--threads"))
@@ -794,6 +849,8 @@ int main(int argc, char **argv)
         b.c_stream = ceiling_stream_read(b.pool, b.o.smoke ? (64u << 20) : (1u << 30), 3);
         b.c_bf16 = ceiling_bf16_dot(b.pool);
         b.c_amx = ceiling_amx_bf16(b.pool);
+        b.c_bgemm_vision = ceiling_bf16_gemm(b.gemm, b.pool, vs, 3, reps);
+        b.c_bgemm_prefill = ceiling_bf16_gemm(b.gemm, b.pool, ps, 4, reps);
     }
 
     static const int full_frames[] = { 1, 8, 32 }, smoke_frames[] = { 1, 2 };

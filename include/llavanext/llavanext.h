@@ -184,7 +184,7 @@ enum llavanext_load_mode {
 };
 
 /**
- * Compute precision of the large matrix products (vision tower, projector-free prompt
+ * Compute precision of the large matrix products (vision tower, projector and prompt
  * evaluation). @since 0.1
  */
 enum llavanext_precision {

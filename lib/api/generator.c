@@ -161,8 +161,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
     if (st == LNX_OK)
         st = lnx_rope_init(&g->rope, tc->head_dim, tc->rope_theta, factor);
     if (st == LNX_OK)
-        st = lnx_kv_init_dtype(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap,
-                               lnx_gemm_ctx_precision(model->gemm) == LNX_PRECISION_BF16 ? LNX_DT_F16 : LNX_DT_F32);
+        st = lnx_kv_init_dtype(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap, lnx_llama_kv_dtype(&model->llama));
     if (st == LNX_OK)
         st = lnx_sample_scratch_init(&g->ss, tc->vocab);
     if (st == LNX_OK) {

@@ -178,58 +178,95 @@ static void gather_rows(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* The tiles of kv head g's query heads: scores, softmax, scores x values. `scores` holds qt x Tk
+ * floats; kbuf/vbuf Tk x hd each (used when keys come from a cache or two places). With
+ * `pool` the softmax rows are split over it (BLAS then threads itself); without, this runs on one
+ * worker with single-threaded BLAS. */
+static void head_tiles(lnx_pool *pool, const lnx_attn_args *a, int32_t g, int64_t qt, float *scores, float *kbuf,
+                       float *vbuf)
+{
+    const float *K, *V;
+    int64_t ldk;
+    if (a->past >= a->Tk && a->past_dtype == LNX_DT_F32) {
+        K = (const float *)a->k_past + (int64_t)g * a->hd;
+        V = (const float *)a->v_past + (int64_t)g * a->hd;
+        ldk = a->past_stride;
+    } else if (a->past > 0) {
+        gather_ctx gc = { a, g, kbuf, vbuf };
+        lnx_parallel_for(pool, a->Tk, gather_rows, &gc);
+        K = kbuf;
+        V = vbuf;
+        ldk = a->hd;
+    } else {
+        K = a->k + (int64_t)g * a->hd;
+        V = a->v + (int64_t)g * a->hd;
+        ldk = a->kv_stride;
+    }
+    int32_t group = a->H / a->KV;
+    for (int32_t h = g * group; h < (g + 1) * group; h++)
+        for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
+            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt;
+            /* keys any row of the tile may see */
+            int64_t kb0, ke0, kb1, ke1;
+            key_range(a, q0, &kb0, &ke0);
+            key_range(a, q0 + rows - 1, &kb1, &ke1);
+            int64_t kb = kb0 < kb1 ? kb0 : kb1, ke = ke0 > ke1 ? ke0 : ke1;
+            float *out = a->out + q0 * a->out_stride + (int64_t)h * a->hd;
+            if (ke <= kb) {
+                for (int64_t r = 0; r < rows; r++)
+                    memset(out + r * a->out_stride, 0, sizeof(float) * (size_t)a->hd);
+                continue;
+            }
+            int64_t nk = ke - kb;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, a->hd, a->scale,
+                        a->q + q0 * a->q_stride + (int64_t)h * a->hd, (int)a->q_stride, K + kb * ldk, (int)ldk, 0.0f,
+                        scores, (int)nk);
+            tile_ctx tc = { a, q0, kb, nk, scores };
+            lnx_parallel_for(pool, rows, tile_softmax, &tc);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, a->hd, (int)nk, 1.0f, scores, (int)nk,
+                        V + kb * ldk, (int)ldk, 0.0f, out, (int)a->out_stride);
+        }
+}
+
+typedef struct heads_ctx {
+    const lnx_attn_args *a;
+    int64_t qt;
+    float *buf;
+    size_t per_worker;
+} heads_ctx;
+
+static void heads_f32(void *p, int64_t begin, int64_t end, int worker)
+{
+    const heads_ctx *c = p;
+    float *scores = c->buf + (size_t)worker * c->per_worker;
+    float *kbuf = scores + (size_t)c->qt * (size_t)c->a->Tk, *vbuf = kbuf + (size_t)c->a->Tk * (size_t)c->a->hd;
+    for (int64_t g = begin; g < end; g++)
+        head_tiles(NULL, c->a, (int32_t)g, c->qt, scores, kbuf, vbuf);
+}
+
 static lnx_status attention_tiles(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
 {
     int64_t qt = a->Tq < QTILE ? a->Tq : QTILE;
     int gather = a->past > 0 && !(a->past >= a->Tk && a->past_dtype == LNX_DT_F32);
-    size_t need = (size_t)qt * (size_t)a->Tk + (gather ? 2 * (size_t)a->Tk * (size_t)a->hd : 0);
-    float *buf = ws_get(ws, need);
-    if (!buf)
+    size_t per = (size_t)qt * (size_t)a->Tk + (gather ? 2 * (size_t)a->Tk * (size_t)a->hd : 0);
+    per = (per + 15) & ~(size_t)15;
+    /* heads on separate workers with single-threaded BLAS when there are enough of them */
+    int serial = a->KV >= lnx_pool_size(pool) ? lnx_blas_serial_enter(pool) : 0;
+    int workers = serial ? lnx_pool_size(pool) : 1;
+    float *buf = ws_get(ws, per * (size_t)workers);
+    if (!buf) {
+        lnx_blas_serial_leave(serial);
         return lnx_error(LNX_E_NOMEM, "out of memory for attention over %lld keys", (long long)a->Tk);
-    float *scores = buf, *kbuf = buf + (size_t)qt * (size_t)a->Tk, *vbuf = kbuf + (size_t)a->Tk * (size_t)a->hd;
-    int32_t group = a->H / a->KV;
-    for (int32_t g = 0; g < a->KV; g++) {
-        const float *K, *V;
-        int64_t ldk;
-        if (a->past >= a->Tk && a->past_dtype == LNX_DT_F32) {
-            K = (const float *)a->k_past + (int64_t)g * a->hd;
-            V = (const float *)a->v_past + (int64_t)g * a->hd;
-            ldk = a->past_stride;
-        } else if (a->past > 0) {
-            gather_ctx gc = { a, g, kbuf, vbuf };
-            lnx_parallel_for(pool, a->Tk, gather_rows, &gc);
-            K = kbuf;
-            V = vbuf;
-            ldk = a->hd;
-        } else {
-            K = a->k + (int64_t)g * a->hd;
-            V = a->v + (int64_t)g * a->hd;
-            ldk = a->kv_stride;
-        }
-        for (int32_t h = g * group; h < (g + 1) * group; h++)
-            for (int64_t q0 = 0; q0 < a->Tq; q0 += qt) {
-                int64_t rows = a->Tq - q0 < qt ? a->Tq - q0 : qt;
-                /* keys any row of the tile may see */
-                int64_t kb0, ke0, kb1, ke1;
-                key_range(a, q0, &kb0, &ke0);
-                key_range(a, q0 + rows - 1, &kb1, &ke1);
-                int64_t kb = kb0 < kb1 ? kb0 : kb1, ke = ke0 > ke1 ? ke0 : ke1;
-                float *out = a->out + q0 * a->out_stride + (int64_t)h * a->hd;
-                if (ke <= kb) {
-                    for (int64_t r = 0; r < rows; r++)
-                        memset(out + r * a->out_stride, 0, sizeof(float) * (size_t)a->hd);
-                    continue;
-                }
-                int64_t nk = ke - kb;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, a->hd, a->scale,
-                            a->q + q0 * a->q_stride + (int64_t)h * a->hd, (int)a->q_stride, K + kb * ldk, (int)ldk, 0.0f,
-                            scores, (int)nk);
-                tile_ctx tc = { a, q0, kb, nk, scores };
-                lnx_parallel_for(pool, rows, tile_softmax, &tc);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, a->hd, (int)nk, 1.0f, scores, (int)nk,
-                            V + kb * ldk, (int)ldk, 0.0f, out, (int)a->out_stride);
-            }
     }
+    if (serial) {
+        heads_ctx hc = { a, qt, buf, per };
+        lnx_parallel_for(pool, a->KV, heads_f32, &hc);
+    } else {
+        float *kbuf = buf + (size_t)qt * (size_t)a->Tk;
+        for (int32_t g = 0; g < a->KV; g++)
+            head_tiles(pool, a, g, qt, buf, kbuf, kbuf + (size_t)a->Tk * (size_t)a->hd);
+    }
+    lnx_blas_serial_leave(serial);
     return LNX_OK;
 }
 
@@ -240,7 +277,19 @@ static lnx_status attention_tiles(lnx_pool *pool, const lnx_attn_args *a, lnx_at
  * dense bf16 rows, then per query tile S = Q K^T and O = P V run through the bf16 backend
  * single-threaded, with P = exp(scale (S - max)) in bf16 and the 1/sum applied to O. */
 
-#define BF16_QTILE 128
+/* Query rows per tile: as many as keep a worker's scores and probabilities within about 4 MiB
+ * (a whole 577-token frame in one tile: two oneDNN calls per head, whose per-call cost matters),
+ * at least 64 and at most 1024. */
+#define BF16_TILE_BYTES ((size_t)4 << 20)
+#define BF16_QTILE_MIN 64
+#define BF16_QTILE_MAX 1024
+
+static int64_t bf16_qtile(const lnx_attn_args *a)
+{
+    int64_t qt = (int64_t)(BF16_TILE_BYTES / ((size_t)a->Tk * 6));
+    qt = qt < BF16_QTILE_MIN ? BF16_QTILE_MIN : qt > BF16_QTILE_MAX ? BF16_QTILE_MAX : qt;
+    return qt < a->Tq ? qt : a->Tq;
+}
 
 typedef struct bf16_ctx {
     const lnx_attn_args *a;
@@ -249,15 +298,31 @@ typedef struct bf16_ctx {
     int failed;
 } bf16_ctx;
 
+/* The next `bytes` of a worker's scratch, 64-byte aligned. */
+static void *carve(char **buf, size_t bytes)
+{
+    void *p = *buf;
+    *buf += (bytes + 63) & ~(size_t)63;
+    return p;
+}
+
+/* Bytes head_bf16 carves for a tile height of qt. */
+static size_t head_bf16_bytes(size_t Tk, size_t hd, size_t qt)
+{
+    size_t parts[7] = { Tk * hd * 2, Tk * hd * 2, qt * hd * 2, qt * Tk * 2, qt * Tk * 4, qt * hd * 4, qt * 4 };
+    size_t total = 0;
+    for (int i = 0; i < 7; i++)
+        total += (parts[i] + 63) & ~(size_t)63;
+    return total;
+}
+
 static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
 {
     const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd;
-    uint16_t *kb = (uint16_t *)buf, *vb = kb + Tk * hd;
-    uint16_t *qb = vb + Tk * hd;                          /* [QTILE][hd] */
-    uint16_t *pb = qb + (size_t)BF16_QTILE * hd;          /* [QTILE][Tk] */
-    float *sbuf = (float *)(pb + (size_t)BF16_QTILE * Tk); /* [QTILE][Tk] */
-    float *obuf = sbuf + (size_t)BF16_QTILE * Tk;         /* [QTILE][hd] */
-    float inv[BF16_QTILE];
+    const size_t qt = (size_t)bf16_qtile(a);
+    uint16_t *kb = carve(&buf, Tk * hd * 2), *vb = carve(&buf, Tk * hd * 2);
+    uint16_t *qb = carve(&buf, qt * hd * 2), *pb = carve(&buf, qt * Tk * 2);
+    float *sbuf = carve(&buf, qt * Tk * 4), *obuf = carve(&buf, qt * hd * 4), *inv = carve(&buf, qt * 4);
     float tmp[512];
     for (int64_t j = 0; j < a->Tk; j++) {
         lnx_round_bf16_n(key_row(a, a->k_past, a->k, j, g, tmp), kb + (size_t)j * hd, hd);
@@ -265,8 +330,8 @@ static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
     }
     int32_t group = a->H / a->KV;
     for (int32_t h = g * group; h < (g + 1) * group; h++)
-        for (int64_t q0 = 0; q0 < a->Tq; q0 += BF16_QTILE) {
-            int64_t rows = a->Tq - q0 < BF16_QTILE ? a->Tq - q0 : BF16_QTILE;
+        for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
+            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt;
             int64_t kb0, ke0, kb1, ke1;
             key_range(a, q0, &kb0, &ke0);
             key_range(a, q0 + rows - 1, &kb1, &ke1);
@@ -315,9 +380,7 @@ static int attention_tiles_bf16(lnx_pool *pool, const lnx_attn_args *a, lnx_attn
 {
     if (a->hd > 512)
         return -1;
-    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd, qt = BF16_QTILE;
-    size_t per = 2 * Tk * hd * 2 + qt * hd * 2 + qt * Tk * 2 + qt * Tk * 4 + qt * hd * 4;
-    per = (per + 63) & ~(size_t)63;
+    size_t per = head_bf16_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a));
     char *buf = (char *)ws_get(ws, (per * (size_t)lnx_pool_size(pool) + 3) / 4);
     if (!buf)
         return -1;
@@ -354,22 +417,21 @@ static void stream_heads(void *p, int64_t begin, int64_t end, int worker)
         int64_t split = a->past < beg ? beg : a->past < end_k ? a->past : end_k;
         const int64_t g_off = (int64_t)g * a->hd;
         const int half = a->past_dtype == LNX_DT_F16;
-        const uint16_t *k16 = a->k_past, *v16 = a->v_past;
-        const float *k32 = a->k_past, *v32 = a->v_past;
-        for (int64_t j = beg; j < split; j++)
-            s[j - beg] = (half ? lnx_dot_f16(k16 + j * a->past_stride + g_off, q, a->hd)
-                               : lnx_dot_f32(k32 + j * a->past_stride + g_off, q, a->hd)) * a->scale;
-        for (int64_t j = split; j < end_k; j++)
-            s[j - beg] = lnx_dot_f32(a->k + (j - a->past) * a->kv_stride + g_off, q, a->hd) * a->scale;
+        const size_t es = half ? 2 : 4;
+        const char *kp = (const char *)a->k_past + ((size_t)beg * (size_t)a->past_stride + (size_t)g_off) * es;
+        const char *vp = (const char *)a->v_past + ((size_t)beg * (size_t)a->past_stride + (size_t)g_off) * es;
+        int64_t np = split - beg, nc = end_k - split;
+        const float *kc = a->k + (split - a->past) * a->kv_stride + g_off;
+        const float *vc = a->v + (split - a->past) * a->kv_stride + g_off;
+        if (np > 0)
+            lnx_scores_rows(kp, half, a->past_stride, np, q, a->hd, a->scale, s);
+        if (nc > 0)
+            lnx_scores_rows(kc, 0, a->kv_stride, nc, q, a->hd, a->scale, s + np);
         lnx_softmax(s, end_k - beg);
-        for (int64_t j = beg; j < split; j++) {
-            if (half)
-                lnx_axpy_f16(o, v16 + j * a->past_stride + g_off, s[j - beg], a->hd);
-            else
-                lnx_axpy_f32(o, v32 + j * a->past_stride + g_off, s[j - beg], a->hd);
-        }
-        for (int64_t j = split; j < end_k; j++)
-            lnx_axpy_f32(o, a->v + (j - a->past) * a->kv_stride + g_off, s[j - beg], a->hd);
+        if (np > 0)
+            lnx_wsum_rows(vp, half, a->past_stride, np, s, a->hd, o);
+        if (nc > 0)
+            lnx_wsum_rows(vc, 0, a->kv_stride, nc, s + np, a->hd, o);
     }
 }
 

@@ -14,6 +14,8 @@
 #define WIDEN_BYTES (16u << 20)
 /* Below this many activation rows the weight-streaming GEMV beats widening + sgemm. */
 #define GEMV_MAX_M 4
+/* How far ahead of the rows being read the GEMV asks for them. */
+#define PREFETCH_BYTES 1024
 
 static float dot_scalar(lnx_dtype dt, const void *row, const float *x, int64_t n)
 {
@@ -79,11 +81,14 @@ AVX2 static void dot_rows_avx2(lnx_dtype dt, const char *rows, size_t row_bytes,
     for (int r = 0; r < 4; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t k = 0;
+    const size_t es = lnx_dtype_size(dt);
     if (nr == 4) {
         for (; k + 16 <= n; k += 16) {
             __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
             for (int r = 0; r < 4; r++) {
                 const char *w = rows + (size_t)r * row_bytes;
+                if (!(k & 31))
+                    _mm_prefetch(w + (size_t)k * es + PREFETCH_BYTES, _MM_HINT_T0);
                 acc[r][0] = _mm256_fmadd_ps(load8(dt, w, k), x0, acc[r][0]);
                 acc[r][1] = _mm256_fmadd_ps(load8(dt, w, k + 8), x1, acc[r][1]);
             }
@@ -98,7 +103,6 @@ AVX2 static void dot_rows_avx2(lnx_dtype dt, const char *rows, size_t row_bytes,
             }
         }
     }
-    size_t es = lnx_dtype_size(dt);
     for (int r = 0; r < nr; r++) {
         out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
         if (k < n)
@@ -113,11 +117,13 @@ AVX512 static void dot_rows_avx512(lnx_dtype dt, const char *rows, size_t row_by
     for (int r = 0; r < 4; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t k = 0;
+    const size_t es = lnx_dtype_size(dt);
     if (nr == 4) {
         for (; k + 32 <= n; k += 32) {
             __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
             for (int r = 0; r < 4; r++) {
                 const char *w = rows + (size_t)r * row_bytes;
+                _mm_prefetch(w + (size_t)k * es + PREFETCH_BYTES, _MM_HINT_T0);
                 acc[r][0] = _mm512_fmadd_ps(load16(dt, w, k), x0, acc[r][0]);
                 acc[r][1] = _mm512_fmadd_ps(load16(dt, w, k + 16), x1, acc[r][1]);
             }
@@ -132,7 +138,6 @@ AVX512 static void dot_rows_avx512(lnx_dtype dt, const char *rows, size_t row_by
             }
         }
     }
-    size_t es = lnx_dtype_size(dt);
     for (int r = 0; r < nr; r++) {
         out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
         if (k < n)
@@ -171,26 +176,40 @@ typedef struct gemv_ctx {
     dot_rows_fn dot;
 } gemv_ctx;
 
-/* Rows are handed out in groups of 4 (the unit of dot_rows). */
+/* Rows are handed out in groups of 4 (the unit of dot_rows). A worker walks its range as
+ * GEMV_STREAMS interleaved parts: several distant read streams keep more of the memory system busy
+ * than one (measured: 2 cores read 28 GB/s with 4 streams each, 23 GB/s with one). */
+#define GEMV_STREAMS 4
+
+/* Rows n .. n+3 (fewer at the end) against every activation row. */
+static void gemv_group(const gemv_ctx *g, int64_t n, size_t row_bytes)
+{
+    int64_t N = g->W->rows;
+    int nr = N - n < 4 ? (int)(N - n) : 4;
+    const char *rows = (const char *)g->W->data + (size_t)n * row_bytes;
+    for (int64_t m = 0; m < g->M; m++) {
+        float v[4];
+        g->dot(g->W->dtype, rows, row_bytes, nr, g->A + m * g->lda, g->W->cols, v);
+        float *c = g->C + m * g->ldc + n;
+        for (int r = 0; r < nr; r++) {
+            float y = v[r] + (g->bias ? g->bias[n + r] : 0.0f);
+            c[r] = g->accumulate ? c[r] + y : y;
+        }
+    }
+}
+
 static void gemv_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const gemv_ctx *g = p;
     size_t row_bytes = (size_t)g->W->cols * lnx_dtype_size(g->W->dtype);
-    int64_t N = g->W->rows;
-    for (int64_t n = begin * 4; n < end * 4 && n < N; n += 4) {
-        int nr = N - n < 4 ? (int)(N - n) : 4;
-        const char *rows = (const char *)g->W->data + (size_t)n * row_bytes;
-        for (int64_t m = 0; m < g->M; m++) {
-            float v[4];
-            g->dot(g->W->dtype, rows, row_bytes, nr, g->A + m * g->lda, g->W->cols, v);
-            float *c = g->C + m * g->ldc + n;
-            for (int r = 0; r < nr; r++) {
-                float y = v[r] + (g->bias ? g->bias[n + r] : 0.0f);
-                c[r] = g->accumulate ? c[r] + y : y;
-            }
+    int64_t groups = end - begin, part = (groups + GEMV_STREAMS - 1) / GEMV_STREAMS;
+    for (int64_t i = 0; i < part; i++)
+        for (int k = 0; k < GEMV_STREAMS; k++) {
+            int64_t grp = begin + k * part + i;
+            if (grp < end)
+                gemv_group(g, grp * 4, row_bytes);
         }
-    }
 }
 
 static void gemv(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,

@@ -48,6 +48,11 @@ int lnx_gemm_bf16_available(const char **why);
 void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                   const float *bias, float *C, int64_t ldc, lnx_act act);
 
+/* C_i = A W_i^T + b_i for n weights of the same input width (the QKV or gate/up products of one
+ * layer): the bf16 backend rounds A once for all of them. bias may be NULL, or hold NULLs. */
+void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,
+                    const lnx_wmat *const *W, const float *const *bias, float *const *C, const int64_t *ldc);
+
 /* lnx_gemm through a context (NULL = F32). */
 void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                 const float *bias, float *C, int64_t ldc, int accumulate);

@@ -429,22 +429,30 @@ static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
     return s->failed ? -1 : 0;
 }
 
-static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
-                       const float *bias, float *C, int64_t ldc, int accumulate, int act)
+/* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
+static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,
+                       const lnx_wmat *const *W, const float *const *bias, float *const *C, const int64_t *ldc,
+                       int accumulate, int act)
 {
-    const int64_t N = W->rows, K = W->cols;
-    const uint16_t *wb = bf16_weights(c, W);
-    if (!wb)
-        return -1;
+    const int64_t K = W[0]->cols;
     scratch *s = scratch_take(c, (size_t)(M * K));
     if (!s)
         return -1;
     round_ctx rc = { A, lda, K, s->buf };
     lnx_parallel_for(pool, M, round_rows, &rc);
-    /* W [N, K] row-major is B [K, N] transposed */
-    lnx_bmm m = { 1, M, N, K, s->buf, K, M * K, wb, K, N * K, 1, C, ldc, M * ldc };
-    split_ctx sc = { .m = &m, .bias = bias, .accumulate = accumulate, .act = act, .A32 = A, .lda32 = lda, .W = W };
-    int rc2 = run_split(c, pool, &sc);
+    int rc2 = 0;
+    for (int i = 0; i < n && rc2 == 0; i++) {
+        const uint16_t *wb = bf16_weights(c, W[i]);
+        if (!wb) {
+            rc2 = -1;
+            break;
+        }
+        /* W [N, K] row-major is B [K, N] transposed */
+        lnx_bmm m = { 1, M, W[i]->rows, K, s->buf, K, M * K, wb, K, W[i]->rows * K, 1, C[i], ldc[i], M * ldc[i] };
+        split_ctx sc = { .m = &m, .bias = bias ? bias[i] : NULL, .accumulate = accumulate, .act = act, .A32 = A,
+                         .lda32 = lda, .W = W[i] };
+        rc2 = run_split(c, pool, &sc);
+    }
     scratch_give(c, s);
     return rc2;
 }
@@ -459,7 +467,7 @@ static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const f
     /* the context's caches are internal state, not part of what the caller sees as constant */
     lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
     if (c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W->rows > 0 && W->cols > 0 &&
-        linear_bf16(c, pool, M, A, lda, W, bias, C, ldc, accumulate, act) == 0)
+        linear_bf16(c, pool, M, A, lda, 1, &W, &bias, &C, &ldc, accumulate, act) == 0)
         return;
 #endif
     lnx_gemm(pool, M, A, lda, W, bias, C, ldc, accumulate);
@@ -476,6 +484,22 @@ void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float 
                 const float *bias, float *C, int64_t ldc, int accumulate)
 {
     gemm_act(ctx, pool, M, A, lda, W, bias, C, ldc, accumulate, -1);
+}
+
+void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,
+                    const lnx_wmat *const *W, const float *const *bias, float *const *C, const int64_t *ldc)
+{
+#ifdef LNX_HAVE_ONEDNN
+    lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    int ok = c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W[0]->cols > 0;
+    for (int i = 0; ok && i < n; i++)
+        ok = W[i]->rows > 0 && W[i]->cols == W[0]->cols;
+    /* a failure part-way leaves earlier products written and later ones not: redo them all */
+    if (ok && linear_bf16(c, pool, M, A, lda, n, W, bias, C, ldc, 0, -1) == 0)
+        return;
+#endif
+    for (int i = 0; i < n; i++)
+        lnx_gemm(pool, M, A, lda, W[i], bias ? bias[i] : NULL, C[i], ldc[i], 0);
 }
 
 void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,

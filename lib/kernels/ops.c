@@ -147,24 +147,99 @@ float lnx_dot_f16(const uint16_t *a, const float *b, int64_t n)
     return s;
 }
 
-void lnx_axpy_f32(float *y, const float *x, float a, int64_t n)
+/* ---- decode attention over cached rows ---- */
+
+AVX2 static inline __m256 row8(const void *base, int half, int64_t off)
 {
-    if (use_avx2()) {
-        axpy_f32_avx2(y, x, a, n);
-        return;
-    }
-    for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
+    if (half)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
+    return _mm256_loadu_ps((const float *)base + off);
 }
 
-void lnx_axpy_f16(float *y, const uint16_t *x, float a, int64_t n)
+/* Four rows at a time: independent accumulators hide the FMA latency and keep four streams of
+ * loads in flight. */
+AVX2 static void scores_avx2(const void *base, int half, int64_t stride, int64_t n, const float *q, int32_t hd,
+                             float scale, float *s)
+{
+    int64_t j = 0;
+    int32_t d8 = hd & ~7;
+    for (; j + 4 <= n; j += 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int32_t d = 0; d < d8; d += 8) {
+            __m256 qv = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(row8(base, half, j * stride + d), qv, a0);
+            a1 = _mm256_fmadd_ps(row8(base, half, (j + 1) * stride + d), qv, a1);
+            a2 = _mm256_fmadd_ps(row8(base, half, (j + 2) * stride + d), qv, a2);
+            a3 = _mm256_fmadd_ps(row8(base, half, (j + 3) * stride + d), qv, a3);
+        }
+        float r[4] = { hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3) };
+        for (int k = 0; k < 4; k++) {
+            for (int32_t d = d8; d < hd; d++) {
+                int64_t o = (j + k) * stride + d;
+                r[k] += q[d] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
+            }
+            s[j + k] = r[k] * scale;
+        }
+    }
+    for (; j < n; j++) {
+        const void *row = half ? (const void *)((const uint16_t *)base + j * stride) : (const void *)((const float *)base + j * stride);
+        s[j] = (half ? lnx_dot_f16(row, q, hd) : lnx_dot_f32(row, q, hd)) * scale;
+    }
+}
+
+/* The output stays in registers across the rows, 64 values at a time. */
+AVX2 static void wsum_avx2(const void *base, int half, int64_t stride, int64_t n, const float *p, int32_t hd,
+                           float *out)
+{
+    int32_t d0 = 0;
+    for (; d0 + 64 <= hd; d0 += 64) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm256_loadu_ps(out + d0 + 8 * k);
+        for (int64_t j = 0; j < n; j++) {
+            __m256 pj = _mm256_set1_ps(p[j]);
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm256_fmadd_ps(pj, row8(base, half, j * stride + d0 + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < 8; k++)
+            _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);
+    }
+    for (int64_t j = 0; d0 < hd && j < n; j++) {
+        if (half)
+            axpy_f16_avx2(out + d0, (const uint16_t *)base + j * stride + d0, p[j], hd - d0);
+        else
+            axpy_f32_avx2(out + d0, (const float *)base + j * stride + d0, p[j], hd - d0);
+    }
+}
+
+void lnx_scores_rows(const void *base, int half, int64_t stride, int64_t n, const float *q, int32_t hd, float scale,
+                     float *s)
 {
     if (use_avx2()) {
-        axpy_f16_avx2(y, x, a, n);
+        scores_avx2(base, half, stride, n, q, hd, scale, s);
         return;
     }
-    for (int64_t i = 0; i < n; i++)
-        y[i] += a * lnx_f16_to_f32(x[i]);
+    for (int64_t j = 0; j < n; j++) {
+        float acc = 0;
+        for (int32_t d = 0; d < hd; d++) {
+            int64_t o = j * stride + d;
+            acc += q[d] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
+        }
+        s[j] = acc * scale;
+    }
+}
+
+void lnx_wsum_rows(const void *base, int half, int64_t stride, int64_t n, const float *p, int32_t hd, float *out)
+{
+    if (use_avx2()) {
+        wsum_avx2(base, half, stride, n, p, hd, out);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++)
+        for (int32_t d = 0; d < hd; d++) {
+            int64_t o = j * stride + d;
+            out[d] += p[j] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
+        }
 }
 
 /* ---- norms ---- */
@@ -591,9 +666,52 @@ AVX2 static float exp_bf16_avx2(float *x, int64_t n, float scale)
     return s;
 }
 
+/* exp8's scheme at 16 lanes */
+AVX512BF16 static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 q = _mm512_set1_ps(1.0f / 5040);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f / 720));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f / 120));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f / 24));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f / 6));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(q, _mm512_castsi512_ps(e));
+}
+
+/* Two passes: the maximum, then exp, sum and bf16 store together. */
+AVX512BF16 static float exp_bf16_avx512(const float *x, int64_t n, float scale, uint16_t *p)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+    if (i < n)
+        vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(vm, (__mmask16)((1u << (n - i)) - 1), x + i));
+    float mx = _mm512_reduce_max_ps(vm);
+    __m512 vs = _mm512_set1_ps(scale), vb = _mm512_set1_ps(-mx * scale), sum = _mm512_setzero_ps();
+    for (i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp16(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), vs, vb));
+        e = _mm512_maskz_mov_ps(m, e);
+        sum = _mm512_add_ps(sum, e);
+        _mm256_mask_storeu_epi16(p + i, m, (__m256i)_mm512_cvtneps_pbh(e));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
 float lnx_exp_bf16(float *x, int64_t n, float scale, uint16_t *p)
 {
     float s = 0;
+    if (lnx_cpu_flags() & LNX_CPU_AVX512BF16)
+        return exp_bf16_avx512(x, n, scale, p);
     if (use_avx2()) {
         s = exp_bf16_avx2(x, n, scale);
     } else {

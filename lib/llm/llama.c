@@ -120,6 +120,11 @@ size_t lnx_kv_elem_size(const lnx_kv *kv)
     return lnx_dtype_size(kv->dtype);
 }
 
+lnx_dtype lnx_llama_kv_dtype(const lnx_llama *m)
+{
+    return lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16 ? LNX_DT_F16 : LNX_DT_F32;
+}
+
 void lnx_llama_scratch_free(lnx_llama_scratch *s)
 {
     lnx_afree(s->x);
@@ -221,9 +226,11 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
         float *kb = half ? s->k : (float *)kc + p->pos0 * kvd;
         float *vb = half ? s->v : (float *)vc + p->pos0 * kvd;
         lnx_rmsnorm(pool, x, T, D, L->in_norm, c->rms_eps, s->h);
-        lnx_gemm_x(gx, pool, T, s->h, D, &L->q, L->q_b, s->q, qd, 0);
-        lnx_gemm_x(gx, pool, T, s->h, D, &L->k, L->k_b, kb, kvd, 0);
-        lnx_gemm_x(gx, pool, T, s->h, D, &L->v, L->v_b, vb, kvd, 0);
+        const lnx_wmat *qkv_w[3] = { &L->q, &L->k, &L->v };
+        const float *qkv_b[3] = { L->q_b, L->k_b, L->v_b };
+        float *qkv_c[3] = { s->q, kb, vb };
+        const int64_t qkv_ld[3] = { qd, kvd, kvd };
+        lnx_gemm_multi(gx, pool, T, s->h, D, 3, qkv_w, qkv_b, qkv_c, qkv_ld);
         rope_ctx rc = { rope, s->q, kb, c->heads, c->kv_heads, hd, p->pos0 };
         lnx_parallel_for(pool, T, rope_rows, &rc);
         lnx_attn_args a = { .Tq = T, .Tk = p->pos0 + T, .H = c->heads, .KV = c->kv_heads, .hd = hd,
@@ -239,8 +246,11 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
         }
         lnx_gemm_x(gx, pool, T, s->att, qd, &L->o, L->o_b, x, D, 1);
         lnx_rmsnorm(pool, x, T, D, L->post_norm, c->rms_eps, s->h);
-        lnx_gemm_x(gx, pool, T, s->h, D, &L->gate, L->gate_b, s->gate, I, 0);
-        lnx_gemm_x(gx, pool, T, s->h, D, &L->up, L->up_b, s->up, I, 0);
+        const lnx_wmat *gu_w[2] = { &L->gate, &L->up };
+        const float *gu_b[2] = { L->gate_b, L->up_b };
+        float *gu_c[2] = { s->gate, s->up };
+        const int64_t gu_ld[2] = { I, I };
+        lnx_gemm_multi(gx, pool, T, s->h, D, 2, gu_w, gu_b, gu_c, gu_ld);
         lnx_swiglu(pool, s->gate, s->up, T * I);
         lnx_gemm_x(gx, pool, T, s->up, I, &L->down, L->down_b, x, D, 1);
         if (p->hidden_states && l + 1 < c->layers)

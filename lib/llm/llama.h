@@ -51,6 +51,9 @@ lnx_status lnx_kv_init_dtype(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t
 void lnx_kv_free(lnx_kv *kv);
 /* Bytes per cached element. */
 size_t lnx_kv_elem_size(const lnx_kv *kv);
+/* The cache type that goes with the model's compute precision: IEEE half for bf16 (measured
+ * with it), float32 for the reference-exact f32 path. */
+lnx_dtype lnx_llama_kv_dtype(const lnx_llama *m);
 
 /* Reusable activations for blocks of up to `rows` positions, and the attention scratch. */
 typedef struct lnx_llama_scratch {

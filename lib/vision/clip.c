@@ -152,9 +152,11 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
         const lnx_clip_layer *L = &m->layers[l];
         float *q = qkv, *k = qkv + rows * D, *v = qkv + 2 * rows * D;
         lnx_layernorm(pool, x, rows, D, L->ln1_w, L->ln1_b, m->cfg.ln_eps, h);
-        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->q, L->q_b, q, D, 0);
-        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->k, L->k_b, k, D, 0);
-        lnx_gemm_x(m->gemm, pool, rows, h, D, &L->v, L->v_b, v, D, 0);
+        const lnx_wmat *qkv_w[3] = { &L->q, &L->k, &L->v };
+        const float *qkv_b[3] = { L->q_b, L->k_b, L->v_b };
+        float *qkv_c[3] = { q, k, v };
+        const int64_t qkv_ld[3] = { D, D, D };
+        lnx_gemm_multi(m->gemm, pool, rows, h, D, 3, qkv_w, qkv_b, qkv_c, qkv_ld);
         for (int64_t f = 0; f < F && rc == LNX_OK; f++) {
             lnx_attn_args a = { .Tq = T, .Tk = T, .H = m->cfg.heads, .KV = m->cfg.heads,
                                 .hd = (int32_t)(D / m->cfg.heads), .q = q + f * T * D, .q_stride = D,

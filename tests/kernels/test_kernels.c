@@ -17,6 +17,7 @@
 #include "base/half.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/simd.h"
 
 static lnx_pool *pool;
 
@@ -114,7 +115,11 @@ static void softmax_matches(void **state)
     assert_true(all_masked[0] == 0.0f && all_masked[2] == 0.0f);
 }
 
-/* One attention case through lnx_attention and lnx_attention_ref on identical inputs. */
+/* The bf16 backend (NULL where it cannot run): attention cases then also run through it. */
+static lnx_gemm_ctx *bf16_ctx;
+
+/* One attention case through lnx_attention and lnx_attention_ref on identical inputs (and, with
+ * the bf16 backend, through its tiles with a bf16-sized tolerance). */
 static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int32_t hd, int causal, int64_t window,
                            lnx_dtype past_dt)
 {
@@ -150,6 +155,21 @@ static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int3
     if (worst > 2e-5)
         fail_msg("attention Tq %lld past %lld H %d KV %d hd %d causal %d window %lld: max|diff| %g", (long long)Tq,
                  (long long)past, (int)H, (int)KV, (int)hd, causal, (long long)window, worst);
+    if (bf16_ctx) {
+        a.out = got;
+        a.gemm = bf16_ctx;
+        assert_int_equal(lnx_attention(pool, &a, &ws), LNX_OK);
+        worst = 0;
+        for (int64_t i = 0; i < Tq; i++)
+            for (int64_t d = 0; d < (int64_t)H * hd; d++) {
+                double e = fabs((double)got[i * os + d] - want[i * os + d]);
+                worst = e > worst ? e : worst;
+            }
+        /* values are within [-1, 1]: bf16 keeps 8 bits */
+        if (worst > 2e-2)
+            fail_msg("bf16 attention Tq %lld past %lld H %d KV %d hd %d: max|diff| %g", (long long)Tq, (long long)past,
+                     (int)H, (int)KV, (int)hd, worst);
+    }
     lnx_attn_ws_free(&ws);
     lnx_afree(q); lnx_afree(k); lnx_afree(v); lnx_afree(kp32); lnx_afree(vp32);
     free(kp16); free(vp16); lnx_afree(got); lnx_afree(want);
@@ -221,15 +241,48 @@ static void gemm_matches(void **state)
                 gemm_case(dts[d], ms[m], nk[s][0], nk[s][1], (int)(s & 1), (int)((s >> 1) & 1));
 }
 
+static void bf16_rounding_matches(void **state)
+{
+    (void)state;
+    float x[77];
+    uint16_t got[77];
+    for (int i = 0; i < 77; i++)
+        x[i] = frand() * (float)(1 << (i % 20));
+    for (size_t n = 0; n <= 77; n += 11) {
+        lnx_round_bf16_n(x, got, n);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(got[i], lnx_f32_to_bf16(x[i]));
+    }
+    /* unnormalised softmax into bf16 */
+    float row[70], ref[70];
+    uint16_t p[70];
+    for (int i = 0; i < 70; i++)
+        row[i] = ref[i] = frand() * 30.0f;
+    float sum = lnx_exp_bf16(row, 70, 0.125f, p);
+    float mx = -INFINITY;
+    double rs = 0;
+    for (int i = 0; i < 70; i++)
+        mx = ref[i] > mx ? ref[i] : mx;
+    for (int i = 0; i < 70; i++) {
+        double e = exp((ref[i] - mx) * 0.125);
+        rs += e;
+        assert_true(fabs(lnx_bf16_to_f32(p[i]) - e) <= 4e-3 * e + 1e-30);
+    }
+    assert_true(fabs(sum - rs) <= 1e-5 * rs);
+}
+
 int main(void)
 {
     if (lnx_pool_create(&pool, 3) != LNX_OK)
         return 1;
+    if (lnx_gemm_bf16_available(NULL))
+        lnx_gemm_ctx_create(&bf16_ctx, LNX_PRECISION_BF16);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(norms_match),     cmocka_unit_test(activations_match), cmocka_unit_test(softmax_matches),
-        cmocka_unit_test(attention_matches), cmocka_unit_test(gemm_matches),
+        cmocka_unit_test(attention_matches), cmocka_unit_test(gemm_matches), cmocka_unit_test(bf16_rounding_matches),
     };
     int rc = cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
+    lnx_gemm_ctx_free(bf16_ctx);
     lnx_pool_free(pool);
     return rc;
 }
