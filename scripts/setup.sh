@@ -10,7 +10,7 @@ packages=(
   libopenblas-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libjansson-dev libcmocka-dev libjpeg-dev
   python3 python3-pytest python3-numpy
-  abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
+  libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -206,12 +206,28 @@ enum llavanext_load_mode {
     LLAVANEXT_LOAD_NO_WEIGHTS = 2
 };
 
+/**
+ * Compute precision of the large matrix products (vision tower, projector and prompt
+ * evaluation). @since 0.1
+ */
+enum llavanext_precision {
+    /** BF16 where the CPU has AVX512-BF16 (and the library was built with oneDNN), else F32. */
+    LLAVANEXT_PRECISION_AUTO = 0,
+    /** float32 products of the stored weights: the path that matches the reference (default). */
+    LLAVANEXT_PRECISION_F32 = 1,
+    /** bf16 activations and weights with float32 accumulation (oneDNN, AVX512-BF16/AMX), and a
+     * half-precision KV cache: several times faster prompts and frames, half the KV memory, with
+     * relative logit errors around 1e-2 (docs/performance.md). Loading fails with
+     * LLAVANEXT_E_UNSUPPORTED where it cannot run. */
+    LLAVANEXT_PRECISION_BF16 = 2
+};
+
 /** Parameters of llavanext_model_load(). Initialise with llavanext_model_params_init(). @since 0.1 */
 typedef struct llavanext_model_params {
     uint32_t struct_size;                 /**< sizeof the struct, set by the init function */
     int32_t load_mode;                    /**< llavanext_load_mode; default LLAVANEXT_LOAD_MMAP */
     int32_t check_finite;                 /**< non-zero: scan every weight for NaN/Inf (default 0) */
-    /* (cut off: progress, progress_user_data, log, log_user_data) */
+    /* (cut off: progress, progress_user_data, log, log_user_data, precision) */
 } llavanext_model_params;
 
 /**
@@ -256,7 +272,8 @@ LLAVANEXT_API int32_t llavanext_model_vocab_size(const llavanext_model *model);
 
 /**
  * Context length in tokens: max_position_embeddings times the RoPE linear scaling factor
- * `rope_scale` (pass 0 for the factor in config.json, 1 for the unscaled length).
+ * `rope_scale` (pass 0 for the factor in config.json, 1 for the unscaled length). 0 for a NULL
+ * model or a factor that is NaN or above 1024.
  * @since 0.1
  */
 LLAVANEXT_API int64_t llavanext_model_context_length(const llavanext_model *model, double rope_scale);
@@ -438,12 +455,14 @@ typedef int32_t (*llavanext_read_callback)(void *user_data, uint8_t *buf, int32_
  */
 typedef int64_t (*llavanext_seek_callback)(void *user_data, int64_t offset, int32_t whence);
 /** `whence` value asking a seek callback for the stream size. @since 0.1 */
-enum { LLAVANEXT_SEEK_SIZE = 0x10000 };
+enum llavanext_seek_whence { LLAVANEXT_SEEK_SIZE = 0x10000 };
 
 /**
- * Opens media read through host callbacks. `seek` may be NULL for a non-seekable stream (then
- * the whole stream is read through once to index it). The callbacks are called on the thread
- * that calls into the sampler, until llavanext_frame_sampler_free() returns.
+ * Opens media read through host callbacks. Both callbacks are required: the sampler indexes the
+ * stream once, then seeks back to decode the frames it picks (a non-seekable source can be
+ * buffered by the host and opened with llavanext_frame_sampler_open_memory()). The callbacks
+ * are called on the thread that calls into the sampler, until llavanext_frame_sampler_free()
+ * returns.
  * @since 0.1
  */
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_callbacks(llavanext_frame_sampler **out,
@@ -584,6 +603,15 @@ typedef struct llavanext_vision_encoder_params {
     void *progress_user_data;
     llavanext_log_callback log;
     void *log_user_data;
+    /**
+     * Cap on the memory one preprocess or encode call may allocate: the preprocessed pixels
+     * (frames x 3 x S x S floats), the features of all frames and the vision tower's activations
+     * for one batch. A request over it fails up front with LLAVANEXT_E_LIMIT, and a message giving
+     * the estimate, instead of running the process out of memory. 0 = 8 GiB; must not be
+     * negative. Stream long videos through llavanext_frame_sampler_next() in batches to stay
+     * under it. @since 0.1
+     */
+    int64_t max_request_bytes;
 } llavanext_vision_encoder_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -710,7 +738,7 @@ typedef struct llavanext_generator_params {
     float repetition_penalty;   /**< 1 = off; < 0 = generation config's */
     uint64_t seed;              /**< random seed of the sampler */
     int32_t prefill_chunk;      /**< tokens per prefill block; 0 = 512 */
-    /* (cut off: progress, progress_user_data, log, log_user_data) */
+    /* (cut off: progress, progress_user_data, log, log_user_data, max_request_bytes) */
 } llavanext_generator_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
