@@ -9,19 +9,12 @@
 #include "../base/half.h"
 #include "../kernels/gemm.h"
 
-#define TRY(x)                \
-    do {                      \
-        lnx_status st_ = (x); \
-        if (st_ != LNX_OK)    \
-            return st_;       \
-    } while (0)
-
 static lnx_status bind_lin(lnx_wstore *ws, const char *lp, const char *name, int64_t rows, int64_t cols, int bias,
                            lnx_wmat *w, const float **b)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s%s.weight", lp, name);
-    TRY(lnx_wstore_matrix(ws, buf, rows, cols, w));
+    LNX_TRY(lnx_wstore_matrix(ws, buf, rows, cols, w));
     *b = NULL;
     if (!bias)
         return LNX_OK;
@@ -37,13 +30,13 @@ lnx_status lnx_llama_bind(lnx_llama *m, const lnx_text_cfg *cfg, lnx_wstore *ws,
     const int64_t D = cfg->hidden, qd = (int64_t)cfg->heads * cfg->head_dim, kvd = (int64_t)cfg->kv_heads * cfg->head_dim;
     char buf[512];
     snprintf(buf, sizeof buf, "%sembed_tokens.weight", body_prefix);
-    TRY(lnx_wstore_matrix(ws, buf, cfg->vocab, D, &m->embed));
+    LNX_TRY(lnx_wstore_matrix(ws, buf, cfg->vocab, D, &m->embed));
     if (head_name)
-        TRY(lnx_wstore_matrix(ws, head_name, cfg->vocab, D, &m->lm_head));
+        LNX_TRY(lnx_wstore_matrix(ws, head_name, cfg->vocab, D, &m->lm_head));
     else
         m->lm_head = m->embed;
     snprintf(buf, sizeof buf, "%snorm.weight", body_prefix);
-    TRY(lnx_wstore_vector(ws, buf, D, &m->norm));
+    LNX_TRY(lnx_wstore_vector(ws, buf, D, &m->norm));
     m->layers = calloc((size_t)cfg->layers, sizeof *m->layers);
     if (!m->layers)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -52,16 +45,16 @@ lnx_status lnx_llama_bind(lnx_llama *m, const lnx_text_cfg *cfg, lnx_wstore *ws,
         char lp[512];
         snprintf(lp, sizeof lp, "%slayers.%d.", body_prefix, (int)l);
         snprintf(buf, sizeof buf, "%sinput_layernorm.weight", lp);
-        TRY(lnx_wstore_vector(ws, buf, D, &L->in_norm));
+        LNX_TRY(lnx_wstore_vector(ws, buf, D, &L->in_norm));
         snprintf(buf, sizeof buf, "%spost_attention_layernorm.weight", lp);
-        TRY(lnx_wstore_vector(ws, buf, D, &L->post_norm));
-        TRY(bind_lin(ws, lp, "self_attn.q_proj", qd, D, cfg->attention_bias, &L->q, &L->q_b));
-        TRY(bind_lin(ws, lp, "self_attn.k_proj", kvd, D, cfg->attention_bias, &L->k, &L->k_b));
-        TRY(bind_lin(ws, lp, "self_attn.v_proj", kvd, D, cfg->attention_bias, &L->v, &L->v_b));
-        TRY(bind_lin(ws, lp, "self_attn.o_proj", D, qd, cfg->attention_bias, &L->o, &L->o_b));
-        TRY(bind_lin(ws, lp, "mlp.gate_proj", cfg->intermediate, D, cfg->mlp_bias, &L->gate, &L->gate_b));
-        TRY(bind_lin(ws, lp, "mlp.up_proj", cfg->intermediate, D, cfg->mlp_bias, &L->up, &L->up_b));
-        TRY(bind_lin(ws, lp, "mlp.down_proj", D, cfg->intermediate, cfg->mlp_bias, &L->down, &L->down_b));
+        LNX_TRY(lnx_wstore_vector(ws, buf, D, &L->post_norm));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.q_proj", qd, D, cfg->attention_bias, &L->q, &L->q_b));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.k_proj", kvd, D, cfg->attention_bias, &L->k, &L->k_b));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.v_proj", kvd, D, cfg->attention_bias, &L->v, &L->v_b));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.o_proj", D, qd, cfg->attention_bias, &L->o, &L->o_b));
+        LNX_TRY(bind_lin(ws, lp, "mlp.gate_proj", cfg->intermediate, D, cfg->mlp_bias, &L->gate, &L->gate_b));
+        LNX_TRY(bind_lin(ws, lp, "mlp.up_proj", cfg->intermediate, D, cfg->mlp_bias, &L->up, &L->up_b));
+        LNX_TRY(bind_lin(ws, lp, "mlp.down_proj", D, cfg->intermediate, cfg->mlp_bias, &L->down, &L->down_b));
     }
     return LNX_OK;
 }
@@ -209,7 +202,7 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
     if (p->pos0 + T > kv->capacity)
         return lnx_error(LNX_E_CONTEXT_FULL, "%lld positions do not fit: %lld cached, capacity %lld", (long long)T,
                          (long long)p->pos0, (long long)kv->capacity);
-    TRY(lnx_llama_scratch_reserve(s, c, T));
+    LNX_TRY(lnx_llama_scratch_reserve(s, c, T));
     float *x = s->x;
     memcpy(x, p->input, sizeof(float) * (size_t)(T * D));
     size_t plane = (size_t)(T * D);
@@ -239,7 +232,7 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
                             .past = half ? p->pos0 : p->pos0 + T,
                             .out = s->att, .out_stride = qd, .q_pos0 = p->pos0, .causal = 1,
                             .window = c->sliding_window, .scale = scale, .gemm = gx };
-        TRY(lnx_attention(pool, &a, &s->attn));
+        LNX_TRY(lnx_attention(pool, &a, &s->attn));
         if (half) {
             store_ctx sc = { s->k, s->v, (uint16_t *)kc + p->pos0 * kvd, (uint16_t *)vc + p->pos0 * kvd, kvd };
             lnx_parallel_for(pool, T, store_rows, &sc);

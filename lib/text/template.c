@@ -20,13 +20,6 @@ typedef struct nvec {
     size_t n, cap;
 } nvec;
 
-#define TRY(x)                          \
-    do {                                \
-        lnx_status try_st_ = (x);       \
-        if (try_st_ != LNX_OK)          \
-            return try_st_;             \
-    } while (0)
-
 static const tpl_token *cur(const parser *p)
 {
     return &p->t[p->i];
@@ -157,7 +150,7 @@ static lnx_status push(parser *p, nvec *v, tpl_node *x)
 
 static lnx_status binary(parser *p, int kind, int op, size_t pos, tpl_node *a, tpl_node *b, tpl_node **out)
 {
-    TRY(new_node(p, kind, pos, out));
+    LNX_TRY(new_node(p, kind, pos, out));
     (*out)->op = (uint8_t)op;
     (*out)->a = a;
     (*out)->b = b;
@@ -179,20 +172,20 @@ static lnx_status parse_condexpr(parser *p, tpl_node **out)
 {
     tpl_node *e1 = NULL;
     size_t count = 0;
-    TRY(parse_or(p, &e1));
+    LNX_TRY(parse_or(p, &e1));
     while (tok_is_name(cur(p), "if")) {
         size_t pos = cur(p)->pos;
         tpl_node *cond = NULL, *e3 = NULL, *nd = NULL;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_or(p, &cond));
+        LNX_TRY(parse_or(p, &cond));
         if (tok_is_name(cur(p), "else")) {
             adv(p);
-            TRY(enter(p));
-            TRY(parse_condexpr(p, &e3));
+            LNX_TRY(enter(p));
+            LNX_TRY(parse_condexpr(p, &e3));
             p->depth--;
         }
-        TRY(new_node(p, N_COND, pos, &nd));
+        LNX_TRY(new_node(p, N_COND, pos, &nd));
         nd->a = cond;
         nd->b = e1;
         nd->c = e3;
@@ -208,13 +201,13 @@ static lnx_status parse_and(parser *p, tpl_node **out)
 {
     tpl_node *left = NULL, *right = NULL;
     size_t count = 0;
-    TRY(parse_not(p, &left));
+    LNX_TRY(parse_not(p, &left));
     while (tok_is_name(cur(p), "and")) {
         size_t pos = cur(p)->pos;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_not(p, &right));
-        TRY(binary(p, N_AND, OP_NONE, pos, left, right, &left));
+        LNX_TRY(parse_not(p, &right));
+        LNX_TRY(binary(p, N_AND, OP_NONE, pos, left, right, &left));
     }
     *out = left;
     return LNX_OK;
@@ -224,13 +217,13 @@ static lnx_status parse_or(parser *p, tpl_node **out)
 {
     tpl_node *left = NULL, *right = NULL;
     size_t count = 0;
-    TRY(parse_and(p, &left));
+    LNX_TRY(parse_and(p, &left));
     while (tok_is_name(cur(p), "or")) {
         size_t pos = cur(p)->pos;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_and(p, &right));
-        TRY(binary(p, N_OR, OP_NONE, pos, left, right, &left));
+        LNX_TRY(parse_and(p, &right));
+        LNX_TRY(binary(p, N_OR, OP_NONE, pos, left, right, &left));
     }
     *out = left;
     return LNX_OK;
@@ -242,7 +235,7 @@ static lnx_status parse_compare(parser *p, tpl_node **out)
 {
     tpl_node *expr = NULL;
     nvec ops = {0};
-    TRY(parse_math1(p, &expr));
+    LNX_TRY(parse_math1(p, &expr));
     for (;;) {
         const tpl_token *t = cur(p);
         size_t pos = t->pos;
@@ -263,15 +256,15 @@ static lnx_status parse_compare(parser *p, tpl_node **out)
         if (ops.n >= TPL_MAX_CHAIN)
             return tpl_error_at(p->src, pos, LNX_E_LIMIT, "too many chained comparisons");
         tpl_node *rhs = NULL, *nd = NULL;
-        TRY(parse_math1(p, &rhs));
-        TRY(binary(p, N_OPERAND, op, pos, rhs, NULL, &nd));
-        TRY(push(p, &ops, nd));
+        LNX_TRY(parse_math1(p, &rhs));
+        LNX_TRY(binary(p, N_OPERAND, op, pos, rhs, NULL, &nd));
+        LNX_TRY(push(p, &ops, nd));
     }
     if (ops.n == 0) {
         *out = expr;
         return LNX_OK;
     }
-    TRY(new_node(p, N_COMPARE, expr->pos, out));
+    LNX_TRY(new_node(p, N_COMPARE, expr->pos, out));
     (*out)->a = expr;
     (*out)->kids = ops.v;
     (*out)->nkids = ops.n;
@@ -284,8 +277,8 @@ static lnx_status parse_not(parser *p, tpl_node **out)
         size_t pos = cur(p)->pos;
         tpl_node *x = NULL;
         adv(p);
-        TRY(enter(p));
-        TRY(parse_not(p, &x));
+        LNX_TRY(enter(p));
+        LNX_TRY(parse_not(p, &x));
         p->depth--;
         return binary(p, N_NOT, OP_NONE, pos, x, NULL, out);
     }
@@ -298,14 +291,14 @@ static lnx_status parse_math1(parser *p, tpl_node **out)
 {
     tpl_node *left = NULL, *right = NULL;
     size_t count = 0;
-    TRY(parse_concat(p, &left));
+    LNX_TRY(parse_concat(p, &left));
     while (tok_is_op(cur(p), OP_ADD) || tok_is_op(cur(p), OP_SUB)) {
         int op = cur(p)->op;
         size_t pos = cur(p)->pos;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_concat(p, &right));
-        TRY(binary(p, N_BINOP, op, pos, left, right, &left));
+        LNX_TRY(parse_concat(p, &right));
+        LNX_TRY(binary(p, N_BINOP, op, pos, left, right, &left));
     }
     *out = left;
     return LNX_OK;
@@ -316,21 +309,21 @@ static lnx_status parse_math2(parser *p, tpl_node **out);
 static lnx_status parse_concat(parser *p, tpl_node **out)
 {
     tpl_node *first = NULL, *x = NULL;
-    TRY(parse_math2(p, &first));
+    LNX_TRY(parse_math2(p, &first));
     if (!tok_is_op(cur(p), OP_TILDE)) {
         *out = first;
         return LNX_OK;
     }
     nvec args = {0};
-    TRY(push(p, &args, first));
+    LNX_TRY(push(p, &args, first));
     while (tok_is_op(cur(p), OP_TILDE)) {
         if (args.n > TPL_MAX_CHAIN)
             return tpl_error_at(p->src, cur(p)->pos, LNX_E_LIMIT, "too many '~' in one expression");
         adv(p);
-        TRY(parse_math2(p, &x));
-        TRY(push(p, &args, x));
+        LNX_TRY(parse_math2(p, &x));
+        LNX_TRY(push(p, &args, x));
     }
-    TRY(new_node(p, N_CONCAT, first->pos, out));
+    LNX_TRY(new_node(p, N_CONCAT, first->pos, out));
     (*out)->kids = args.v;
     (*out)->nkids = args.n;
     return LNX_OK;
@@ -342,17 +335,17 @@ static lnx_status parse_math2(parser *p, tpl_node **out)
 {
     tpl_node *left = NULL, *right = NULL;
     size_t count = 0;
-    TRY(parse_pow(p, &left));
+    LNX_TRY(parse_pow(p, &left));
     for (;;) {
         const tpl_token *t = cur(p);
         if (!(t->kind == TK_OP && (t->op == OP_MUL || t->op == OP_DIV || t->op == OP_FLOORDIV || t->op == OP_MOD)))
             break;
         int op = t->op;
         size_t pos = t->pos;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_pow(p, &right));
-        TRY(binary(p, N_BINOP, op, pos, left, right, &left));
+        LNX_TRY(parse_pow(p, &right));
+        LNX_TRY(binary(p, N_BINOP, op, pos, left, right, &left));
     }
     *out = left;
     return LNX_OK;
@@ -362,13 +355,13 @@ static lnx_status parse_pow(parser *p, tpl_node **out)
 {
     tpl_node *left = NULL, *right = NULL;
     size_t count = 0;
-    TRY(parse_unary(p, 1, &left));
+    LNX_TRY(parse_unary(p, 1, &left));
     while (tok_is_op(cur(p), OP_POW)) {
         size_t pos = cur(p)->pos;
-        TRY(chain(p, &count));
+        LNX_TRY(chain(p, &count));
         adv(p);
-        TRY(parse_unary(p, 1, &right));
-        TRY(binary(p, N_BINOP, OP_POW, pos, left, right, &left));
+        LNX_TRY(parse_unary(p, 1, &right));
+        LNX_TRY(binary(p, N_BINOP, OP_POW, pos, left, right, &left));
     }
     *out = left;
     return LNX_OK;
@@ -378,10 +371,10 @@ static lnx_status parse_pow(parser *p, tpl_node **out)
 static lnx_status parse_args(parser *p, tpl_node *nd)
 {
     nvec args = {0}, kwargs = {0};
-    TRY(expect_op(p, OP_LPAREN));
+    LNX_TRY(expect_op(p, OP_LPAREN));
     while (!tok_is_op(cur(p), OP_RPAREN)) {
         if (args.n || kwargs.n)
-            TRY(expect_op(p, OP_COMMA));
+            LNX_TRY(expect_op(p, OP_COMMA));
         if (tok_is_op(cur(p), OP_RPAREN))
             break;
         if (args.n + kwargs.n >= TPL_MAX_CHAIN)
@@ -391,20 +384,20 @@ static lnx_status parse_args(parser *p, tpl_node *nd)
         tpl_node *x = NULL;
         if (cur(p)->kind == TK_NAME && tok_is_op(peek(p), OP_ASSIGN)) {
             tpl_node *kw = NULL;
-            TRY(new_node(p, N_KWARG, cur(p)->pos, &kw));
+            LNX_TRY(new_node(p, N_KWARG, cur(p)->pos, &kw));
             kw->str.p = cur(p)->s;
             kw->str.n = cur(p)->n;
             adv(p);
             adv(p);
-            TRY(parse_expression(p, 1, &x));
+            LNX_TRY(parse_expression(p, 1, &x));
             kw->a = x;
-            TRY(push(p, &kwargs, kw));
+            LNX_TRY(push(p, &kwargs, kw));
         } else {
             if (kwargs.n)
                 return tpl_error_at(p->src, cur(p)->pos, LNX_E_TEMPLATE,
                                     "positional argument after keyword argument");
-            TRY(parse_expression(p, 1, &x));
-            TRY(push(p, &args, x));
+            LNX_TRY(parse_expression(p, 1, &x));
+            LNX_TRY(push(p, &args, x));
         }
     }
     adv(p);
@@ -438,14 +431,14 @@ static lnx_status parse_filter(parser *p, tpl_node **node)
     size_t pos = cur(p)->pos;
     adv(p);
     tpl_node *nd = NULL;
-    TRY(new_node(p, N_FILTER, pos, &nd));
+    LNX_TRY(new_node(p, N_FILTER, pos, &nd));
     size_t name_pos = cur(p)->pos;
-    TRY(parse_dotted_name(p, &nd->str));
+    LNX_TRY(parse_dotted_name(p, &nd->str));
     if (!tpl_filter_exists(nd->str.p, nd->str.n))
         return tpl_error_at(p->src, name_pos, LNX_E_TEMPLATE, "unknown filter '%.*s'",
                             (int)(nd->str.n > 60 ? 60 : nd->str.n), nd->str.p);
     if (tok_is_op(cur(p), OP_LPAREN))
-        TRY(parse_args(p, nd));
+        LNX_TRY(parse_args(p, nd));
     nd->a = *node;
     *node = nd;
     return LNX_OK;
@@ -456,27 +449,27 @@ static lnx_status parse_test(parser *p, tpl_node **node)
     size_t pos = cur(p)->pos;
     adv(p);
     tpl_node *nd = NULL;
-    TRY(new_node(p, N_TEST, pos, &nd));
+    LNX_TRY(new_node(p, N_TEST, pos, &nd));
     if (tok_is_name(cur(p), "not")) {
         nd->op = 1;
         adv(p);
     }
     size_t name_pos = cur(p)->pos;
-    TRY(parse_dotted_name(p, &nd->str));
+    LNX_TRY(parse_dotted_name(p, &nd->str));
     if (!tpl_test_exists(nd->str.p, nd->str.n))
         return tpl_error_at(p->src, name_pos, LNX_E_TEMPLATE, "unknown test '%.*s'",
                             (int)(nd->str.n > 60 ? 60 : nd->str.n), nd->str.p);
     const tpl_token *t = cur(p);
     if (tok_is_op(t, OP_LPAREN)) {
-        TRY(parse_args(p, nd));
+        LNX_TRY(parse_args(p, nd));
     } else if ((t->kind == TK_NAME || t->kind == TK_STRING || t->kind == TK_INT || t->kind == TK_FLOAT ||
                 tok_is_op(t, OP_LBRACKET) || tok_is_op(t, OP_LBRACE)) &&
                !tok_is_name(t, "else") && !tok_is_name(t, "or") && !tok_is_name(t, "and")) {
         if (tok_is_name(t, "is"))
             return tpl_error_at(p->src, t->pos, LNX_E_TEMPLATE, "you cannot chain multiple tests with 'is'");
         tpl_node *arg = NULL;
-        TRY(parse_primary(p, &arg));
-        TRY(parse_postfix(p, &arg));
+        LNX_TRY(parse_primary(p, &arg));
+        LNX_TRY(parse_postfix(p, &arg));
         tpl_node **kids = tpl_alloc(p->ar, sizeof *kids);
         if (!kids)
             return tpl_arena_status();
@@ -492,8 +485,8 @@ static lnx_status parse_test(parser *p, tpl_node **node)
 static lnx_status parse_call(parser *p, tpl_node **node)
 {
     tpl_node *nd = NULL;
-    TRY(new_node(p, N_CALL, cur(p)->pos, &nd));
-    TRY(parse_args(p, nd));
+    LNX_TRY(new_node(p, N_CALL, cur(p)->pos, &nd));
+    LNX_TRY(parse_args(p, nd));
     nd->a = *node;
     *node = nd;
     return LNX_OK;
@@ -505,14 +498,14 @@ static lnx_status parse_filter_expr(parser *p, tpl_node **node)
     for (;;) {
         const tpl_token *t = cur(p);
         if (tok_is_op(t, OP_PIPE)) {
-            TRY(chain(p, &count));
-            TRY(parse_filter(p, node));
+            LNX_TRY(chain(p, &count));
+            LNX_TRY(parse_filter(p, node));
         } else if (tok_is_name(t, "is")) {
-            TRY(chain(p, &count));
-            TRY(parse_test(p, node));
+            LNX_TRY(chain(p, &count));
+            LNX_TRY(parse_test(p, node));
         } else if (tok_is_op(t, OP_LPAREN)) {
-            TRY(chain(p, &count));
-            TRY(parse_call(p, node));
+            LNX_TRY(chain(p, &count));
+            LNX_TRY(parse_call(p, node));
         } else {
             return LNX_OK;
         }
@@ -527,7 +520,7 @@ static lnx_status parse_subscribed(parser *p, tpl_node **out)
     if (tok_is_op(cur(p), OP_COLON)) {
         adv(p);
     } else {
-        TRY(parse_expression(p, 1, &start));
+        LNX_TRY(parse_expression(p, 1, &start));
         if (!tok_is_op(cur(p), OP_COLON)) {
             *out = start;
             return LNX_OK;
@@ -535,13 +528,13 @@ static lnx_status parse_subscribed(parser *p, tpl_node **out)
         adv(p);
     }
     if (!tok_is_op(cur(p), OP_RBRACKET) && !tok_is_op(cur(p), OP_COMMA) && !tok_is_op(cur(p), OP_COLON))
-        TRY(parse_expression(p, 1, &stop));
+        LNX_TRY(parse_expression(p, 1, &stop));
     if (tok_is_op(cur(p), OP_COLON)) {
         adv(p);
         if (!tok_is_op(cur(p), OP_RBRACKET) && !tok_is_op(cur(p), OP_COMMA))
-            TRY(parse_expression(p, 1, &step));
+            LNX_TRY(parse_expression(p, 1, &step));
     }
-    TRY(new_node(p, N_SLICE, pos, out));
+    LNX_TRY(new_node(p, N_SLICE, pos, out));
     (*out)->b = start;
     (*out)->c = stop;
     (*out)->d = step;
@@ -556,15 +549,15 @@ static lnx_status parse_subscript(parser *p, tpl_node **node)
         adv(p);
         const tpl_token *t = cur(p);
         if (t->kind == TK_NAME) {
-            TRY(new_node(p, N_GETATTR, pos, &nd));
+            LNX_TRY(new_node(p, N_GETATTR, pos, &nd));
             nd->str.p = t->s;
             nd->str.n = t->n;
         } else if (t->kind == TK_INT) {
             tpl_node *idx = NULL;
-            TRY(new_node(p, N_CONST, t->pos, &idx));
+            LNX_TRY(new_node(p, N_CONST, t->pos, &idx));
             idx->val.kind = TV_INT;
             idx->val.u.i = t->i;
-            TRY(new_node(p, N_GETITEM, pos, &nd));
+            LNX_TRY(new_node(p, N_GETITEM, pos, &nd));
             nd->b = idx;
         } else {
             return fail_unexpected(p, "an attribute name");
@@ -576,14 +569,14 @@ static lnx_status parse_subscript(parser *p, tpl_node **node)
     }
     adv(p);
     tpl_node *arg = NULL;
-    TRY(parse_subscribed(p, &arg));
+    LNX_TRY(parse_subscribed(p, &arg));
     if (tok_is_op(cur(p), OP_COMMA))
         return tpl_error_at(p->src, cur(p)->pos, LNX_E_TEMPLATE, "tuple subscripts are not supported");
-    TRY(expect_op(p, OP_RBRACKET));
+    LNX_TRY(expect_op(p, OP_RBRACKET));
     if (arg->kind == N_SLICE) {
         nd = arg;
     } else {
-        TRY(new_node(p, N_GETITEM, pos, &nd));
+        LNX_TRY(new_node(p, N_GETITEM, pos, &nd));
         nd->b = arg;
     }
     nd->a = *node;
@@ -597,11 +590,11 @@ static lnx_status parse_postfix(parser *p, tpl_node **node)
     for (;;) {
         const tpl_token *t = cur(p);
         if (tok_is_op(t, OP_DOT) || tok_is_op(t, OP_LBRACKET)) {
-            TRY(chain(p, &count));
-            TRY(parse_subscript(p, node));
+            LNX_TRY(chain(p, &count));
+            LNX_TRY(parse_subscript(p, node));
         } else if (tok_is_op(t, OP_LPAREN)) {
-            TRY(chain(p, &count));
-            TRY(parse_call(p, node));
+            LNX_TRY(chain(p, &count));
+            LNX_TRY(parse_call(p, node));
         } else {
             return LNX_OK;
         }
@@ -617,16 +610,16 @@ static lnx_status parse_unary(parser *p, int with_filter, tpl_node **out)
         int kind = t->op == OP_SUB ? N_NEG : N_POS;
         tpl_node *x = NULL;
         adv(p);
-        TRY(enter(p));
-        TRY(parse_unary(p, 0, &x));
+        LNX_TRY(enter(p));
+        LNX_TRY(parse_unary(p, 0, &x));
         p->depth--;
-        TRY(binary(p, kind, OP_NONE, pos, x, NULL, &node));
+        LNX_TRY(binary(p, kind, OP_NONE, pos, x, NULL, &node));
     } else {
-        TRY(parse_primary(p, &node));
+        LNX_TRY(parse_primary(p, &node));
     }
-    TRY(parse_postfix(p, &node));
+    LNX_TRY(parse_postfix(p, &node));
     if (with_filter)
-        TRY(parse_filter_expr(p, &node));
+        LNX_TRY(parse_filter_expr(p, &node));
     *out = node;
     return LNX_OK;
 }
@@ -638,15 +631,15 @@ static lnx_status parse_list(parser *p, tpl_node **out)
     adv(p);
     while (!tok_is_op(cur(p), OP_RBRACKET)) {
         if (items.n)
-            TRY(expect_op(p, OP_COMMA));
+            LNX_TRY(expect_op(p, OP_COMMA));
         if (tok_is_op(cur(p), OP_RBRACKET))
             break;
         tpl_node *x = NULL;
-        TRY(parse_expression(p, 1, &x));
-        TRY(push(p, &items, x));
+        LNX_TRY(parse_expression(p, 1, &x));
+        LNX_TRY(push(p, &items, x));
     }
     adv(p);
-    TRY(new_node(p, N_LIST, pos, out));
+    LNX_TRY(new_node(p, N_LIST, pos, out));
     (*out)->kids = items.v;
     (*out)->nkids = items.n;
     return LNX_OK;
@@ -659,18 +652,18 @@ static lnx_status parse_dict(parser *p, tpl_node **out)
     adv(p);
     while (!tok_is_op(cur(p), OP_RBRACE)) {
         if (keys.n)
-            TRY(expect_op(p, OP_COMMA));
+            LNX_TRY(expect_op(p, OP_COMMA));
         if (tok_is_op(cur(p), OP_RBRACE))
             break;
         tpl_node *k = NULL, *v = NULL;
-        TRY(parse_expression(p, 1, &k));
-        TRY(expect_op(p, OP_COLON));
-        TRY(parse_expression(p, 1, &v));
-        TRY(push(p, &keys, k));
-        TRY(push(p, &vals, v));
+        LNX_TRY(parse_expression(p, 1, &k));
+        LNX_TRY(expect_op(p, OP_COLON));
+        LNX_TRY(parse_expression(p, 1, &v));
+        LNX_TRY(push(p, &keys, k));
+        LNX_TRY(push(p, &vals, v));
     }
     adv(p);
-    TRY(new_node(p, N_DICT, pos, out));
+    LNX_TRY(new_node(p, N_DICT, pos, out));
     (*out)->kids = keys.v;
     (*out)->nkids = keys.n;
     (*out)->kids2 = vals.v;
@@ -686,15 +679,15 @@ static lnx_status parse_string_literal(parser *p, tpl_node **out)
     if (cur(p)->kind == TK_STRING) {
         /* adjacent literals concatenate */
         tpl_buf b = {.ar = p->ar, .limit = LNX_TEMPLATE_MAX_SOURCE * 4};
-        TRY(tpl_buf_put(&b, s.p, s.n));
+        LNX_TRY(tpl_buf_put(&b, s.p, s.n));
         while (cur(p)->kind == TK_STRING) {
-            TRY(tpl_buf_put(&b, cur(p)->s, cur(p)->n));
+            LNX_TRY(tpl_buf_put(&b, cur(p)->s, cur(p)->n));
             adv(p);
         }
         s.p = b.p ? b.p : "";
         s.n = b.n;
     }
-    TRY(new_node(p, N_CONST, pos, out));
+    LNX_TRY(new_node(p, N_CONST, pos, out));
     (*out)->val.kind = TV_STR;
     (*out)->val.u.s = s;
     return LNX_OK;
@@ -706,7 +699,7 @@ static lnx_status parse_primary(parser *p, tpl_node **out)
     tpl_node *nd = NULL;
     switch (t->kind) {
     case TK_NAME:
-        TRY(new_node(p, N_CONST, t->pos, &nd));
+        LNX_TRY(new_node(p, N_CONST, t->pos, &nd));
         if (tok_is_name(t, "true") || tok_is_name(t, "True") || tok_is_name(t, "false") || tok_is_name(t, "False")) {
             nd->val.kind = TV_BOOL;
             nd->val.u.b = t->s[0] == 't' || t->s[0] == 'T';
@@ -724,7 +717,7 @@ static lnx_status parse_primary(parser *p, tpl_node **out)
         return parse_string_literal(p, out);
     case TK_INT:
     case TK_FLOAT:
-        TRY(new_node(p, N_CONST, t->pos, &nd));
+        LNX_TRY(new_node(p, N_CONST, t->pos, &nd));
         if (t->kind == TK_INT) {
             nd->val.kind = TV_INT;
             nd->val.u.i = t->i;
@@ -738,7 +731,7 @@ static lnx_status parse_primary(parser *p, tpl_node **out)
     case TK_OP:
         if (t->op == OP_LPAREN) {
             adv(p);
-            TRY(parse_tuple(p, 1, 1, NULL, out));
+            LNX_TRY(parse_tuple(p, 1, 1, NULL, out));
             return expect_op(p, OP_RPAREN);
         }
         if (t->op == OP_LBRACKET)
@@ -754,7 +747,7 @@ static lnx_status parse_primary(parser *p, tpl_node **out)
 
 static lnx_status parse_expression(parser *p, int with_condexpr, tpl_node **out)
 {
-    TRY(enter(p));
+    LNX_TRY(enter(p));
     lnx_status st = with_condexpr ? parse_condexpr(p, out) : parse_or(p, out);
     p->depth--;
     return st;
@@ -775,14 +768,14 @@ static lnx_status parse_tuple(parser *p, int with_condexpr, int explicit_parens,
     int is_tuple = 0;
     for (;;) {
         if (items.n)
-            TRY(expect_op(p, OP_COMMA));
+            LNX_TRY(expect_op(p, OP_COMMA));
         if (tuple_end(p, extra_end))
             break;
         if (items.n >= TPL_MAX_CHAIN)
             return tpl_error_at(p->src, cur(p)->pos, LNX_E_LIMIT, "tuple too long");
         tpl_node *x = NULL;
-        TRY(parse_expression(p, with_condexpr, &x));
-        TRY(push(p, &items, x));
+        LNX_TRY(parse_expression(p, with_condexpr, &x));
+        LNX_TRY(push(p, &items, x));
         if (!tok_is_op(cur(p), OP_COMMA))
             break;
         is_tuple = 1;
@@ -795,7 +788,7 @@ static lnx_status parse_tuple(parser *p, int with_condexpr, int explicit_parens,
         if (!explicit_parens)
             return fail_unexpected(p, "an expression");
     }
-    TRY(new_node(p, N_TUPLE, pos, out));
+    LNX_TRY(new_node(p, N_TUPLE, pos, out));
     (*out)->kids = items.v;
     (*out)->nkids = items.n;
     return LNX_OK;
@@ -838,10 +831,10 @@ static lnx_status parse_target(parser *p, int is_for, tpl_node **out)
         if (names.n >= TPL_MAX_CHAIN)
             return tpl_error_at(p->src, t->pos, LNX_E_LIMIT, "too many assignment targets");
         tpl_node *nd = NULL;
-        TRY(new_node(p, N_NAME, t->pos, &nd));
+        LNX_TRY(new_node(p, N_NAME, t->pos, &nd));
         nd->str.p = t->s;
         nd->str.n = t->n;
-        TRY(push(p, &names, nd));
+        LNX_TRY(push(p, &names, nd));
         adv(p);
         if (!tok_is_op(cur(p), OP_COMMA))
             break;
@@ -853,12 +846,12 @@ static lnx_status parse_target(parser *p, int is_for, tpl_node **out)
             break;
     }
     if (paren)
-        TRY(expect_op(p, OP_RPAREN));
+        LNX_TRY(expect_op(p, OP_RPAREN));
     if (!is_tuple) {
         *out = names.v[0];
         return LNX_OK;
     }
-    TRY(new_node(p, N_TUPLE, pos, out));
+    LNX_TRY(new_node(p, N_TUPLE, pos, out));
     (*out)->kids = names.v;
     (*out)->nkids = names.n;
     return LNX_OK;
@@ -867,34 +860,34 @@ static lnx_status parse_target(parser *p, int is_for, tpl_node **out)
 static lnx_status parse_for(parser *p, const tpl_token *opener, tpl_node **out)
 {
     tpl_node *nd = NULL;
-    TRY(new_node(p, N_FOR, opener->pos, &nd));
+    LNX_TRY(new_node(p, N_FOR, opener->pos, &nd));
     adv(p);
-    TRY(parse_target(p, 1, &nd->c));
+    LNX_TRY(parse_target(p, 1, &nd->c));
     if (!tok_is_name(cur(p), "in"))
         return fail_unexpected(p, "'in'");
     adv(p);
-    TRY(parse_tuple(p, 0, 0, "recursive", &nd->a));
+    LNX_TRY(parse_tuple(p, 0, 0, "recursive", &nd->a));
     if (tok_is_name(cur(p), "if")) {
         adv(p);
-        TRY(parse_expression(p, 1, &nd->b));
+        LNX_TRY(parse_expression(p, 1, &nd->b));
     }
     if (tok_is_name(cur(p), "recursive"))
         return tpl_error_at(p->src, cur(p)->pos, LNX_E_TEMPLATE, "recursive loops are not supported");
-    TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
+    LNX_TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
     static const char *const ends[] = {"endfor", "else"};
     tpl_node *body = NULL;
     size_t which = 0;
     p->loops++;
-    TRY(parse_body(p, ends, 2, opener, &body, &which));
+    LNX_TRY(parse_body(p, ends, 2, opener, &body, &which));
     p->loops--;
     nd->kids = body->kids;
     nd->nkids = body->nkids;
-    TRY(consume_tag(p));
+    LNX_TRY(consume_tag(p));
     if (which == 1) {
-        TRY(parse_body(p, ends, 1, opener, &body, &which));
+        LNX_TRY(parse_body(p, ends, 1, opener, &body, &which));
         nd->kids2 = body->kids;
         nd->nkids2 = body->nkids;
-        TRY(consume_tag(p));
+        LNX_TRY(consume_tag(p));
     }
     *out = nd;
     return LNX_OK;
@@ -904,20 +897,20 @@ static lnx_status parse_if(parser *p, const tpl_token *opener, tpl_node **out)
 {
     static const char *const ends[] = {"endif", "elif", "else"};
     tpl_node *nd = NULL, *top = NULL;
-    TRY(new_node(p, N_IF, opener->pos, &top));
+    LNX_TRY(new_node(p, N_IF, opener->pos, &top));
     nd = top;
     adv(p);
     for (;;) {
         tpl_node *body = NULL;
         size_t which = 0;
-        TRY(parse_tuple(p, 0, 0, NULL, &nd->a));
-        TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
-        TRY(parse_body(p, ends, 3, opener, &body, &which));
+        LNX_TRY(parse_tuple(p, 0, 0, NULL, &nd->a));
+        LNX_TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
+        LNX_TRY(parse_body(p, ends, 3, opener, &body, &which));
         nd->kids = body->kids;
         nd->nkids = body->nkids;
         if (which == 1) {
             tpl_node *elif = NULL;
-            TRY(new_node(p, N_IF, cur(p)->pos, &elif));
+            LNX_TRY(new_node(p, N_IF, cur(p)->pos, &elif));
             elif->op = 1;
             tpl_node **kids = tpl_alloc(p->ar, sizeof *kids);
             if (!kids)
@@ -930,12 +923,12 @@ static lnx_status parse_if(parser *p, const tpl_token *opener, tpl_node **out)
             adv(p);
             continue;
         }
-        TRY(consume_tag(p));
+        LNX_TRY(consume_tag(p));
         if (which == 2) {
-            TRY(parse_body(p, ends, 1, opener, &body, &which));
+            LNX_TRY(parse_body(p, ends, 1, opener, &body, &which));
             nd->kids2 = body->kids;
             nd->nkids2 = body->nkids;
-            TRY(consume_tag(p));
+            LNX_TRY(consume_tag(p));
         }
         *out = top;
         return LNX_OK;
@@ -945,15 +938,15 @@ static lnx_status parse_if(parser *p, const tpl_token *opener, tpl_node **out)
 static lnx_status parse_set(parser *p, const tpl_token *opener, tpl_node **out)
 {
     tpl_node *nd = NULL;
-    TRY(new_node(p, N_SET, opener->pos, &nd));
+    LNX_TRY(new_node(p, N_SET, opener->pos, &nd));
     adv(p);
     if (cur(p)->kind == TK_NAME && tok_is_op(peek(p), OP_DOT)) {
         tpl_node *ns = NULL, *attr = NULL;
-        TRY(new_node(p, N_NAME, cur(p)->pos, &ns));
+        LNX_TRY(new_node(p, N_NAME, cur(p)->pos, &ns));
         ns->str.p = cur(p)->s;
         ns->str.n = cur(p)->n;
         adv(p);
-        TRY(new_node(p, N_GETATTR, cur(p)->pos, &attr));
+        LNX_TRY(new_node(p, N_GETATTR, cur(p)->pos, &attr));
         adv(p);
         if (cur(p)->kind != TK_NAME)
             return fail_unexpected(p, "an attribute name");
@@ -963,12 +956,12 @@ static lnx_status parse_set(parser *p, const tpl_token *opener, tpl_node **out)
         adv(p);
         nd->c = attr;
     } else {
-        TRY(parse_target(p, 0, &nd->c));
+        LNX_TRY(parse_target(p, 0, &nd->c));
     }
     if (tok_is_op(cur(p), OP_ASSIGN)) {
         adv(p);
-        TRY(parse_tuple(p, 1, 0, NULL, &nd->a));
-        TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
+        LNX_TRY(parse_tuple(p, 1, 0, NULL, &nd->a));
+        LNX_TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
         *out = nd;
         return LNX_OK;
     }
@@ -976,14 +969,14 @@ static lnx_status parse_set(parser *p, const tpl_token *opener, tpl_node **out)
         return fail_unexpected(p, "'='");
     if (tok_is_op(cur(p), OP_PIPE))
         return tpl_error_at(p->src, cur(p)->pos, LNX_E_TEMPLATE, "filtered set blocks are not supported");
-    TRY(expect_kind(p, TK_BLOCK_END, "'=' or end of statement block '%}'"));
+    LNX_TRY(expect_kind(p, TK_BLOCK_END, "'=' or end of statement block '%}'"));
     static const char *const ends[] = {"endset"};
     tpl_node *body = NULL;
     size_t which = 0;
-    TRY(parse_body(p, ends, 1, opener, &body, &which));
+    LNX_TRY(parse_body(p, ends, 1, opener, &body, &which));
     nd->kids = body->kids;
     nd->nkids = body->nkids;
-    TRY(consume_tag(p));
+    LNX_TRY(consume_tag(p));
     *out = nd;
     return LNX_OK;
 }
@@ -1004,7 +997,7 @@ static lnx_status parse_statement(parser *p, const char *const *ends, size_t nen
     if (tok_is_name(t, "break") || tok_is_name(t, "continue")) {
         if (p->loops == 0)
             return tpl_error_at(p->src, t->pos, LNX_E_TEMPLATE, "'%.*s' outside of a loop", (int)t->n, t->s);
-        TRY(new_node(p, tok_is_name(t, "break") ? N_BREAK : N_CONTINUE, t->pos, out));
+        LNX_TRY(new_node(p, tok_is_name(t, "break") ? N_BREAK : N_CONTINUE, t->pos, out));
         adv(p);
         return expect_kind(p, TK_BLOCK_END, "end of statement block '%}'");
     }
@@ -1012,9 +1005,9 @@ static lnx_status parse_statement(parser *p, const char *const *ends, size_t nen
         static const char *const gen_ends[] = {"endgeneration"};
         size_t which = 0;
         adv(p);
-        TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
+        LNX_TRY(expect_kind(p, TK_BLOCK_END, "end of statement block '%}'"));
         int loops = p->loops;
-        TRY(parse_body(p, gen_ends, 1, opener, out, &which));
+        LNX_TRY(parse_body(p, gen_ends, 1, opener, out, &which));
         p->loops = loops;
         return consume_tag(p);
     }
@@ -1035,7 +1028,7 @@ static lnx_status parse_body(parser *p, const char *const *ends, size_t nends, c
                              tpl_node **out, size_t *which)
 {
     nvec body = {0};
-    TRY(enter(p));
+    LNX_TRY(enter(p));
     for (;;) {
         const tpl_token *t = cur(p);
         tpl_node *nd = NULL;
@@ -1051,15 +1044,15 @@ static lnx_status parse_body(parser *p, const char *const *ends, size_t nends, c
             break;
         }
         if (t->kind == TK_DATA) {
-            TRY(new_node(p, N_TEXT, t->pos, &nd));
+            LNX_TRY(new_node(p, N_TEXT, t->pos, &nd));
             nd->str.p = t->s;
             nd->str.n = t->n;
             adv(p);
         } else if (t->kind == TK_VAR_BEGIN) {
-            TRY(new_node(p, N_PRINT, t->pos, &nd));
+            LNX_TRY(new_node(p, N_PRINT, t->pos, &nd));
             adv(p);
-            TRY(parse_tuple(p, 1, 0, NULL, &nd->a));
-            TRY(expect_kind(p, TK_VAR_END, "end of print statement '}}'"));
+            LNX_TRY(parse_tuple(p, 1, 0, NULL, &nd->a));
+            LNX_TRY(expect_kind(p, TK_VAR_END, "end of print statement '}}'"));
         } else if (t->kind == TK_BLOCK_BEGIN) {
             size_t k = 0;
             while (k < nends && !tok_is_name(peek(p), ends[k]))
@@ -1068,14 +1061,14 @@ static lnx_status parse_body(parser *p, const char *const *ends, size_t nends, c
                 *which = k;
                 break;
             }
-            TRY(parse_statement(p, ends, nends, &nd));
+            LNX_TRY(parse_statement(p, ends, nends, &nd));
         } else {
             return fail_unexpected(p, NULL);
         }
-        TRY(push(p, &body, nd));
+        LNX_TRY(push(p, &body, nd));
     }
     p->depth--;
-    TRY(new_node(p, N_BODY, opener ? opener->pos : 0, out));
+    LNX_TRY(new_node(p, N_BODY, opener ? opener->pos : 0, out));
     (*out)->kids = body.v;
     (*out)->nkids = body.n;
     return LNX_OK;

@@ -7,13 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#define TRY(x)                          \
-    do {                                \
-        lnx_status try_st_ = (x);       \
-        if (try_st_ != LNX_OK)          \
-            return try_st_;             \
-    } while (0)
-
 enum { MAX_PARAMS = 6 };
 
 static int str_is(tpl_str s, const char *lit)
@@ -196,15 +189,15 @@ static lnx_status replace(tpl_render *r, tpl_str s, tpl_str old, tpl_str new_str
     if (old.n == 0) {
         /* Python inserts `new` before every character and at the end */
         while (count < 0 || done < count) {
-            TRY(tpl_buf_put(&b, new_str.p, new_str.n));
+            LNX_TRY(tpl_buf_put(&b, new_str.p, new_str.n));
             done++;
             if (i >= s.n)
                 break;
             size_t start = i;
             tpl_utf8_next(s.p, s.n, &i);
-            TRY(tpl_buf_put(&b, s.p + start, i - start));
+            LNX_TRY(tpl_buf_put(&b, s.p + start, i - start));
         }
-        TRY(tpl_buf_put(&b, s.p + i, s.n - i));
+        LNX_TRY(tpl_buf_put(&b, s.p + i, s.n - i));
         *out = str_value(&b);
         return LNX_OK;
     }
@@ -213,12 +206,12 @@ static lnx_status replace(tpl_render *r, tpl_str s, tpl_str old, tpl_str new_str
         if (!hit)
             break;
         size_t at = (size_t)(hit - s.p);
-        TRY(tpl_buf_put(&b, s.p + i, at - i));
-        TRY(tpl_buf_put(&b, new_str.p, new_str.n));
+        LNX_TRY(tpl_buf_put(&b, s.p + i, at - i));
+        LNX_TRY(tpl_buf_put(&b, new_str.p, new_str.n));
         i = at + old.n;
         done++;
     }
-    TRY(tpl_buf_put(&b, s.p + i, s.n - i));
+    LNX_TRY(tpl_buf_put(&b, s.p + i, s.n - i));
     *out = str_value(&b);
     return LNX_OK;
 }
@@ -244,7 +237,7 @@ static lnx_status split(tpl_render *r, size_t pos, tpl_str s, const tpl_value *s
                         tpl_value *out)
 {
     size_t cap = 0;
-    TRY(tpl_new_list(r, 0, out));
+    LNX_TRY(tpl_new_list(r, 0, out));
     if (!given(sepv)) {
         size_t i = 0;
         int64_t done = 0;
@@ -262,13 +255,13 @@ static lnx_status split(tpl_render *r, size_t pos, tpl_str s, const tpl_value *s
                     tpl_utf8_next(s.p, s.n, &i);
             }
             tpl_value piece = tpl_string(s.p + start, i - start);
-            TRY(list_append(r, out, &cap, &piece));
+            LNX_TRY(list_append(r, out, &cap, &piece));
             done++;
         }
         return LNX_OK;
     }
     tpl_str sep = {0};
-    TRY(need_str(r, pos, sepv, "separator", &sep));
+    LNX_TRY(need_str(r, pos, sepv, "separator", &sep));
     if (sep.n == 0)
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "empty separator");
     size_t i = 0;
@@ -278,7 +271,7 @@ static lnx_status split(tpl_render *r, size_t pos, tpl_str s, const tpl_value *s
                                                                          : NULL;
         size_t end = hit ? (size_t)(hit - s.p) : s.n;
         tpl_value piece = tpl_string(s.p + i, end - i);
-        TRY(list_append(r, out, &cap, &piece));
+        LNX_TRY(list_append(r, out, &cap, &piece));
         if (!hit)
             break;
         i = end + sep.n;
@@ -301,7 +294,7 @@ static lnx_status starts_ends(tpl_render *r, size_t pos, tpl_str s, const tpl_va
         for (size_t i = 0; i < n; i++) {
             tpl_value x = tpl_list_get(arg, i);
             tpl_str p = {0};
-            TRY(need_str(r, pos, &x, "prefix", &p));
+            LNX_TRY(need_str(r, pos, &x, "prefix", &p));
             if (has_prefix(s, p, suffix)) {
                 *out = tpl_bool(1);
                 return LNX_OK;
@@ -311,7 +304,7 @@ static lnx_status starts_ends(tpl_render *r, size_t pos, tpl_str s, const tpl_va
         return LNX_OK;
     }
     tpl_str p = {0};
-    TRY(need_str(r, pos, arg, suffix ? "suffix" : "prefix", &p));
+    LNX_TRY(need_str(r, pos, arg, suffix ? "suffix" : "prefix", &p));
     *out = tpl_bool(has_prefix(s, p, suffix));
     return LNX_OK;
 }
@@ -337,7 +330,7 @@ static lnx_status get_path(tpl_render *r, size_t pos, const tpl_value *item, tpl
         if (cur.kind == TV_UNDEF)
             return tpl_undefined_error(r, pos, &cur);
         tpl_value next;
-        TRY(tpl_getitem(r, NULL, &cur, &key, &next));
+        LNX_TRY(tpl_getitem(r, NULL, &cur, &key, &next));
         cur = next;
         if (j >= path.n)
             break;
@@ -352,7 +345,7 @@ static lnx_status get_path(tpl_render *r, size_t pos, const tpl_value *item, tpl
 static lnx_status filter_length(tpl_render *r, size_t pos, const tpl_value *v, tpl_value *out)
 {
     if (v->kind == TV_STR) {
-        TRY(tpl_charge(r, pos, v->u.s.n));
+        LNX_TRY(tpl_charge(r, pos, v->u.s.n));
         *out = tpl_int((int64_t)tpl_utf8_count(v->u.s.p, v->u.s.n));
     } else if (tpl_is_list(v))
         *out = tpl_int((int64_t)tpl_list_len(v));
@@ -369,7 +362,7 @@ static lnx_status filter_length(tpl_render *r, size_t pos, const tpl_value *v, t
 
 static lnx_status copy_list(tpl_render *r, const tpl_value *items, size_t n, tpl_value *out)
 {
-    TRY(tpl_new_list(r, n, out));
+    LNX_TRY(tpl_new_list(r, n, out));
     if (n)
         memcpy(out->u.list->items, items, n * sizeof *items);
     return LNX_OK;
@@ -386,28 +379,28 @@ static lnx_status filter_select(tpl_render *r, size_t pos, const tpl_value *seq,
     if (by_attr) {
         if (a->npos < 1)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "missing attribute name");
-        TRY(need_str(r, pos, &a->pos[0], "attribute", &attr));
+        LNX_TRY(need_str(r, pos, &a->pos[0], "attribute", &attr));
         first = 1;
     }
     tpl_str test = {0};
     int has_test = a->npos > first;
     if (has_test)
-        TRY(need_str(r, pos, &a->pos[first], "test name", &test));
+        LNX_TRY(need_str(r, pos, &a->pos[first], "test name", &test));
     if (has_test && !tpl_test_exists(test.p, test.n))
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "unknown test '%.*s'", short_len(test), test.p);
     tpl_args targs = {.pos = a->pos + first + has_test, .npos = a->npos - first - (size_t)has_test};
     const tpl_value *items = NULL;
     size_t n = 0, k = 0;
     if (tpl_truthy(seq)) /* Jinja skips a false sequence without iterating it */
-        TRY(tpl_iterate(r, pos, seq, &items, &n));
-    TRY(tpl_new_list(r, n, out));
+        LNX_TRY(tpl_iterate(r, pos, seq, &items, &n));
+    LNX_TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++) {
         tpl_value x = items[i];
         if (by_attr)
-            TRY(get_path(r, pos, &items[i], attr, &x));
+            LNX_TRY(get_path(r, pos, &items[i], attr, &x));
         int ok;
         if (has_test)
-            TRY(tpl_call_test(r, pos, test, &x, &targs, &ok));
+            LNX_TRY(tpl_call_test(r, pos, test, &x, &targs, &ok));
         else
             ok = tpl_truthy(&x);
         if (ok == keep)
@@ -433,27 +426,27 @@ static lnx_status filter_map(tpl_render *r, size_t pos, const tpl_value *seq, co
     if (!attr) {
         if (a->npos < 1)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "map requires a filter name or attribute=");
-        TRY(need_str(r, pos, &a->pos[0], "filter name", &name));
+        LNX_TRY(need_str(r, pos, &a->pos[0], "filter name", &name));
         if (!tpl_filter_exists(name.p, name.n))
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "unknown filter '%.*s'", short_len(name), name.p);
     }
     tpl_str path = {0};
     if (attr)
-        TRY(need_str(r, pos, attr, "attribute", &path));
+        LNX_TRY(need_str(r, pos, attr, "attribute", &path));
     tpl_args fargs = {.pos = a->npos ? a->pos + 1 : NULL, .npos = a->npos ? a->npos - 1 : 0};
     const tpl_value *items = NULL;
     size_t n = 0;
     if (tpl_truthy(seq))
-        TRY(tpl_iterate(r, pos, seq, &items, &n));
-    TRY(tpl_new_list(r, n, out));
+        LNX_TRY(tpl_iterate(r, pos, seq, &items, &n));
+    LNX_TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++) {
         tpl_value *dst = &out->u.list->items[i];
         if (attr) {
-            TRY(get_path(r, pos, &items[i], path, dst));
+            LNX_TRY(get_path(r, pos, &items[i], path, dst));
             if (dst->kind == TV_UNDEF && def)
                 *dst = *def;
         } else {
-            TRY(tpl_call_filter(r, pos, name, &items[i], &fargs, dst));
+            LNX_TRY(tpl_call_filter(r, pos, name, &items[i], &fargs, dst));
         }
     }
     return LNX_OK;
@@ -471,7 +464,7 @@ static lnx_status filter_tojson(tpl_render *r, size_t pos, const tpl_value *v, c
             o.indent_str = s[1]->u.s;
         } else {
             int64_t width = 0;
-            TRY(need_int(r, pos, s[1], "indent", &width));
+            LNX_TRY(need_int(r, pos, s[1], "indent", &width));
             if (width > 1024)
                 return tpl_fail(r, pos, LNX_E_LIMIT, "indent too large");
             char *sp = tpl_alloc(&r->ar, width > 0 ? (size_t)width : 1);
@@ -491,11 +484,11 @@ static lnx_status filter_tojson(tpl_render *r, size_t pos, const tpl_value *v, c
         if (!tpl_is_list(s[2]) || tpl_list_len(s[2]) != 2)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "separators must be a pair of strings");
         tpl_value x = tpl_list_get(s[2], 0), y = tpl_list_get(s[2], 1);
-        TRY(need_str(r, pos, &x, "item separator", &o.item_sep));
-        TRY(need_str(r, pos, &y, "key separator", &o.key_sep));
+        LNX_TRY(need_str(r, pos, &x, "item separator", &o.item_sep));
+        LNX_TRY(need_str(r, pos, &y, "key separator", &o.key_sep));
     }
     tpl_buf b = scratch(r);
-    TRY(tpl_write_json(r, pos, &b, v, &o, 0));
+    LNX_TRY(tpl_write_json(r, pos, &b, v, &o, 0));
     *out = str_value(&b);
     return LNX_OK;
 }
@@ -542,7 +535,7 @@ static lnx_status filter_int(tpl_render *r, size_t pos, const tpl_value *v, cons
     int64_t base = 10, i;
     double f;
     if (s[1])
-        TRY(need_int(r, pos, s[1], "base", &base));
+        LNX_TRY(need_int(r, pos, s[1], "base", &base));
     if (base < 2 || base > 36)
         base = 10;
     *out = s[0] ? *s[0] : tpl_int(0);
@@ -578,15 +571,15 @@ static lnx_status filter_reverse(tpl_render *r, size_t pos, const tpl_value *v, 
 {
     const tpl_value *items;
     size_t n;
-    TRY(tpl_iterate(r, pos, v, &items, &n));
+    LNX_TRY(tpl_iterate(r, pos, v, &items, &n));
     if (v->kind == TV_STR) {
         tpl_buf b = scratch(r);
         for (size_t i = n; i-- > 0;)
-            TRY(tpl_buf_put(&b, items[i].u.s.p, items[i].u.s.n));
+            LNX_TRY(tpl_buf_put(&b, items[i].u.s.p, items[i].u.s.n));
         *out = str_value(&b);
         return LNX_OK;
     }
-    TRY(tpl_new_list(r, n, out));
+    LNX_TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++)
         out->u.list->items[i] = items[n - 1 - i];
     return LNX_OK;
@@ -601,12 +594,12 @@ static lnx_status dict_items(tpl_render *r, size_t pos, const tpl_value *v, int 
     tpl_str *keys;
     tpl_value *vals;
     size_t n;
-    TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
-    TRY(tpl_new_list(r, n, out));
+    LNX_TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
+    LNX_TRY(tpl_new_list(r, n, out));
     for (size_t i = 0; i < n; i++) {
         tpl_value key = tpl_string(keys[i].p, keys[i].n);
         if (what == 0) {
-            TRY(tpl_new_list(r, 2, &out->u.list->items[i]));
+            LNX_TRY(tpl_new_list(r, 2, &out->u.list->items[i]));
             tpl_list *pair = out->u.list->items[i].u.list;
             pair->tuple = 1;
             pair->items[0] = key;
@@ -670,7 +663,7 @@ static lnx_status filter_sort(tpl_render *r, size_t pos, const tpl_value *v, con
 {
     const tpl_value *items;
     size_t n;
-    TRY(tpl_iterate(r, pos, v, &items, &n));
+    LNX_TRY(tpl_iterate(r, pos, v, &items, &n));
     tpl_value *keys = tpl_alloc_n(&r->ar, n + 1, sizeof *keys);
     size_t *idx = tpl_alloc_n(&r->ar, n + 1, sizeof *idx);
     size_t *tmp = tpl_alloc_n(&r->ar, n + 1, sizeof *tmp);
@@ -678,18 +671,18 @@ static lnx_status filter_sort(tpl_render *r, size_t pos, const tpl_value *v, con
         return tpl_arena_status();
     tpl_str path = {0};
     if (given(s[2]))
-        TRY(need_str(r, pos, s[2], "attribute", &path));
+        LNX_TRY(need_str(r, pos, s[2], "attribute", &path));
     for (size_t i = 0; i < n; i++) {
         idx[i] = i;
         keys[i] = items[i];
         if (path.p)
-            TRY(get_path(r, pos, &items[i], path, &keys[i]));
+            LNX_TRY(get_path(r, pos, &items[i], path, &keys[i]));
     }
     sorter so = {.r = r, .pos = pos, .ci = !(s[1] && tpl_truthy(s[1])), .keys = keys};
     merge_sort(&so, idx, tmp, n);
-    TRY(so.st);
+    LNX_TRY(so.st);
     int rev = s[0] && tpl_truthy(s[0]);
-    TRY(tpl_new_list(r, n, out));
+    LNX_TRY(tpl_new_list(r, n, out));
     /* reverse=True keeps equal items in their order, as Python's sort does */
     if (rev) {
         size_t k = 0;
@@ -697,7 +690,7 @@ static lnx_status filter_sort(tpl_render *r, size_t pos, const tpl_value *v, con
             size_t start = end - 1;
             while (start > 0) {
                 int eq;
-                TRY(tpl_equal(r, pos, &keys[idx[start - 1]], &keys[idx[end - 1]], &eq, 0));
+                LNX_TRY(tpl_equal(r, pos, &keys[idx[start - 1]], &keys[idx[end - 1]], &eq, 0));
                 if (!eq)
                     break;
                 start--;
@@ -717,20 +710,20 @@ static lnx_status filter_join(tpl_render *r, size_t pos, const tpl_value *v, con
 {
     tpl_str sep = {"", 0}, path = {0};
     if (s[0])
-        TRY(tpl_to_str(r, s[0], &sep));
+        LNX_TRY(tpl_to_str(r, s[0], &sep));
     if (given(s[1]))
-        TRY(need_str(r, pos, s[1], "attribute", &path));
+        LNX_TRY(need_str(r, pos, s[1], "attribute", &path));
     const tpl_value *items;
     size_t n;
-    TRY(tpl_iterate(r, pos, v, &items, &n));
+    LNX_TRY(tpl_iterate(r, pos, v, &items, &n));
     tpl_buf b = scratch(r);
     for (size_t i = 0; i < n; i++) {
         tpl_value x = items[i];
         if (path.p)
-            TRY(get_path(r, pos, &items[i], path, &x));
+            LNX_TRY(get_path(r, pos, &items[i], path, &x));
         if (i)
-            TRY(tpl_buf_put(&b, sep.p, sep.n));
-        TRY(tpl_write_str(r, &b, &x));
+            LNX_TRY(tpl_buf_put(&b, sep.p, sep.n));
+        LNX_TRY(tpl_write_str(r, &b, &x));
     }
     *out = str_value(&b);
     return LNX_OK;
@@ -754,9 +747,9 @@ int tpl_filter_exists(const char *name, size_t n)
 #define BIND(...)                                                                                  \
     do {                                                                                           \
         static const char *const params_[] = {__VA_ARGS__};                                        \
-        TRY(bind_params(r, pos, name, a, params_, sizeof params_ / sizeof params_[0], s));         \
+        LNX_TRY(bind_params(r, pos, name, a, params_, sizeof params_ / sizeof params_[0], s));         \
     } while (0)
-#define BIND_NONE() TRY(bind_params(r, pos, name, a, NULL, 0, s))
+#define BIND_NONE() LNX_TRY(bind_params(r, pos, name, a, NULL, 0, s))
 
 lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_value *v, const tpl_args *a,
                            tpl_value *out)
@@ -770,10 +763,10 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
     if (str_is(name, "trim")) {
         BIND("chars");
         tpl_str chars = {0};
-        TRY(tpl_to_str(r, v, &text));
+        LNX_TRY(tpl_to_str(r, v, &text));
         if (given(s[0]))
-            TRY(need_str(r, pos, s[0], "chars", &chars));
-        TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
+            LNX_TRY(need_str(r, pos, s[0], "chars", &chars));
+        LNX_TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
         text = strip(text, given(s[0]) ? &chars : NULL, 1, 1);
         *out = tpl_string(text.p, text.n);
         return LNX_OK;
@@ -782,14 +775,14 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
         const tpl_value *items;
         size_t n;
         BIND_NONE();
-        TRY(tpl_iterate(r, pos, v, &items, &n));
+        LNX_TRY(tpl_iterate(r, pos, v, &items, &n));
         return copy_list(r, items, n, out);
     }
     if (str_is(name, "first") || str_is(name, "last")) {
         const tpl_value *items;
         size_t n;
         BIND_NONE();
-        TRY(tpl_iterate(r, pos, v, &items, &n));
+        LNX_TRY(tpl_iterate(r, pos, v, &items, &n));
         *out = n ? items[str_is(name, "first") ? 0 : n - 1] : tpl_undef(NULL);
         return LNX_OK;
     }
@@ -799,7 +792,7 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
             *out = *v;
             return LNX_OK;
         }
-        TRY(tpl_to_str(r, v, &text));
+        LNX_TRY(tpl_to_str(r, v, &text));
         *out = tpl_string(text.p, text.n);
         return LNX_OK;
     }
@@ -809,7 +802,7 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
     }
     if (str_is(name, "upper") || str_is(name, "lower") || str_is(name, "capitalize") || str_is(name, "title")) {
         BIND_NONE();
-        TRY(tpl_to_str(r, v, &text));
+        LNX_TRY(tpl_to_str(r, v, &text));
         int mode = str_is(name, "upper") ? CASE_UPPER : str_is(name, "lower") ? CASE_LOWER
                                                    : str_is(name, "title") ? CASE_TITLE_WORDS
                                                                            : CASE_CAPITALIZE;
@@ -861,11 +854,11 @@ lnx_status tpl_call_filter(tpl_render *r, size_t pos, tpl_str name, const tpl_va
         tpl_str old = {0}, new_str = {0};
         int64_t count = -1;
         BIND("old", "new", "count");
-        TRY(tpl_to_str(r, v, &text));
-        TRY(need_str(r, pos, s[0], "old", &old));
-        TRY(need_str(r, pos, s[1], "new", &new_str));
+        LNX_TRY(tpl_to_str(r, v, &text));
+        LNX_TRY(need_str(r, pos, s[0], "old", &old));
+        LNX_TRY(need_str(r, pos, s[1], "new", &new_str));
         if (given(s[2]))
-            TRY(need_int(r, pos, s[2], "count", &count));
+            LNX_TRY(need_int(r, pos, s[2], "count", &count));
         return replace(r, text, old, new_str, count, out);
     }
     if (str_is(name, "items")) {
@@ -917,11 +910,11 @@ static lnx_status compare_test(tpl_render *r, size_t pos, tpl_str name, const tp
     int c;
     if (str_is(name, "equalto") || str_is(name, "eq") || str_is(name, "==") || str_is(name, "ne") ||
         str_is(name, "!=")) {
-        TRY(tpl_equal(r, pos, v, other, &c, 0));
+        LNX_TRY(tpl_equal(r, pos, v, other, &c, 0));
         *out = (name.p[0] == 'n' || name.p[0] == '!') ? !c : c;
         return LNX_OK;
     }
-    TRY(tpl_order(r, pos, v, other, &c, 0));
+    LNX_TRY(tpl_order(r, pos, v, other, &c, 0));
     if (str_is(name, "lt") || str_is(name, "<") || str_is(name, "lessthan"))
         *out = c < 0;
     else if (str_is(name, "gt") || str_is(name, ">") || str_is(name, "greaterthan"))
@@ -976,14 +969,14 @@ lnx_status tpl_call_test(tpl_render *r, size_t pos, tpl_str name, const tpl_valu
     else if (str_is(name, "even") || str_is(name, "odd") || str_is(name, "divisibleby")) {
         /* value % 2 == 0, value % 2 == 1, value % num == 0 */
         tpl_value two = tpl_int(2), rem, want = tpl_int(name.p[0] == 'o');
-        TRY(tpl_binop(r, pos, OP_MOD, v, name.p[0] == 'd' ? arg : &two, &rem));
-        TRY(tpl_equal(r, pos, &rem, &want, out, 0));
+        LNX_TRY(tpl_binop(r, pos, OP_MOD, v, name.p[0] == 'd' ? arg : &two, &rem));
+        LNX_TRY(tpl_equal(r, pos, &rem, &want, out, 0));
     } else if (str_is(name, "in")) {
         tpl_value res;
         if (arg->kind == TV_STR) {
             if (k != TV_STR)
                 return tpl_fail(r, pos, LNX_E_TEMPLATE, "'in <string>' requires string as left operand");
-            TRY(tpl_charge(r, pos, arg->u.s.n));
+            LNX_TRY(tpl_charge(r, pos, arg->u.s.n));
             *out = v->u.s.n == 0 ||
                    (v->u.s.n <= arg->u.s.n && memmem(arg->u.s.p, arg->u.s.n, v->u.s.p, v->u.s.n) != NULL);
             return LNX_OK;
@@ -994,10 +987,10 @@ lnx_status tpl_call_test(tpl_render *r, size_t pos, tpl_str name, const tpl_valu
         }
         const tpl_value *items;
         size_t n;
-        TRY(tpl_iterate(r, pos, arg, &items, &n));
+        LNX_TRY(tpl_iterate(r, pos, arg, &items, &n));
         *out = 0;
         for (size_t i = 0; i < n && !*out; i++)
-            TRY(tpl_equal(r, pos, v, &items[i], out, 0));
+            LNX_TRY(tpl_equal(r, pos, v, &items[i], out, 0));
     } else if (str_is(name, "sameas")) {
         *out = k == arg->kind && ((k == TV_NONE || k == TV_UNDEF) || (k == TV_BOOL && v->u.b == arg->u.b) ||
                                   (k == TV_LIST && v->u.list == arg->u.list) ||
@@ -1005,7 +998,7 @@ lnx_status tpl_call_test(tpl_render *r, size_t pos, tpl_str name, const tpl_valu
                                   (k == TV_JSON && v->u.json == arg->u.json));
     } else if (str_is(name, "lower") || str_is(name, "upper")) {
         tpl_str text = {0};
-        TRY(tpl_to_str(r, v, &text));
+        LNX_TRY(tpl_to_str(r, v, &text));
         *out = case_test(text, name.p[0] == 'u');
     } else if (tpl_test_exists(name.p, name.n)) {
         return compare_test(r, pos, name, v, arg, out);
@@ -1033,8 +1026,8 @@ static lnx_status str_method(tpl_render *r, size_t pos, tpl_str text, tpl_str na
         BIND("chars");
         tpl_str chars = {0};
         if (given(s[0]))
-            TRY(need_str(r, pos, s[0], "chars", &chars));
-        TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
+            LNX_TRY(need_str(r, pos, s[0], "chars", &chars));
+        LNX_TRY(charge_strip(r, pos, text, given(s[0]) ? &chars : NULL));
         tpl_str t = strip(text, given(s[0]) ? &chars : NULL, name.p[0] != 'r', name.p[0] != 'l');
         *out = tpl_string(t.p, t.n);
         return LNX_OK;
@@ -1047,17 +1040,17 @@ static lnx_status str_method(tpl_render *r, size_t pos, tpl_str text, tpl_str na
         int64_t maxsplit = -1;
         BIND("sep", "maxsplit");
         if (s[1])
-            TRY(need_int(r, pos, s[1], "maxsplit", &maxsplit));
+            LNX_TRY(need_int(r, pos, s[1], "maxsplit", &maxsplit));
         return split(r, pos, text, s[0], maxsplit, out);
     }
     if (str_is(name, "replace")) {
         tpl_str old = {0}, new_str = {0};
         int64_t count = -1;
         BIND("old", "new", "count");
-        TRY(need_str(r, pos, s[0], "old", &old));
-        TRY(need_str(r, pos, s[1], "new", &new_str));
+        LNX_TRY(need_str(r, pos, s[0], "old", &old));
+        LNX_TRY(need_str(r, pos, s[1], "new", &new_str));
         if (s[2])
-            TRY(need_int(r, pos, s[2], "count", &count));
+            LNX_TRY(need_int(r, pos, s[2], "count", &count));
         return replace(r, text, old, new_str, count, out);
     }
     if (str_is(name, "join")) {
@@ -1066,14 +1059,14 @@ static lnx_status str_method(tpl_render *r, size_t pos, tpl_str text, tpl_str na
         size_t n;
         if (!s[0])
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "join() takes exactly one argument");
-        TRY(tpl_iterate(r, pos, s[0], &items, &n));
+        LNX_TRY(tpl_iterate(r, pos, s[0], &items, &n));
         tpl_buf b = scratch(r);
         for (size_t i = 0; i < n; i++) {
             tpl_str item = {0};
-            TRY(need_str(r, pos, &items[i], "sequence item", &item));
+            LNX_TRY(need_str(r, pos, &items[i], "sequence item", &item));
             if (i)
-                TRY(tpl_buf_put(&b, text.p, text.n));
-            TRY(tpl_buf_put(&b, item.p, item.n));
+                LNX_TRY(tpl_buf_put(&b, text.p, text.n));
+            LNX_TRY(tpl_buf_put(&b, item.p, item.n));
         }
         *out = str_value(&b);
         return LNX_OK;
@@ -1110,9 +1103,9 @@ lnx_status tpl_call_method(tpl_render *r, size_t pos, const tpl_value *self, tpl
 {
     int found = 0;
     if (self->kind == TV_STR)
-        TRY(str_method(r, pos, self->u.s, name, a, out, &found));
+        LNX_TRY(str_method(r, pos, self->u.s, name, a, out, &found));
     else if (tpl_is_dict(self))
-        TRY(dict_method(r, pos, self, name, a, out, &found));
+        LNX_TRY(dict_method(r, pos, self, name, a, out, &found));
     else if (self->kind == TV_LOOP && str_is(name, "cycle")) {
         if (a->nkw || a->npos == 0)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "loop.cycle() takes at least one positional argument");
@@ -1135,7 +1128,7 @@ static lnx_status global_range(tpl_render *r, size_t pos, const tpl_args *a, tpl
     if (a->nkw || a->npos < 1 || a->npos > 3)
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "range() takes 1 to 3 positional arguments");
     for (size_t i = 0; i < a->npos; i++)
-        TRY(need_int(r, pos, &a->pos[i], "range() argument", &v[i]));
+        LNX_TRY(need_int(r, pos, &a->pos[i], "range() argument", &v[i]));
     int64_t start = 0, stop = v[0], step = 1;
     if (a->npos >= 2) {
         start = v[0];
@@ -1156,7 +1149,7 @@ static lnx_status global_range(tpl_render *r, size_t pos, const tpl_args *a, tpl
         if (__builtin_add_overflow(x, step, &x))
             break;
     }
-    TRY(tpl_new_list(r, count, out));
+    LNX_TRY(tpl_new_list(r, count, out));
     for (size_t i = 0; i < count; i++)
         out->u.list->items[i] = tpl_int(start + (int64_t)i * step);
     return LNX_OK;
@@ -1168,12 +1161,12 @@ lnx_status tpl_call_global(tpl_render *r, size_t pos, int fn, const tpl_args *a,
     case FN_RAISE: {
         tpl_str msg = {"", 0};
         if (a->npos >= 1)
-            TRY(tpl_to_str(r, &a->pos[0], &msg));
+            LNX_TRY(tpl_to_str(r, &a->pos[0], &msg));
         return lnx_error(LNX_E_TEMPLATE, "%.*s", (int)(msg.n > 4096 ? 4096 : msg.n), msg.p);
     }
     case FN_RANGE: return global_range(r, pos, a, out);
     case FN_NAMESPACE: {
-        TRY(tpl_new_dict(r, out));
+        LNX_TRY(tpl_new_dict(r, out));
         out->kind = TV_NS;
         if (a->npos > 1)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "namespace() takes at most one positional argument");
@@ -1183,19 +1176,19 @@ lnx_status tpl_call_global(tpl_render *r, size_t pos, int fn, const tpl_args *a,
             tpl_str *keys;
             tpl_value *vals;
             size_t n;
-            TRY(tpl_dict_entries(r, &a->pos[0], &keys, &vals, &n));
+            LNX_TRY(tpl_dict_entries(r, &a->pos[0], &keys, &vals, &n));
             for (size_t i = 0; i < n; i++)
-                TRY(tpl_dict_set(r, out->u.dict, keys[i], &vals[i]));
+                LNX_TRY(tpl_dict_set(r, out->u.dict, keys[i], &vals[i]));
         }
         for (size_t i = 0; i < a->nkw; i++)
-            TRY(tpl_dict_set(r, out->u.dict, a->kwnames[i], &a->kw[i]));
+            LNX_TRY(tpl_dict_set(r, out->u.dict, a->kwnames[i], &a->kw[i]));
         return LNX_OK;
     }
     default: {
         tpl_str fmt = {0};
         if (a->nkw || a->npos != 1)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "strftime_now() takes exactly one argument");
-        TRY(need_str(r, pos, &a->pos[0], "format", &fmt));
+        LNX_TRY(need_str(r, pos, &a->pos[0], "format", &fmt));
         char *f = tpl_strndup(&r->ar, fmt.p, fmt.n);
         if (!f)
             return tpl_arena_status();

@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x)                          \
-    do {                                \
-        lnx_status try_st_ = (x);       \
-        if (try_st_ != LNX_OK)          \
-            return try_st_;             \
-    } while (0)
-
 /* break / continue travel up to their loop as these (positive, never returned to callers) */
 enum { FLOW_BREAK = 100, FLOW_CONTINUE = 101 };
 
@@ -95,7 +88,7 @@ lnx_status tpl_charge(tpl_render *r, size_t pos, size_t bytes)
 
 static lnx_status enter(tpl_render *r, size_t pos)
 {
-    TRY(step(r, pos));
+    LNX_TRY(step(r, pos));
     if (++r->depth > TPL_MAX_EVAL_DEPTH)
         return tpl_fail(r, pos, LNX_E_LIMIT, "template evaluation nested too deeply (more than %d levels)",
                         TPL_MAX_EVAL_DEPTH);
@@ -227,14 +220,14 @@ static lnx_status repeat(tpl_render *r, size_t pos, const tpl_value *seq, int64_
             return tpl_fail(r, pos, LNX_E_LIMIT, "string repetition too large");
         tpl_buf b = {.ar = &r->ar, .limit = LNX_TEMPLATE_MAX_OUTPUT};
         for (int64_t i = 0; i < times && seq->u.s.n; i++)
-            TRY(tpl_buf_put(&b, seq->u.s.p, seq->u.s.n));
+            LNX_TRY(tpl_buf_put(&b, seq->u.s.p, seq->u.s.n));
         *out = tpl_string(b.p ? b.p : "", b.n);
         return LNX_OK;
     }
     size_t n = tpl_list_len(seq);
     if (n && (uint64_t)times > (LNX_TEMPLATE_MAX_OUTPUT / sizeof(tpl_value)) / n)
         return tpl_fail(r, pos, LNX_E_LIMIT, "list repetition too large");
-    TRY(tpl_new_list(r, n * (size_t)times, out));
+    LNX_TRY(tpl_new_list(r, n * (size_t)times, out));
     out->u.list->tuple = seq->kind == TV_LIST && seq->u.list->tuple;
     for (size_t k = 0; k < n * (size_t)times; k++)
         out->u.list->items[k] = tpl_list_get(seq, k % n);
@@ -268,7 +261,7 @@ lnx_status tpl_binop(tpl_render *r, size_t pos, int op, const tpl_value *a, cons
     }
     if (op == OP_ADD && tpl_is_list(a) && tpl_is_list(b) && !strcmp(tpl_type_name(a), tpl_type_name(b))) {
         size_t na = tpl_list_len(a), nb = tpl_list_len(b);
-        TRY(tpl_new_list(r, na + nb, out));
+        LNX_TRY(tpl_new_list(r, na + nb, out));
         out->u.list->tuple = a->kind == TV_LIST && a->u.list->tuple;
         for (size_t i = 0; i < na; i++)
             out->u.list->items[i] = tpl_list_get(a, i);
@@ -293,7 +286,7 @@ static lnx_status contains(tpl_render *r, size_t pos, const tpl_value *item, con
         if (item->kind != TV_STR)
             return tpl_fail(r, pos, LNX_E_TEMPLATE, "'in <string>' requires string as left operand, not %s",
                             tpl_type_name(item));
-        TRY(tpl_charge(r, pos, seq->u.s.n));
+        LNX_TRY(tpl_charge(r, pos, seq->u.s.n));
         *out = item->u.s.n == 0 || (item->u.s.n <= seq->u.s.n &&
                                     memmem(seq->u.s.p, seq->u.s.n, item->u.s.p, item->u.s.n) != NULL);
         return LNX_OK;
@@ -302,7 +295,7 @@ static lnx_status contains(tpl_render *r, size_t pos, const tpl_value *item, con
         size_t n = tpl_list_len(seq);
         for (size_t i = 0; i < n && !*out; i++) {
             tpl_value x = tpl_list_get(seq, i);
-            TRY(tpl_equal(r, pos, item, &x, out, 0));
+            LNX_TRY(tpl_equal(r, pos, item, &x, out, 0));
         }
         return LNX_OK;
     }
@@ -322,16 +315,16 @@ static lnx_status compare(tpl_render *r, size_t pos, int op, const tpl_value *a,
     switch (op) {
     case OP_EQ:
     case OP_NE:
-        TRY(tpl_equal(r, pos, a, b, &c, 0));
+        LNX_TRY(tpl_equal(r, pos, a, b, &c, 0));
         *out = op == OP_EQ ? c : !c;
         return LNX_OK;
     case OP_IN:
     case OP_NOTIN:
-        TRY(contains(r, pos, a, b, &c));
+        LNX_TRY(contains(r, pos, a, b, &c));
         *out = op == OP_IN ? c : !c;
         return LNX_OK;
     default:
-        TRY(tpl_order(r, pos, a, b, &c, 0));
+        LNX_TRY(tpl_order(r, pos, a, b, &c, 0));
         *out = op == OP_LT ? c < 0 : op == OP_GT ? c > 0 : op == OP_LE ? c <= 0 : c >= 0;
         return LNX_OK;
     }
@@ -349,10 +342,10 @@ static lnx_status eval_args(tpl_render *r, const tpl_node *n, tpl_args *a)
     if (!pos || !kw || !names)
         return tpl_arena_status();
     for (size_t i = 0; i < n->nkids; i++)
-        TRY(eval(r, n->kids[i], &pos[i]));
+        LNX_TRY(eval(r, n->kids[i], &pos[i]));
     for (size_t i = 0; i < n->nkids2; i++) {
         names[i] = n->kids2[i]->str;
-        TRY(eval(r, n->kids2[i]->a, &kw[i]));
+        LNX_TRY(eval(r, n->kids2[i]->a, &kw[i]));
     }
     a->pos = pos;
     a->npos = n->nkids;
@@ -369,30 +362,30 @@ static lnx_status eval_call(tpl_render *r, const tpl_node *n, tpl_value *out)
     tpl_value fn;
     if (callee->kind == N_GETATTR) {
         tpl_value obj;
-        TRY(eval(r, callee->a, &obj));
+        LNX_TRY(eval(r, callee->a, &obj));
         if (obj.kind == TV_UNDEF)
             return tpl_undefined_error(r, callee->pos, &obj);
-        TRY(eval_args(r, n, &args));
+        LNX_TRY(eval_args(r, n, &args));
         return tpl_call_method(r, callee->pos, &obj, callee->str, &args, out);
     }
-    TRY(eval(r, callee, &fn));
+    LNX_TRY(eval(r, callee, &fn));
     if (fn.kind == TV_UNDEF)
         return tpl_undefined_error(r, callee->pos, &fn);
     if (fn.kind != TV_FUNC)
         return tpl_fail(r, n->pos, LNX_E_TEMPLATE, "'%s' object is not callable", tpl_type_name(&fn));
-    TRY(eval_args(r, n, &args));
+    LNX_TRY(eval_args(r, n, &args));
     return tpl_call_global(r, n->pos, fn.u.fn, &args, out);
 }
 
 static lnx_status eval_compare(tpl_render *r, const tpl_node *n, tpl_value *out)
 {
     tpl_value left, right;
-    TRY(eval(r, n->a, &left));
+    LNX_TRY(eval(r, n->a, &left));
     for (size_t i = 0; i < n->nkids; i++) {
         const tpl_node *operand = n->kids[i];
         int ok;
-        TRY(eval(r, operand->a, &right));
-        TRY(compare(r, operand->pos, operand->op, &left, &right, &ok));
+        LNX_TRY(eval(r, operand->a, &right));
+        LNX_TRY(compare(r, operand->pos, operand->op, &left, &right, &ok));
         if (!ok) {
             *out = tpl_bool(0);
             return LNX_OK;
@@ -405,24 +398,24 @@ static lnx_status eval_compare(tpl_render *r, const tpl_node *n, tpl_value *out)
 
 static lnx_status eval_sequence(tpl_render *r, const tpl_node *n, tpl_value *out)
 {
-    TRY(tpl_new_list(r, n->nkids, out));
+    LNX_TRY(tpl_new_list(r, n->nkids, out));
     out->u.list->tuple = n->kind == N_TUPLE;
     for (size_t i = 0; i < n->nkids; i++)
-        TRY(eval(r, n->kids[i], &out->u.list->items[i]));
+        LNX_TRY(eval(r, n->kids[i], &out->u.list->items[i]));
     return LNX_OK;
 }
 
 static lnx_status eval_dict(tpl_render *r, const tpl_node *n, tpl_value *out)
 {
-    TRY(tpl_new_dict(r, out));
+    LNX_TRY(tpl_new_dict(r, out));
     for (size_t i = 0; i < n->nkids; i++) {
         tpl_value k, v;
-        TRY(eval(r, n->kids[i], &k));
+        LNX_TRY(eval(r, n->kids[i], &k));
         if (k.kind != TV_STR)
             return tpl_fail(r, n->kids[i]->pos, LNX_E_TEMPLATE, "dict keys must be strings, not %s",
                             tpl_type_name(&k));
-        TRY(eval(r, n->kids2[i], &v));
-        TRY(tpl_dict_set(r, out->u.dict, k.u.s, &v));
+        LNX_TRY(eval(r, n->kids2[i], &v));
+        LNX_TRY(tpl_dict_set(r, out->u.dict, k.u.s, &v));
     }
     return LNX_OK;
 }
@@ -432,8 +425,8 @@ static lnx_status eval_concat(tpl_render *r, const tpl_node *n, tpl_value *out)
     tpl_buf b = {.ar = &r->ar, .limit = LNX_TEMPLATE_MAX_OUTPUT};
     for (size_t i = 0; i < n->nkids; i++) {
         tpl_value v;
-        TRY(eval(r, n->kids[i], &v));
-        TRY(tpl_write_str(r, &b, &v));
+        LNX_TRY(eval(r, n->kids[i], &v));
+        LNX_TRY(tpl_write_str(r, &b, &v));
     }
     *out = tpl_string(b.p ? b.p : "", b.n);
     return LNX_OK;
@@ -451,39 +444,39 @@ static lnx_status eval_node(tpl_render *r, const tpl_node *n, tpl_value *out)
             *out = tpl_undef(n);
         return LNX_OK;
     case N_GETATTR:
-        TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->a, &a));
         return tpl_getattr(r, n, &a, n->str, out);
     case N_GETITEM:
-        TRY(eval(r, n->a, &a));
-        TRY(eval(r, n->b, &b));
+        LNX_TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->b, &b));
         return tpl_getitem(r, n, &a, &b, out);
     case N_SLICE:
-        TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->a, &a));
         if (n->b)
-            TRY(eval(r, n->b, &b));
+            LNX_TRY(eval(r, n->b, &b));
         if (n->c)
-            TRY(eval(r, n->c, &c));
+            LNX_TRY(eval(r, n->c, &c));
         if (n->d)
-            TRY(eval(r, n->d, &d));
+            LNX_TRY(eval(r, n->d, &d));
         return tpl_slice(r, n->pos, &a, n->b ? &b : NULL, n->c ? &c : NULL, n->d ? &d : NULL, out);
     case N_CALL: return eval_call(r, n, out);
     case N_FILTER:
-        TRY(eval(r, n->a, &a));
-        TRY(eval_args(r, n, &args));
+        LNX_TRY(eval(r, n->a, &a));
+        LNX_TRY(eval_args(r, n, &args));
         return tpl_call_filter(r, n->pos, n->str, &a, &args, out);
     case N_TEST:
-        TRY(eval(r, n->a, &a));
-        TRY(eval_args(r, n, &args));
-        TRY(tpl_call_test(r, n->pos, n->str, &a, &args, &t));
+        LNX_TRY(eval(r, n->a, &a));
+        LNX_TRY(eval_args(r, n, &args));
+        LNX_TRY(tpl_call_test(r, n->pos, n->str, &a, &args, &t));
         *out = tpl_bool(n->op ? !t : t);
         return LNX_OK;
     case N_BINOP:
-        TRY(eval(r, n->a, &a));
-        TRY(eval(r, n->b, &b));
+        LNX_TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->b, &b));
         return tpl_binop(r, n->pos, n->op, &a, &b, out);
     case N_NEG:
     case N_POS:
-        TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->a, &a));
         if (a.kind == TV_UNDEF)
             return tpl_undefined_error(r, n->pos, &a);
         if (!is_num(&a))
@@ -499,19 +492,19 @@ static lnx_status eval_node(tpl_render *r, const tpl_node *n, tpl_value *out)
             *out = tpl_int(-as_int(&a));
         return LNX_OK;
     case N_NOT:
-        TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->a, &a));
         *out = tpl_bool(!tpl_truthy(&a));
         return LNX_OK;
     case N_AND:
     case N_OR:
-        TRY(eval(r, n->a, out));
+        LNX_TRY(eval(r, n->a, out));
         if (tpl_truthy(out) == (n->kind == N_OR))
             return LNX_OK;
         return eval(r, n->b, out);
     case N_COMPARE: return eval_compare(r, n, out);
     case N_CONCAT: return eval_concat(r, n, out);
     case N_COND:
-        TRY(eval(r, n->a, &a));
+        LNX_TRY(eval(r, n->a, &a));
         if (tpl_truthy(&a))
             return eval(r, n->b, out);
         if (n->c)
@@ -527,7 +520,7 @@ static lnx_status eval_node(tpl_render *r, const tpl_node *n, tpl_value *out)
 
 static lnx_status eval(tpl_render *r, const tpl_node *n, tpl_value *out)
 {
-    TRY(enter(r, n->pos));
+    LNX_TRY(enter(r, n->pos));
     lnx_status st = eval_node(r, n, out);
     r->depth--;
     return st;
@@ -540,7 +533,7 @@ static lnx_status exec(tpl_render *r, const tpl_node *n);
 static lnx_status exec_body(tpl_render *r, tpl_node *const *kids, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        TRY(exec(r, kids[i]));
+        LNX_TRY(exec(r, kids[i]));
     return LNX_OK;
 }
 
@@ -553,12 +546,12 @@ static lnx_status bind(tpl_render *r, tpl_frame *f, const tpl_node *target, cons
     size_t n;
     if (v->kind == TV_UNDEF)
         return tpl_undefined_error(r, target->pos, v);
-    TRY(tpl_iterate(r, target->pos, v, &items, &n));
+    LNX_TRY(tpl_iterate(r, target->pos, v, &items, &n));
     if (n != target->nkids)
         return tpl_fail(r, target->pos, LNX_E_TEMPLATE, "%s values to unpack (expected %zu, got %zu)",
                         n > target->nkids ? "too many" : "not enough", target->nkids, n);
     for (size_t i = 0; i < n; i++)
-        TRY(frame_set(r, f, target->kids[i]->str, &items[i]));
+        LNX_TRY(frame_set(r, f, target->kids[i]->str, &items[i]));
     return LNX_OK;
 }
 
@@ -567,10 +560,10 @@ static lnx_status exec_for(tpl_render *r, const tpl_node *n)
     tpl_value seq;
     const tpl_value *items;
     size_t count;
-    TRY(eval(r, n->a, &seq));
-    TRY(tpl_iterate(r, n->a->pos, &seq, &items, &count));
+    LNX_TRY(eval(r, n->a, &seq));
+    LNX_TRY(tpl_iterate(r, n->a->pos, &seq, &items, &count));
     tpl_frame *f = NULL;
-    TRY(frame_new(r, &f));
+    LNX_TRY(frame_new(r, &f));
     tpl_frame *outer = r->scope;
     r->scope = f;
     lnx_status st = LNX_OK;
@@ -626,14 +619,14 @@ static lnx_status exec_set(tpl_render *r, const tpl_node *n)
 {
     tpl_value v;
     if (n->a) {
-        TRY(eval(r, n->a, &v));
+        LNX_TRY(eval(r, n->a, &v));
     } else {
         tpl_buf b = {.ar = &r->ar, .limit = LNX_TEMPLATE_MAX_OUTPUT};
         tpl_buf *saved = r->out;
         r->out = &b;
         lnx_status st = exec_body(r, n->kids, n->nkids);
         r->out = saved;
-        TRY(st);
+        LNX_TRY(st);
         v = tpl_string(b.p ? b.p : "", b.n);
     }
     const tpl_node *target = n->c;
@@ -653,11 +646,11 @@ static lnx_status exec_node(tpl_render *r, const tpl_node *n)
     case N_BODY: return exec_body(r, n->kids, n->nkids);
     case N_TEXT: return tpl_buf_put(r->out, n->str.p, n->str.n);
     case N_PRINT:
-        TRY(eval(r, n->a, &v));
+        LNX_TRY(eval(r, n->a, &v));
         return tpl_write_str(r, r->out, &v);
     case N_IF:
         for (;;) {
-            TRY(eval(r, n->a, &v));
+            LNX_TRY(eval(r, n->a, &v));
             if (tpl_truthy(&v))
                 return exec_body(r, n->kids, n->nkids);
             if (n->nkids2 == 1 && n->kids2[0]->kind == N_IF && n->kids2[0]->op == 1) {
@@ -676,7 +669,7 @@ static lnx_status exec_node(tpl_render *r, const tpl_node *n)
 
 static lnx_status exec(tpl_render *r, const tpl_node *n)
 {
-    TRY(enter(r, n->pos));
+    LNX_TRY(enter(r, n->pos));
     lnx_status st = exec_node(r, n);
     r->depth--;
     return st;
@@ -689,19 +682,19 @@ static lnx_status set_globals(tpl_render *r, const json_t *messages, int add_gen
 {
     tpl_frame *f = r->scope;
     tpl_value v = tpl_from_json(messages);
-    TRY(frame_set(r, f, cstr("messages"), &v));
+    LNX_TRY(frame_set(r, f, cstr("messages"), &v));
     v = tpl_bool(add_generation_prompt);
-    TRY(frame_set(r, f, cstr("add_generation_prompt"), &v));
+    LNX_TRY(frame_set(r, f, cstr("add_generation_prompt"), &v));
     v = tpl_none();
-    TRY(frame_set(r, f, cstr("tools"), &v));
-    TRY(frame_set(r, f, cstr("documents"), &v));
+    LNX_TRY(frame_set(r, f, cstr("tools"), &v));
+    LNX_TRY(frame_set(r, f, cstr("documents"), &v));
     const char *names[] = {"bos_token", "eos_token", "unk_token"};
     const char *values[] = {bos_token, eos_token, unk_token};
     for (int i = 0; i < 3; i++) {
         if (!values[i])
             continue;
         v = tpl_string(values[i], strlen(values[i]));
-        TRY(frame_set(r, f, cstr(names[i]), &v));
+        LNX_TRY(frame_set(r, f, cstr(names[i]), &v));
     }
     static const struct {
         const char *name;
@@ -715,7 +708,7 @@ static lnx_status set_globals(tpl_render *r, const json_t *messages, int add_gen
     for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
         v.kind = TV_FUNC;
         v.u.fn = globals[i].fn;
-        TRY(frame_set(r, f, cstr(globals[i].name), &v));
+        LNX_TRY(frame_set(r, f, cstr(globals[i].name), &v));
     }
     return LNX_OK;
 }

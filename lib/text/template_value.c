@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x)                          \
-    do {                                \
-        lnx_status try_st_ = (x);       \
-        if (try_st_ != LNX_OK)          \
-            return try_st_;             \
-    } while (0)
-
 lnx_status tpl_fail(const tpl_render *r, size_t pos, lnx_status st, const char *fmt, ...)
 {
     char msg[640];
@@ -243,14 +236,14 @@ lnx_status tpl_iterate(tpl_render *r, size_t pos, const tpl_value *v, const tpl_
     } else if (tpl_is_dict(v)) {
         tpl_str *keys;
         tpl_value *vals;
-        TRY(tpl_dict_entries(r, v, &keys, &vals, &count));
+        LNX_TRY(tpl_dict_entries(r, v, &keys, &vals, &count));
         out = tpl_alloc_n(&r->ar, count ? count : 1, sizeof *out);
         if (!out)
             return tpl_arena_status();
         for (size_t i = 0; i < count; i++)
             out[i] = tpl_string(keys[i].p, keys[i].n);
     } else if (v->kind == TV_STR) {
-        TRY(tpl_charge(r, pos, v->u.s.n));
+        LNX_TRY(tpl_charge(r, pos, v->u.s.n));
         count = tpl_utf8_count(v->u.s.p, v->u.s.n);
         out = tpl_alloc_n(&r->ar, count ? count : 1, sizeof *out);
         if (!out)
@@ -303,7 +296,7 @@ static lnx_status put_str_repr(tpl_buf *b, const tpl_str *s)
     int has_single = memchr(s->p, '\'', s->n) != NULL;
     int has_double = memchr(s->p, '"', s->n) != NULL;
     char quote = has_single && !has_double ? '"' : '\'';
-    TRY(tpl_buf_putc(b, quote));
+    LNX_TRY(tpl_buf_putc(b, quote));
     for (size_t i = 0; i < s->n;) {
         size_t start = i;
         uint32_t cp = tpl_utf8_next(s->p, s->n, &i);
@@ -320,9 +313,9 @@ static lnx_status put_str_repr(tpl_buf *b, const tpl_str *s)
         else if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || (i - start == 1 && cp >= 0x80))
             n = snprintf(esc, sizeof esc, "\\x%02x", (unsigned)cp);
         if (n)
-            TRY(tpl_buf_put(b, esc, (size_t)n));
+            LNX_TRY(tpl_buf_put(b, esc, (size_t)n));
         else
-            TRY(tpl_buf_put(b, s->p + start, i - start));
+            LNX_TRY(tpl_buf_put(b, s->p + start, i - start));
     }
     return tpl_buf_putc(b, quote);
 }
@@ -336,39 +329,39 @@ static lnx_status depth_check(int depth)
 
 lnx_status tpl_write_repr(tpl_render *r, tpl_buf *b, const tpl_value *v, int depth)
 {
-    TRY(depth_check(depth));
+    LNX_TRY(depth_check(depth));
     if (v->kind == TV_STR)
         return put_str_repr(b, &v->u.s);
     if (tpl_is_list(v)) {
         int tuple = v->kind == TV_LIST && v->u.list->tuple;
         size_t n = tpl_list_len(v);
-        TRY(tpl_buf_putc(b, tuple ? '(' : '['));
+        LNX_TRY(tpl_buf_putc(b, tuple ? '(' : '['));
         for (size_t i = 0; i < n; i++) {
             if (i)
-                TRY(tpl_buf_put(b, ", ", 2));
+                LNX_TRY(tpl_buf_put(b, ", ", 2));
             tpl_value item = tpl_list_get(v, i);
-            TRY(tpl_write_repr(r, b, &item, depth + 1));
+            LNX_TRY(tpl_write_repr(r, b, &item, depth + 1));
         }
         if (tuple && n == 1)
-            TRY(tpl_buf_putc(b, ','));
+            LNX_TRY(tpl_buf_putc(b, ','));
         return tpl_buf_putc(b, tuple ? ')' : ']');
     }
     if (tpl_is_dict(v) || v->kind == TV_NS) {
         tpl_str *keys;
         tpl_value *vals;
         size_t n;
-        TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
+        LNX_TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
         if (v->kind == TV_NS)
-            TRY(tpl_buf_puts(b, "<Namespace "));
-        TRY(tpl_buf_putc(b, '{'));
+            LNX_TRY(tpl_buf_puts(b, "<Namespace "));
+        LNX_TRY(tpl_buf_putc(b, '{'));
         for (size_t i = 0; i < n; i++) {
             if (i)
-                TRY(tpl_buf_put(b, ", ", 2));
-            TRY(put_str_repr(b, &keys[i]));
-            TRY(tpl_buf_put(b, ": ", 2));
-            TRY(tpl_write_repr(r, b, &vals[i], depth + 1));
+                LNX_TRY(tpl_buf_put(b, ", ", 2));
+            LNX_TRY(put_str_repr(b, &keys[i]));
+            LNX_TRY(tpl_buf_put(b, ": ", 2));
+            LNX_TRY(tpl_write_repr(r, b, &vals[i], depth + 1));
         }
-        TRY(tpl_buf_putc(b, '}'));
+        LNX_TRY(tpl_buf_putc(b, '}'));
         return v->kind == TV_NS ? tpl_buf_putc(b, '>') : LNX_OK;
     }
     switch (v->kind) {
@@ -391,7 +384,7 @@ lnx_status tpl_to_str(tpl_render *r, const tpl_value *v, tpl_str *out)
         return LNX_OK;
     }
     tpl_buf b = {.ar = &r->ar, .limit = LNX_TEMPLATE_MAX_OUTPUT};
-    TRY(tpl_write_str(r, &b, v));
+    LNX_TRY(tpl_write_str(r, &b, v));
     out->p = b.p ? b.p : "";
     out->n = b.n;
     return LNX_OK;
@@ -401,7 +394,7 @@ lnx_status tpl_to_str(tpl_render *r, const tpl_value *v, tpl_str *out)
 
 static lnx_status put_json_string(tpl_buf *b, const char *s, size_t n, int ascii)
 {
-    TRY(tpl_buf_putc(b, '"'));
+    LNX_TRY(tpl_buf_putc(b, '"'));
     size_t run = 0;
     for (size_t i = 0; i < n;) {
         size_t start = i;
@@ -427,20 +420,20 @@ static lnx_status put_json_string(tpl_buf *b, const char *s, size_t n, int ascii
             break;
         }
         if (k) {
-            TRY(tpl_buf_put(b, s + run, start - run));
-            TRY(tpl_buf_put(b, esc, (size_t)k));
+            LNX_TRY(tpl_buf_put(b, s + run, start - run));
+            LNX_TRY(tpl_buf_put(b, esc, (size_t)k));
             run = i;
         }
     }
-    TRY(tpl_buf_put(b, s + run, n - run));
+    LNX_TRY(tpl_buf_put(b, s + run, n - run));
     return tpl_buf_putc(b, '"');
 }
 
 static lnx_status put_json_newline(tpl_buf *b, const tpl_json_opts *o, int level)
 {
-    TRY(tpl_buf_putc(b, '\n'));
+    LNX_TRY(tpl_buf_putc(b, '\n'));
     for (int i = 0; i < level; i++)
-        TRY(tpl_buf_put(b, o->indent_str.p, o->indent_str.n));
+        LNX_TRY(tpl_buf_put(b, o->indent_str.p, o->indent_str.n));
     return LNX_OK;
 }
 
@@ -461,7 +454,7 @@ static int entry_less(const tpl_str *keys, size_t a, size_t b)
 lnx_status tpl_write_json(tpl_render *r, size_t pos, tpl_buf *b, const tpl_value *v, const tpl_json_opts *o,
                           int level)
 {
-    TRY(depth_check(level));
+    LNX_TRY(depth_check(level));
     int pretty = o->pretty;
     switch (v->kind) {
     case TV_NONE: return tpl_buf_puts(b, "null");
@@ -480,24 +473,24 @@ lnx_status tpl_write_json(tpl_render *r, size_t pos, tpl_buf *b, const tpl_value
         size_t n = tpl_list_len(v);
         if (n == 0)
             return tpl_buf_puts(b, "[]");
-        TRY(tpl_buf_putc(b, '['));
+        LNX_TRY(tpl_buf_putc(b, '['));
         for (size_t i = 0; i < n; i++) {
             if (i)
-                TRY(tpl_buf_put(b, o->item_sep.p, o->item_sep.n));
+                LNX_TRY(tpl_buf_put(b, o->item_sep.p, o->item_sep.n));
             if (pretty)
-                TRY(put_json_newline(b, o, level + 1));
+                LNX_TRY(put_json_newline(b, o, level + 1));
             tpl_value item = tpl_list_get(v, i);
-            TRY(tpl_write_json(r, pos, b, &item, o, level + 1));
+            LNX_TRY(tpl_write_json(r, pos, b, &item, o, level + 1));
         }
         if (pretty)
-            TRY(put_json_newline(b, o, level));
+            LNX_TRY(put_json_newline(b, o, level));
         return tpl_buf_putc(b, ']');
     }
     if (tpl_is_dict(v)) {
         tpl_str *keys;
         tpl_value *vals;
         size_t n;
-        TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
+        LNX_TRY(tpl_dict_entries(r, v, &keys, &vals, &n));
         if (n == 0)
             return tpl_buf_puts(b, "{}");
         size_t *order = tpl_alloc_n(&r->ar, n, sizeof *order);
@@ -514,18 +507,18 @@ lnx_status tpl_write_json(tpl_render *r, size_t pos, tpl_buf *b, const tpl_value
                 order[j] = x;
             }
         }
-        TRY(tpl_buf_putc(b, '{'));
+        LNX_TRY(tpl_buf_putc(b, '{'));
         for (size_t i = 0; i < n; i++) {
             if (i)
-                TRY(tpl_buf_put(b, o->item_sep.p, o->item_sep.n));
+                LNX_TRY(tpl_buf_put(b, o->item_sep.p, o->item_sep.n));
             if (pretty)
-                TRY(put_json_newline(b, o, level + 1));
-            TRY(put_json_string(b, keys[order[i]].p, keys[order[i]].n, o->ascii));
-            TRY(tpl_buf_put(b, o->key_sep.p, o->key_sep.n));
-            TRY(tpl_write_json(r, pos, b, &vals[order[i]], o, level + 1));
+                LNX_TRY(put_json_newline(b, o, level + 1));
+            LNX_TRY(put_json_string(b, keys[order[i]].p, keys[order[i]].n, o->ascii));
+            LNX_TRY(tpl_buf_put(b, o->key_sep.p, o->key_sep.n));
+            LNX_TRY(tpl_write_json(r, pos, b, &vals[order[i]], o, level + 1));
         }
         if (pretty)
-            TRY(put_json_newline(b, o, level));
+            LNX_TRY(put_json_newline(b, o, level));
         return tpl_buf_putc(b, '}');
     }
     if (v->kind == TV_UNDEF)
@@ -556,14 +549,14 @@ static int num_cmp(const tpl_value *a, const tpl_value *b)
 
 lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_value *b, int *eq, int depth)
 {
-    TRY(depth_check(depth));
+    LNX_TRY(depth_check(depth));
     *eq = 0;
     if (is_number(a) && is_number(b)) {
         *eq = num_cmp(a, b) == 0;
         return LNX_OK;
     }
     if (a->kind == TV_STR && b->kind == TV_STR) {
-        TRY(tpl_charge(r, pos, a->u.s.n));
+        LNX_TRY(tpl_charge(r, pos, a->u.s.n));
         *eq = a->u.s.n == b->u.s.n && (a->u.s.n == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0);
         return LNX_OK;
     }
@@ -574,7 +567,7 @@ lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_va
             return LNX_OK;
         for (size_t i = 0; i < n; i++) {
             tpl_value x = tpl_list_get(a, i), y = tpl_list_get(b, i);
-            TRY(tpl_equal(r, pos, &x, &y, eq, depth + 1));
+            LNX_TRY(tpl_equal(r, pos, &x, &y, eq, depth + 1));
             if (!*eq)
                 return LNX_OK;
         }
@@ -587,12 +580,12 @@ lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_va
         tpl_str *keys;
         tpl_value *vals;
         size_t n;
-        TRY(tpl_dict_entries(r, a, &keys, &vals, &n));
+        LNX_TRY(tpl_dict_entries(r, a, &keys, &vals, &n));
         for (size_t i = 0; i < n; i++) {
             tpl_value other;
             if (!tpl_dict_find(b, keys[i].p, keys[i].n, &other))
                 return LNX_OK;
-            TRY(tpl_equal(r, pos, &vals[i], &other, eq, depth + 1));
+            LNX_TRY(tpl_equal(r, pos, &vals[i], &other, eq, depth + 1));
             if (!*eq)
                 return LNX_OK;
         }
@@ -614,14 +607,14 @@ lnx_status tpl_equal(tpl_render *r, size_t pos, const tpl_value *a, const tpl_va
 
 lnx_status tpl_order(tpl_render *r, size_t pos, const tpl_value *a, const tpl_value *b, int *cmp, int depth)
 {
-    TRY(depth_check(depth));
+    LNX_TRY(depth_check(depth));
     if (is_number(a) && is_number(b)) {
         int c = num_cmp(a, b);
         *cmp = c == 2 ? 0 : c;
         return LNX_OK;
     }
     if (a->kind == TV_STR && b->kind == TV_STR) {
-        TRY(tpl_charge(r, pos, a->u.s.n));
+        LNX_TRY(tpl_charge(r, pos, a->u.s.n));
         *cmp = str_cmp(&a->u.s, &b->u.s);
         return LNX_OK;
     }
@@ -630,7 +623,7 @@ lnx_status tpl_order(tpl_render *r, size_t pos, const tpl_value *a, const tpl_va
         for (size_t i = 0; i < na && i < nb; i++) {
             tpl_value x = tpl_list_get(a, i), y = tpl_list_get(b, i);
             int eq;
-            TRY(tpl_equal(r, pos, &x, &y, &eq, depth + 1));
+            LNX_TRY(tpl_equal(r, pos, &x, &y, &eq, depth + 1));
             if (!eq)
                 return tpl_order(r, pos, &x, &y, cmp, depth + 1);
         }
@@ -715,7 +708,7 @@ lnx_status tpl_getitem(tpl_render *r, const tpl_node *origin, const tpl_value *o
         if (i >= 0)
             *out = tpl_list_get(obj, (size_t)i);
     } else if (obj->kind == TV_STR && int_key) {
-        TRY(tpl_charge(r, origin ? origin->pos : 0, obj->u.s.n));
+        LNX_TRY(tpl_charge(r, origin ? origin->pos : 0, obj->u.s.n));
         int64_t i = seq_index(key, tpl_utf8_count(obj->u.s.p, obj->u.s.n));
         if (i >= 0) {
             size_t at = 0;
@@ -751,13 +744,13 @@ lnx_status tpl_slice(tpl_render *r, size_t pos, const tpl_value *obj, const tpl_
     int is_str = obj->kind == TV_STR;
     if (!is_str && !tpl_is_list(obj))
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "'%s' object cannot be sliced", tpl_type_name(obj));
-    TRY(tpl_charge(r, pos, is_str ? obj->u.s.n : 0));
+    LNX_TRY(tpl_charge(r, pos, is_str ? obj->u.s.n : 0));
     int64_t len = (int64_t)(is_str ? tpl_utf8_count(obj->u.s.p, obj->u.s.n) : tpl_list_len(obj));
     int64_t a = 0, b = 0, s = 1;
     int has_a, has_b, has_s;
-    TRY(slice_bound(r, pos, start, &a, &has_a));
-    TRY(slice_bound(r, pos, stop, &b, &has_b));
-    TRY(slice_bound(r, pos, step, &s, &has_s));
+    LNX_TRY(slice_bound(r, pos, start, &a, &has_a));
+    LNX_TRY(slice_bound(r, pos, stop, &b, &has_b));
+    LNX_TRY(slice_bound(r, pos, step, &s, &has_s));
     if (s == 0)
         return tpl_fail(r, pos, LNX_E_TEMPLATE, "slice step cannot be zero");
     if (s == INT64_MIN)
@@ -799,11 +792,11 @@ lnx_status tpl_slice(tpl_render *r, size_t pos, const tpl_value *obj, const tpl_
         }
         tpl_buf buf = {.ar = &r->ar, .limit = LNX_TEMPLATE_MAX_OUTPUT};
         for (int64_t k = 0, i = a; k < count; k++, i += s)
-            TRY(tpl_buf_put(&buf, obj->u.s.p + offs[i], offs[i + 1] - offs[i]));
+            LNX_TRY(tpl_buf_put(&buf, obj->u.s.p + offs[i], offs[i + 1] - offs[i]));
         *out = tpl_string(buf.p ? buf.p : "", buf.n);
         return LNX_OK;
     }
-    TRY(tpl_new_list(r, (size_t)count, out));
+    LNX_TRY(tpl_new_list(r, (size_t)count, out));
     out->u.list->tuple = obj->kind == TV_LIST && obj->u.list->tuple;
     for (int64_t k = 0, i = a; k < count; k++, i += s)
         out->u.list->items[k] = tpl_list_get(obj, (size_t)i);

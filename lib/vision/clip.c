@@ -9,19 +9,12 @@
 #include "../kernels/gemm.h"
 #include "../kernels/ops.h"
 
-#define TRY(x)                \
-    do {                      \
-        lnx_status st_ = (x); \
-        if (st_ != LNX_OK)    \
-            return st_;       \
-    } while (0)
-
 static lnx_status bind_linear(lnx_wstore *ws, const char *prefix, const char *name, int64_t rows, int64_t cols,
                               lnx_wmat *w, const float **b)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s%s.weight", prefix, name);
-    TRY(lnx_wstore_matrix(ws, buf, rows, cols, w));
+    LNX_TRY(lnx_wstore_matrix(ws, buf, rows, cols, w));
     snprintf(buf, sizeof buf, "%s%s.bias", prefix, name);
     return lnx_wstore_vector(ws, buf, rows, b);
 }
@@ -31,7 +24,7 @@ static lnx_status bind_norm(lnx_wstore *ws, const char *prefix, const char *name
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s%s.weight", prefix, name);
-    TRY(lnx_wstore_vector(ws, buf, n, w));
+    LNX_TRY(lnx_wstore_vector(ws, buf, n, w));
     snprintf(buf, sizeof buf, "%s%s.bias", prefix, name);
     return lnx_wstore_vector(ws, buf, n, b);
 }
@@ -48,15 +41,15 @@ lnx_status lnx_clip_bind(lnx_clip *m, const lnx_model_cfg *cfg, lnx_wstore *ws, 
     m->select = cfg->select_strategy;
     char buf[512];
     snprintf(buf, sizeof buf, "%sembeddings.patch_embedding.weight", prefix);
-    TRY(lnx_wstore_conv(ws, buf, D, 3, P, P, &m->patch));
+    LNX_TRY(lnx_wstore_conv(ws, buf, D, 3, P, P, &m->patch));
     snprintf(buf, sizeof buf, "%sembeddings.class_embedding", prefix);
-    TRY(lnx_wstore_vector(ws, buf, D, &m->class_emb));
+    LNX_TRY(lnx_wstore_vector(ws, buf, D, &m->class_emb));
     snprintf(buf, sizeof buf, "%sembeddings.position_embedding.weight", prefix);
     int64_t pdims[2] = { m->tokens, D };
-    TRY(lnx_wstore_floats(ws, buf, 2, pdims, &m->pos_emb));
+    LNX_TRY(lnx_wstore_floats(ws, buf, 2, pdims, &m->pos_emb));
     /* transformers' misspelling "pre_layrnorm" is the real tensor name */
     snprintf(buf, sizeof buf, "%spre_layrnorm", prefix);
-    TRY(bind_norm(ws, buf, "", D, &m->pre_ln_w, &m->pre_ln_b));
+    LNX_TRY(bind_norm(ws, buf, "", D, &m->pre_ln_w, &m->pre_ln_b));
     m->layers = calloc((size_t)(m->run_layers ? m->run_layers : 1), sizeof *m->layers);
     if (!m->layers)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -64,14 +57,14 @@ lnx_status lnx_clip_bind(lnx_clip *m, const lnx_model_cfg *cfg, lnx_wstore *ws, 
         lnx_clip_layer *L = &m->layers[l];
         char lp[512];
         snprintf(lp, sizeof lp, "%sencoder.layers.%d.", prefix, (int)l);
-        TRY(bind_norm(ws, lp, "layer_norm1", D, &L->ln1_w, &L->ln1_b));
-        TRY(bind_norm(ws, lp, "layer_norm2", D, &L->ln2_w, &L->ln2_b));
-        TRY(bind_linear(ws, lp, "self_attn.q_proj", D, D, &L->q, &L->q_b));
-        TRY(bind_linear(ws, lp, "self_attn.k_proj", D, D, &L->k, &L->k_b));
-        TRY(bind_linear(ws, lp, "self_attn.v_proj", D, D, &L->v, &L->v_b));
-        TRY(bind_linear(ws, lp, "self_attn.out_proj", D, D, &L->o, &L->o_b));
-        TRY(bind_linear(ws, lp, "mlp.fc1", v->intermediate, D, &L->fc1, &L->fc1_b));
-        TRY(bind_linear(ws, lp, "mlp.fc2", D, v->intermediate, &L->fc2, &L->fc2_b));
+        LNX_TRY(bind_norm(ws, lp, "layer_norm1", D, &L->ln1_w, &L->ln1_b));
+        LNX_TRY(bind_norm(ws, lp, "layer_norm2", D, &L->ln2_w, &L->ln2_b));
+        LNX_TRY(bind_linear(ws, lp, "self_attn.q_proj", D, D, &L->q, &L->q_b));
+        LNX_TRY(bind_linear(ws, lp, "self_attn.k_proj", D, D, &L->k, &L->k_b));
+        LNX_TRY(bind_linear(ws, lp, "self_attn.v_proj", D, D, &L->v, &L->v_b));
+        LNX_TRY(bind_linear(ws, lp, "self_attn.out_proj", D, D, &L->o, &L->o_b));
+        LNX_TRY(bind_linear(ws, lp, "mlp.fc1", v->intermediate, D, &L->fc1, &L->fc1_b));
+        LNX_TRY(bind_linear(ws, lp, "mlp.fc2", D, v->intermediate, &L->fc2, &L->fc2_b));
     }
     return LNX_OK;
 }
