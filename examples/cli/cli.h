@@ -47,7 +47,8 @@ int cli_usage_error(const char *fmt, ...);
 int cli_lib_error(const char *what, llavanext_status st);
 double cli_now(void);
 
-/* Progress bars on stderr (only when stderr is a terminal). */
+/* Progress bars on stderr (only when stderr is a terminal). user_data: NULL, or a pointer to an
+ * int that mutes the reports while non-zero. */
 int32_t cli_progress(int32_t stage, int64_t done, int64_t total, void *user_data);
 void cli_progress_done(void);
 

@@ -10,7 +10,9 @@ static double started;
 
 int32_t cli_progress(int32_t stage, int64_t done, int64_t total, void *user_data)
 {
-    (void)user_data;
+    /* user_data, when given, points to a "muted" flag: a caller reporting the stage itself */
+    if (user_data && *(const int *)user_data)
+        return 0;
     if (!isatty(2) || stage < 0 || stage >= LLAVANEXT_STAGE_GENERATE)
         return 0;
     if (stage != active) {

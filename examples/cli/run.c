@@ -218,6 +218,7 @@ typedef struct request {
     int32_t pool_stride;
     timings t;
     cli_dump *dump;
+    int mute_encoder; /* streaming reports frames itself instead of the encoder's layers */
 } request;
 
 static int open_media(request *r)
@@ -357,8 +358,6 @@ static llavanext_status stream_video(request *r, int i, llavanext_vision_encoder
         r->t.sample += cli_now() - t0;
         if (st != LLAVANEXT_OK)
             break;
-        done += llavanext_frames_count(f);
-        cli_progress(LLAVANEXT_STAGE_SAMPLE, done, r->frames[i], NULL);
         t0 = cli_now();
         llavanext_tensor *feat = NULL, *pooled = NULL;
         st = llavanext_vision_encoder_encode_video(&feat, enc, f);
@@ -367,6 +366,8 @@ static llavanext_status stream_video(request *r, int i, llavanext_vision_encoder
         if (st == LLAVANEXT_OK)
             st = llavanext_pooler_project(&parts[nparts++], pool, pooled);
         r->t.encode += cli_now() - t0;
+        done += llavanext_frames_count(f);
+        cli_progress(LLAVANEXT_STAGE_ENCODE, done, r->frames[i], NULL);
         llavanext_tensor_free(feat);
         llavanext_tensor_free(pooled);
         llavanext_frames_free(f);
@@ -383,7 +384,9 @@ static int encode_media(request *r, llavanext_vision_encoder *enc, llavanext_poo
     for (int i = 0; i < r->o->n_media; i++) {
         cli_media *m = &r->o->media[i];
         if (m->is_video && m->fps == 0 && !r->dump) {
+            r->mute_encoder = 1;
             llavanext_status st = stream_video(r, i, enc, pool, &r->enc[i].emb);
+            r->mute_encoder = 0;
             if (st != LLAVANEXT_OK)
                 return cli_lib_error(m->path, st);
             r->enc[i].frames = r->frames[i];
@@ -632,6 +635,7 @@ int cli_cmd_run(int argc, char **argv, int chat)
         llavanext_vision_encoder_params_init(&ep, sizeof ep);
         ep.threads = o.threads;
         ep.progress = cli_progress;
+        ep.progress_user_data = &r.mute_encoder;
         llavanext_pooler_params pp;
         llavanext_pooler_params_init(&pp, sizeof pp);
         pp.threads = o.threads;
