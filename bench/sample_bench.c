@@ -5,7 +5,7 @@
  * uniformly with the seek-based reader and with a decode-everything pass, prints both times and the
  * speedup, and checks that the frames are identical (exit status 1 if not).
  *
- *   sample_bench [--minutes 10] [--width 1280] [--height 720] [--fps 25] [--gop 250] [--frames 32]
+ *   sample_bench [--minutes 10] [--width 1280] [--height 720] [--fps 25] [--gop 50] [--frames 32]
  *                [--threads 0] [--video PATH]   (PATH: use an existing file instead of generating)
  */
 #include <stdio.h>
@@ -198,7 +198,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.minutes = 10, .width = 1280, .height = 720, .fps = 25, .gop = 250, .frames = 32};
+    bench_opts o = {.minutes = 10, .width = 1280, .height = 720, .fps = 25, .gop = 50, .frames = 32};
     int pr = parse_args(argc, argv, &o);
     if (pr) {
         fprintf(pr > 0 ? stdout : stderr,
