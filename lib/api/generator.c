@@ -358,7 +358,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_append_tokens(llavanext_gener
 }
 
 /* Evaluates pending rows in chunks; the last chunk yields the logits of the last position. */
-static lnx_status evaluate_pending(llavanext_generator *g, int report)
+static lnx_status evaluate_chunks(llavanext_generator *g, int report)
 {
     const int64_t D = g->model->cfg.text.hidden;
     int64_t total = g->n_tokens - g->n_eval, done = 0;
@@ -383,17 +383,24 @@ static lnx_status evaluate_pending(llavanext_generator *g, int report)
     return LNX_OK;
 }
 
-LLAVANEXT_API llavanext_status llavanext_generator_prefill(llavanext_generator *g)
+/* Evaluates everything appended and not yet evaluated. On failure the positions that were not
+ * evaluated are dropped, so that the conversation (and the pending rows, which start at n_eval)
+ * stays consistent and usable. */
+static lnx_status evaluate_pending(llavanext_generator *g, int report)
 {
-    API_CHECK(g, "llavanext_generator_prefill: generator is NULL");
-    atomic_store(&g->cancel, 0);
-    lnx_status st = evaluate_pending(g, 1);
+    lnx_status st = evaluate_chunks(g, report);
     if (st != LNX_OK) {
-        /* keep the conversation consistent: drop what was not evaluated */
         g->n_tokens = g->n_eval;
         g->has_logits = 0;
     }
     return st;
+}
+
+LLAVANEXT_API llavanext_status llavanext_generator_prefill(llavanext_generator *g)
+{
+    API_CHECK(g, "llavanext_generator_prefill: generator is NULL");
+    atomic_store(&g->cancel, 0);
+    return evaluate_pending(g, 1);
 }
 
 static int is_eos(const llavanext_generator *g, int32_t id)
@@ -457,13 +464,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
         return finish(g, out_piece, out_len, out_token);
     if (g->n_new == 0)
         atomic_store(&g->cancel, 0);
-    int report = g->n_tokens - g->n_eval > 1;
-    lnx_status st = evaluate_pending(g, report);
-    if (st != LNX_OK) {
-        g->n_tokens = g->n_eval;
-        g->has_logits = 0;
-        return st;
-    }
+    LNX_TRY(evaluate_pending(g, g->n_tokens - g->n_eval > 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_next: nothing to continue from; append a prompt first");
     if (g->n_new >= g->max_new)
@@ -545,12 +546,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *o
         *out_tokens = 0;
     API_CHECK(g && (text || len == 0), "llavanext_generator_score: NULL argument");
     atomic_store(&g->cancel, 0);
-    lnx_status st = evaluate_pending(g, 1);
-    if (st != LNX_OK) {
-        g->n_tokens = g->n_eval;
-        g->has_logits = 0;
-        return st;
-    }
+    LNX_TRY(evaluate_pending(g, 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_score: no context to score against; append a prompt first");
     int32_t *ids = NULL;
@@ -581,7 +577,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *o
     double total = lnx_softmax(g->work, V); /* logsumexp */
     double sum = (double)g->logits[ids[0]] - total;
     int64_t pos = g->n_eval;
-    st = LNX_OK;
+    lnx_status st = LNX_OK;
     for (size_t i0 = 0; i0 + 1 < n && st == LNX_OK; i0 += (size_t)chunk) {
         int64_t T = (int64_t)(n - 1 - i0) < chunk ? (int64_t)(n - 1 - i0) : chunk;
         lnx_llama_embed(&g->model->llama, ids + i0, T, emb);

@@ -132,6 +132,13 @@ static lnx_status load_tokenizer(llavanext_model *m)
     return LNX_OK;
 }
 
+static lnx_status load_progress(const llavanext_model_params *p, int64_t done)
+{
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, done, 3, p->progress_user_data))
+        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    return LNX_OK;
+}
+
 static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_model_params *p)
 {
     char path[4096];
@@ -159,18 +166,14 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
             lnx_log(&m->log, LNX_LOG_WARNING, "%s is absent: tying the LM head to the embeddings", head);
         head = NULL;
     }
-    int64_t total = 3, done = 0;
-    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, done, total, p->progress_user_data))
-        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    /* progress in the three binding steps: vision tower, projector, language model */
+    LNX_TRY(load_progress(p, 0));
     LNX_TRY(lnx_clip_bind(&m->clip, &m->cfg, m->ws, vis));
-    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
-        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    LNX_TRY(load_progress(p, 1));
     LNX_TRY(lnx_projector_bind(&m->proj, &m->cfg, m->ws, mm));
-    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
-        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    LNX_TRY(load_progress(p, 2));
     LNX_TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
-    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, ++done, total, p->progress_user_data))
-        return lnx_error(LNX_E_ABORTED, "model loading aborted");
+    LNX_TRY(load_progress(p, 3));
     LNX_TRY(lnx_gemm_ctx_create(&m->gemm, p->precision));
     m->clip.gemm = m->gemm;
     m->proj.gemm = m->gemm;
