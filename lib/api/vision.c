@@ -342,13 +342,12 @@ LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *
     return o * o;
 }
 
-static lnx_status check_features(const llavanext_pooler *pl, const llavanext_tensor *t, int32_t kind, int64_t tokens,
+static lnx_status check_features(const llavanext_tensor *t, int32_t kind, int64_t tokens,
                                  int64_t dim, const char *fn)
 {
     API_CHECK(t->kind == kind, "%s: tensor kind %d is not the expected %d", fn, (int)t->kind, (int)kind);
     API_CHECK(t->ndim == 3 && t->dims[0] > 0 && t->dims[1] == tokens && t->dims[2] == dim,
               "%s: tensor must be [N, %lld, %lld]", fn, (long long)tokens, (long long)dim);
-    (void)pl;
     return LNX_OK;
 }
 
@@ -365,7 +364,7 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, lla
                          "llavanext_pooler_pool: %lld tokens per frame do not form a square grid (the \"full\" "
                          "select strategy keeps the CLS token; pooling needs %d)",
                          (long long)features->dims[1], (int)(g * g));
-    LNX_TRY(check_features(pl, features, LLAVANEXT_TENSOR_VIDEO_FEATURES, (int64_t)g * g, clip->cfg.hidden,
+    LNX_TRY(check_features(features, LLAVANEXT_TENSOR_VIDEO_FEATURES, (int64_t)g * g, clip->cfg.hidden,
                        "llavanext_pooler_pool"));
     int32_t o = lnx_pool_out_side(g, pl->stride);
     int64_t dims[3] = { features->dims[0], (int64_t)o * o, clip->cfg.hidden };
@@ -417,7 +416,7 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
     const llavanext_model *m = pl->model;
     const lnx_clip *clip = &m->clip;
     int32_t g = clip->grid;
-    LNX_TRY(check_features(pl, in, LLAVANEXT_TENSOR_IMAGE_PROJECTED, (int64_t)g * g, m->proj.out_dim,
+    LNX_TRY(check_features(in, LLAVANEXT_TENSOR_IMAGE_PROJECTED, (int64_t)g * g, m->proj.out_dim,
                        "llavanext_pooler_pack_image"));
     API_CHECK(in->image_h > 0 && in->image_w > 0, "llavanext_pooler_pack_image: the tensor carries no image size");
     lnx_anyres_plan plan;
