@@ -1,9 +1,8 @@
-/* Scaled dot-product attention: query tiles against keys with two cblas_sgemm calls per tile
+/* Scaled dot-product attention: query tiles against keys with two float32 GEMMs per tile
  * (scores, then scores x values) for prompts and frames; a per-head streaming kernel for decode
  * steps that reads half-precision cached keys and values directly. */
 #include "ops.h"
 
-#include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -218,13 +217,11 @@ static void head_tiles(lnx_pool *pool, const lnx_attn_args *a, int32_t g, int64_
                 continue;
             }
             int64_t nk = ke - kb;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, a->hd, a->scale,
-                        a->q + q0 * a->q_stride + (int64_t)h * a->hd, (int)a->q_stride, K + kb * ldk, (int)ldk, 0.0f,
-                        scores, (int)nk);
+            lnx_sgemm(1, rows, nk, a->hd, a->scale, a->q + q0 * a->q_stride + (int64_t)h * a->hd, a->q_stride,
+                      K + kb * ldk, ldk, 0.0f, scores, nk);
             tile_ctx tc = { a, q0, kb, nk, scores };
             lnx_parallel_for(pool, rows, tile_softmax, &tc);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, a->hd, (int)nk, 1.0f, scores, (int)nk,
-                        V + kb * ldk, (int)ldk, 0.0f, out, (int)a->out_stride);
+            lnx_sgemm(0, rows, a->hd, nk, 1.0f, scores, nk, V + kb * ldk, ldk, 0.0f, out, a->out_stride);
         }
 }
 

@@ -13,8 +13,8 @@
  * i.e. y = x W^T + b as torch.nn.Linear computes it. A has row stride lda, C row stride ldc
  * (both in elements). With accumulate != 0 the product is added to C instead of replacing it.
  *
- * F32 weights go straight to cblas_sgemm. BF16/F16 weights are widened into float32 one block
- * of rows at a time (never the whole matrix) and each block goes to cblas_sgemm. Small M
+ * F32 weights go straight to lnx_sgemm. BF16/F16 weights are widened into float32 one block
+ * of rows at a time (never the whole matrix) and each block goes to lnx_sgemm. Small M
  * (decode) uses a GEMV that reads the stored dtype directly, threaded over output rows.
  * `pool` may be NULL (serial for our own loops; BLAS uses its own threads).
  */
@@ -57,9 +57,19 @@ void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const fl
 void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                 const float *bias, float *C, int64_t ldc, int accumulate);
 
-/* While entered (non-zero return), the pool's workers may call BLAS single-threaded: OpenBLAS's
- * own thread count is 1 until the matching leave (reference counted). Returns 0, and changes
- * nothing, for a pool of one worker or a BLAS without that control. */
+/* C = alpha A op(B) + beta C (row-major float32; op(B) = B^T, B stored [N, K], when b_trans, else
+ * B [K, N]). oneDNN's sgemm with one OpenMP thread where the build has oneDNN and the CPU has
+ * AVX-512 (the caller's OpenMP setting is restored after), else cblas_sgemm (threaded as BLAS is
+ * set: single-threaded inside lnx_blas_serial_enter). */
+void lnx_sgemm(int b_trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* "onednn" or "blas": which GEMM lnx_sgemm uses on this machine (for the bench). */
+const char *lnx_sgemm_backend(void);
+
+/* While entered (non-zero return), the pool's workers may call lnx_sgemm single-threaded each:
+ * with OpenBLAS its own thread count is 1 until the matching leave (reference counted); with
+ * oneDNN's sgemm nothing needs changing. Returns 0, and changes nothing, for a pool of one worker
+ * or a BLAS without that control. */
 int lnx_blas_serial_enter(lnx_pool *pool);
 void lnx_blas_serial_leave(int entered);
 
