@@ -19,6 +19,8 @@ struct lnx_pool {
     lnx_range_fn fn;
     void *ctx;
     int64_t n;
+    void *scratch; /* lnx_pool_scratch's buffer */
+    size_t scratch_bytes;
 };
 
 typedef struct worker_arg {
@@ -128,7 +130,21 @@ void lnx_pool_free(lnx_pool *pool)
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->finish);
     free(pool->threads);
+    lnx_afree(pool->scratch);
     free(pool);
+}
+
+void *lnx_pool_scratch(lnx_pool *pool, size_t bytes)
+{
+    /* inside a loop several workers could ask at once: they get none */
+    if (!pool || inside_loop)
+        return NULL;
+    if (pool->scratch_bytes < bytes) {
+        lnx_afree(pool->scratch);
+        pool->scratch = lnx_amalloc(bytes);
+        pool->scratch_bytes = pool->scratch ? bytes : 0;
+    }
+    return pool->scratch;
 }
 
 int lnx_pool_size(const lnx_pool *pool)

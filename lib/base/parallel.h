@@ -15,6 +15,13 @@ typedef void (*lnx_range_fn)(void *ctx, int64_t begin, int64_t end, int worker);
 /* nthreads <= 0 means the number of online CPUs. The calling thread counts as worker 0. */
 lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads);
 void lnx_pool_free(lnx_pool *pool);
+/* A buffer of at least `bytes` (64-byte aligned, contents undefined) that the pool keeps for its
+ * owner's next call and frees with the pool, so that a product run once per layer and chunk does
+ * not map and fault in a fresh buffer each time. One per pool, for the float32 GEMM's widened
+ * weight blocks: call it outside parallel loops, and do not hold it across another call that may
+ * ask for it. NULL for a NULL pool, inside a parallel loop, or when out of memory. */
+void *lnx_pool_scratch(lnx_pool *pool, size_t bytes);
+
 /* Number of workers (1 for a NULL pool). */
 int lnx_pool_size(const lnx_pool *pool);
 

@@ -9,6 +9,11 @@
 #include "../base/cpu.h"
 #include "../base/half.h"
 
+#ifdef LNX_HAVE_ONEDNN
+#include <dnnl.h>
+#include <omp.h>
+#endif
+
 /* Rows per widened block: about 16 MiB of float32, so that BLAS packs the activations only a few
  * times per weight (it repacks them for every call) while the block stays a bounded copy. */
 #define WIDEN_BYTES (16u << 20)
@@ -257,13 +262,56 @@ static void add_bias(lnx_pool *pool, int64_t M, int64_t N, const float *bias, fl
     lnx_parallel_for(pool, M, bias_rows, &b);
 }
 
-/* ---- BLAS on the pool's workers ----
+/* ---- the float32 products ----
+ *
+ * Where the build has oneDNN and the CPU has AVX-512, the float32 products run through oneDNN's
+ * sgemm (its AVX-512 kernels: measured 1.7x OpenBLAS's AVX2 kernels here, which is what OpenBLAS
+ * runs under the OPENBLAS_CORETYPE=Haswell pin that its older releases need on these CPUs), one
+ * OpenMP thread per call, split over the pool's workers by the callers. Otherwise they go to
+ * cblas_sgemm.
  *
  * OpenBLAS's own threads spin (sched_yield) for a while after every call and compete for the
  * cores with the pool's loops that follow (widening, norms, softmax); many small products
  * (attention) pay its thread hand-off each time. With OpenBLAS, the products are split over the
  * pool's workers instead, each calling BLAS single-threaded: OpenBLAS's thread count is set to 1
  * for the duration (reference counted across concurrent callers, restored by the last one). */
+
+static int use_dnnl_sgemm(void)
+{
+#ifdef LNX_HAVE_ONEDNN
+    unsigned f = lnx_cpu_flags();
+    return (f & LNX_CPU_AVX512) && (f & LNX_CPU_AVX2);
+#else
+    return 0;
+#endif
+}
+
+const char *lnx_sgemm_backend(void)
+{
+    return use_dnnl_sgemm() ? "onednn" : "blas";
+}
+
+void lnx_sgemm(int b_trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+#ifdef LNX_HAVE_ONEDNN
+    if (use_dnnl_sgemm()) {
+        int saved = omp_get_max_threads();
+        if (saved != 1)
+            omp_set_num_threads(1);
+        dnnl_status_t st = dnnl_sgemm('N', b_trans ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (saved != 1)
+            omp_set_num_threads(saved);
+        if (st == dnnl_success)
+            return;
+        /* (only for arguments it rejects, which ours never are) fall through to BLAS */
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A,
+                (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
 
 #ifdef LNX_HAVE_OPENBLAS_THREADS
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -272,9 +320,12 @@ static int blas_users, blas_saved;
 
 int lnx_blas_serial_enter(lnx_pool *pool)
 {
-#ifdef LNX_HAVE_OPENBLAS_THREADS
     if (lnx_pool_size(pool) < 2)
         return 0;
+    /* oneDNN's sgemm runs single-threaded per call already: nothing to change */
+    if (use_dnnl_sgemm())
+        return 2;
+#ifdef LNX_HAVE_OPENBLAS_THREADS
     pthread_mutex_lock(&blas_lock);
     if (blas_users++ == 0) {
         blas_saved = openblas_get_num_threads();
@@ -283,7 +334,6 @@ int lnx_blas_serial_enter(lnx_pool *pool)
     pthread_mutex_unlock(&blas_lock);
     return 1;
 #else
-    (void)pool;
     return 0;
 #endif
 }
@@ -291,7 +341,7 @@ int lnx_blas_serial_enter(lnx_pool *pool)
 void lnx_blas_serial_leave(int entered)
 {
 #ifdef LNX_HAVE_OPENBLAS_THREADS
-    if (!entered)
+    if (entered != 1)
         return;
     pthread_mutex_lock(&blas_lock);
     if (--blas_users == 0)
@@ -318,8 +368,8 @@ static void sgemm_rows(void *p, int64_t begin, int64_t end, int worker)
     (void)worker;
     const rows_ctx *r = p;
     if (end > begin)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(end - begin), (int)r->N, (int)r->K, 1.0f,
-                    r->A + begin * r->lda, (int)r->lda, r->B, (int)r->ldb, r->beta, r->C + begin * r->ldc, (int)r->ldc);
+        lnx_sgemm(1, end - begin, r->N, r->K, 1.0f, r->A + begin * r->lda, r->lda, r->B, r->ldb, r->beta,
+                  r->C + begin * r->ldc, r->ldc);
 }
 
 /* C[M,N] = A[M,K] B[N,K]^T + beta C: split by rows over the pool when `serial`, else one call. */
@@ -353,7 +403,11 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
             block = 16;
         if (block > N)
             block = N;
-        float *buf = lnx_amalloc((size_t)block * (size_t)K * sizeof(float));
+        /* the pool's reusable buffer; without one (no pool, nested calls) a fresh one */
+        size_t bytes = (size_t)block * (size_t)K * sizeof(float);
+        float *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
+        if (!buf)
+            buf = own = lnx_amalloc(bytes);
         if (!buf) {
             /* no room for even one block: fall back to streaming the weights */
             lnx_blas_serial_leave(serial);
@@ -366,7 +420,7 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
             lnx_parallel_for(pool, nb, widen_rows, &w);
             sgemm_nt(pool, serial, M, nb, K, A, lda, buf, K, beta, C + n0, ldc);
         }
-        lnx_afree(buf);
+        lnx_afree(own);
     }
     lnx_blas_serial_leave(serial);
     if (bias)
