@@ -17,6 +17,10 @@ typedef struct gemm_shape {
  * each weighted by its count: total FLOP / total time, best of `reps` per shape. */
 double ceiling_sgemm(const gemm_shape *shapes, int n, int reps);
 
+/* FLOP/s of the library's float32 GEMM (lnx_gemm on float32 weights, split over the pool as the
+ * library runs it: oneDNN's sgemm where the build and CPU have it, else BLAS) over the shapes. */
+double ceiling_f32_gemm(lnx_pool *pool, const gemm_shape *shapes, int n, int reps);
+
 /* Bytes/s of a streaming read of a `bytes` buffer split over the pool's threads (best of reps). */
 double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
 

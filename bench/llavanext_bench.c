@@ -82,7 +82,7 @@ typedef struct bench {
     lnx_gemm_ctx *gemm;
     stage stages[MAX_STAGES];
     int nstages;
-    double c_sgemm_vision, c_sgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
+    double c_sgemm_vision, c_sgemm_prefill, c_fgemm_vision, c_fgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
 } bench;
 
 static int cmp_double(const void *a, const void *b)
@@ -182,6 +182,13 @@ static double bf16_peak(const bench *b)
     if (lnx_gemm_ctx_precision(b->gemm) != LNX_PRECISION_BF16)
         return 0;
     return b->c_amx > b->c_bf16 ? b->c_amx : b->c_bf16;
+}
+
+/* The f32 compute ceiling at vision or prefill shapes: the faster of cblas_sgemm and the
+ * library's own float32 GEMM (oneDNN's sgemm where it has it). */
+static double f32_ceiling(double sgemm, double backend)
+{
+    return backend > sgemm ? backend : sgemm;
 }
 
 /* ---- work counts ---- */
@@ -345,8 +352,8 @@ static void stage_vision(bench *b, int F)
     snprintf(s->params, sizeof s->params, "%d frames %dx%d -> %dx%d, batch %d, %d of %d layers", F, SRC_W, SRC_H,
              b->cfg.vision.image_size, b->cfg.vision.image_size, VISION_BATCH, s->layers, s->full_layers);
     measure(b, s, vision_fn, &v);
-    s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : b->c_sgemm_vision;
-    s->gemm_ceiling = b->c_bgemm_vision;
+    s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : f32_ceiling(b->c_sgemm_vision, b->c_fgemm_vision);
+    s->gemm_ceiling = bf16_peak(b) > 0 ? b->c_bgemm_vision : 0;
     vision_free(&v);
 }
 
@@ -361,7 +368,7 @@ typedef struct llm_run {
     lnx_llama_scratch scratch;
 } llm_run;
 
-#define PREFILL_CHUNK 512 /* the generator's default prefill_chunk */
+#define PREFILL_CHUNK 2048 /* the generator's default prefill_chunk */
 
 static double llm_pass(bench *b, llm_run *r, int32_t layers)
 {
@@ -434,8 +441,8 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             snprintf(s->params, sizeof s->params, "%lld tokens in chunks of %d, %d of %d layers", (long long)T,
                      PREFILL_CHUNK, s->layers, full);
             measure(b, s, llm_fn, &r);
-            s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : b->c_sgemm_prefill;
-            s->gemm_ceiling = b->c_bgemm_prefill;
+            s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : f32_ceiling(b->c_sgemm_prefill, b->c_fgemm_prefill);
+            s->gemm_ceiling = bf16_peak(b) > 0 ? b->c_bgemm_prefill : 0;
         } else {
             llm_pass(b, &r, c->layers); /* fills the cache for the decode step */
         }
@@ -662,6 +669,8 @@ static void print_text(const bench *b)
     printf("\nceilings: sgemm %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes); "
            "BF16 dot %.1f GFLOP/s; AMX BF16 %.1f GFLOP/s; stream read %.1f GB/s\n",
            b->c_sgemm_vision / 1e9, b->c_sgemm_prefill / 1e9, b->c_bf16 / 1e9, b->c_amx / 1e9, b->c_stream / 1e9);
+    printf("          float32 GEMM of the library (%s) %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
+           lnx_sgemm_backend(), b->c_fgemm_vision / 1e9, b->c_fgemm_prefill / 1e9);
     if (b->c_bgemm_vision > 0)
         printf("          bf16 backend GEMM %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
                b->c_bgemm_vision / 1e9, b->c_bgemm_prefill / 1e9);
@@ -696,6 +705,9 @@ static void print_json(const bench *b)
     json_t *ceil = json_object();
     json_object_set_new(ceil, "sgemm_vision_flops", json_real(b->c_sgemm_vision));
     json_object_set_new(ceil, "sgemm_prefill_flops", json_real(b->c_sgemm_prefill));
+    json_object_set_new(ceil, "f32_gemm_vision_flops", json_real(b->c_fgemm_vision));
+    json_object_set_new(ceil, "f32_gemm_prefill_flops", json_real(b->c_fgemm_prefill));
+    json_object_set_new(ceil, "f32_gemm_backend", json_string(lnx_sgemm_backend()));
     json_object_set_new(ceil, "bf16_dot_flops", json_real(b->c_bf16));
     json_object_set_new(ceil, "amx_bf16_flops", json_real(b->c_amx));
     json_object_set_new(ceil, "stream_read_bytes_per_s", json_real(b->c_stream));
@@ -846,6 +858,8 @@ int main(int argc, char **argv)
     if (!b.o.no_ceilings) {
         b.c_sgemm_vision = ceiling_sgemm(vs, 3, reps);
         b.c_sgemm_prefill = ceiling_sgemm(ps, 4, reps);
+        b.c_fgemm_vision = ceiling_f32_gemm(b.pool, vs, 3, reps);
+        b.c_fgemm_prefill = ceiling_f32_gemm(b.pool, ps, 4, reps);
         b.c_stream = ceiling_stream_read(b.pool, b.o.smoke ? (64u << 20) : (1u << 30), 3);
         b.c_bf16 = ceiling_bf16_dot(b.pool);
         b.c_amx = ceiling_amx_bf16(b.pool);

@@ -722,7 +722,8 @@ typedef struct llavanext_generator_params {
     float min_p;                /**< 0 = off; < 0 = generation config's */
     float repetition_penalty;   /**< 1 = off; < 0 = generation config's */
     uint64_t seed;              /**< random seed of the sampler */
-    int32_t prefill_chunk;      /**< tokens per prefill block; 0 = 512 */
+    int32_t prefill_chunk;      /**< tokens per prefill block; 0 = 2048 (the float32 path widens
+                                     each stored weight once per block) */
     llavanext_progress_callback progress; /**< optional; stages PREFILL and GENERATE */
     void *progress_user_data;
     llavanext_log_callback log;

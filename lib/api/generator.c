@@ -134,7 +134,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
     LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_generator_params"));
     LNX_TRY(validate(&p));
     if (p.prefill_chunk == 0)
-        p.prefill_chunk = 512;
+        p.prefill_chunk = 2048;
     const lnx_text_cfg *tc = &model->cfg.text;
     double factor = p.rope_scale > 0 ? p.rope_scale : tc->rope_factor;
     int64_t allowed = (int64_t)((double)tc->max_pos * factor);
