@@ -2,6 +2,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Buffers from this size on (weights read into memory, KV caches, activations) are aligned to
+ * 2 MiB and marked for transparent huge pages where the system offers them on request
+ * (madvise mode): streaming weights through 4 KiB pages measured 26 GB/s here, through 2 MiB
+ * pages 28 GB/s. Only our own mapping is marked; nothing process-wide changes. */
+#define HUGE_FROM ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
 
 void *lnx_amalloc(size_t size)
 {
@@ -10,7 +18,17 @@ void *lnx_amalloc(size_t size)
     size_t rounded = (size + LNX_ALIGN - 1) & ~(size_t)(LNX_ALIGN - 1);
     if (rounded < size)
         return NULL;
-    return aligned_alloc(LNX_ALIGN, rounded);
+    if (rounded < HUGE_FROM)
+        return aligned_alloc(LNX_ALIGN, rounded);
+    size_t pages = (rounded + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (pages < rounded)
+        return NULL;
+    void *p = aligned_alloc(HUGE_PAGE, pages);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        (void)madvise(p, pages, MADV_HUGEPAGE); /* advice only: without it, 4 KiB pages */
+#endif
+    return p;
 }
 
 void *lnx_acalloc(size_t n, size_t size)
