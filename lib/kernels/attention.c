@@ -386,60 +386,131 @@ static int attention_tiles_bf16(lnx_pool *pool, const lnx_attn_args *a, lnx_attn
     return c.failed ? -1 : 0;
 }
 
-/* ---- streaming kernel for a few queries ---- */
+/* ---- streaming kernel for a few queries ----
+ *
+ * Per query row: the positions are split over the workers, each walking its range of cached rows
+ * in order (every head of a position at once: the reads stay sequential, where one head's slices
+ * lie a cache row apart on pages of their own); softmax per head; the weighted values again by
+ * position ranges into per-worker partial outputs, summed at the end. */
 
 typedef struct stream_ctx {
     const lnx_attn_args *a;
-    float *scratch; /* per worker: Tk scores + hd */
-    size_t per_worker;
+    int64_t i;        /* query row */
+    int64_t beg, n;   /* its keys: beg .. beg + n */
+    float *s;         /* [H][ld] scores, then probabilities */
+    int64_t ld;
+    float *part;      /* [workers][H * hd] partial outputs */
 } stream_ctx;
 
-static void stream_heads(void *p, int64_t begin, int64_t end, int worker)
+/* Cached (or current) position j's keys, or values: its row of kv-head slices. */
+static const void *kv_row(const lnx_attn_args *a, int values, int64_t j, int *half)
+{
+    if (j < a->past) {
+        *half = a->past_dtype == LNX_DT_F16;
+        const char *base = values ? a->v_past : a->k_past;
+        return base + (size_t)j * (size_t)a->past_stride * (*half ? 2 : 4);
+    }
+    *half = 0;
+    return (values ? a->v : a->k) + (j - a->past) * a->kv_stride;
+}
+
+/* How many positions ahead the scans ask for their rows: one core's sequential reads reached
+ * 9-13 GB/s on the hardware prefetcher alone, ~14 GB/s with this. */
+#define KV_AHEAD 3
+
+static void prefetch_kv(const lnx_attn_args *a, int values, int64_t j, int64_t end)
+{
+    if (j >= end)
+        return;
+    int half;
+    const char *row = kv_row(a, values, j, &half);
+    size_t bytes = (size_t)a->KV * (size_t)a->hd * (half ? 2 : 4);
+    for (size_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch(row + b, 0, 3);
+}
+
+static void stream_scores(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const stream_ctx *c = p;
+    const lnx_attn_args *a = c->a;
+    const float *q = a->q + c->i * a->q_stride;
+    for (int64_t t = begin; t < end; t++) {
+        int half;
+        prefetch_kv(a, 0, c->beg + t + KV_AHEAD, c->beg + end);
+        const void *row = kv_row(a, 0, c->beg + t, &half);
+        lnx_scores_heads(row, half, q, a->H, a->H / a->KV, a->hd, a->scale, c->s + t, c->ld);
+    }
+}
+
+static void stream_softmax(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const stream_ctx *c = p;
+    for (int64_t h = begin; h < end; h++)
+        lnx_softmax(c->s + h * c->ld, c->n);
+}
+
+static void stream_values(void *p, int64_t begin, int64_t end, int worker)
 {
     const stream_ctx *c = p;
     const lnx_attn_args *a = c->a;
-    float *s = c->scratch + (size_t)worker * c->per_worker;
-    int32_t group = a->H / a->KV;
-    for (int64_t task = begin; task < end; task++) {
-        int32_t h = (int32_t)(task % a->H);
-        int64_t i = task / a->H;
-        int32_t g = h / group;
-        const float *q = a->q + i * a->q_stride + (int64_t)h * a->hd;
-        float *o = a->out + i * a->out_stride + (int64_t)h * a->hd;
-        int64_t beg, end_k;
-        key_range(a, i, &beg, &end_k);
-        memset(o, 0, sizeof(float) * (size_t)a->hd);
-        if (end_k <= beg)
-            continue;
-        int64_t split = a->past < beg ? beg : a->past < end_k ? a->past : end_k;
-        const int64_t g_off = (int64_t)g * a->hd;
-        const int half = a->past_dtype == LNX_DT_F16;
-        const size_t es = half ? 2 : 4;
-        const char *kp = (const char *)a->k_past + ((size_t)beg * (size_t)a->past_stride + (size_t)g_off) * es;
-        const char *vp = (const char *)a->v_past + ((size_t)beg * (size_t)a->past_stride + (size_t)g_off) * es;
-        int64_t np = split - beg, nc = end_k - split;
-        const float *kc = a->k + (split - a->past) * a->kv_stride + g_off;
-        const float *vc = a->v + (split - a->past) * a->kv_stride + g_off;
-        if (np > 0)
-            lnx_scores_rows(kp, half, a->past_stride, np, q, a->hd, a->scale, s);
-        if (nc > 0)
-            lnx_scores_rows(kc, 0, a->kv_stride, nc, q, a->hd, a->scale, s + np);
-        lnx_softmax(s, end_k - beg);
-        if (np > 0)
-            lnx_wsum_rows(vp, half, a->past_stride, np, s, a->hd, o);
-        if (nc > 0)
-            lnx_wsum_rows(vc, 0, a->kv_stride, nc, s + np, a->hd, o);
+    float *o = c->part + (size_t)worker * (size_t)a->H * (size_t)a->hd;
+    const int32_t group = a->H / a->KV;
+    int64_t t = begin;
+    while (t < end) {
+        int half[4];
+        const void *rows[4];
+        prefetch_kv(a, 1, c->beg + t + KV_AHEAD, c->beg + end);
+        rows[0] = kv_row(a, 1, c->beg + t, &half[0]);
+        int n = 1;
+        /* up to four positions of the same storage at once */
+        while (n < 4 && t + n < end) {
+            rows[n] = kv_row(a, 1, c->beg + t + n, &half[n]);
+            if (half[n] != half[0] || (c->beg + t < a->past) != (c->beg + t + n < a->past))
+                break;
+            prefetch_kv(a, 1, c->beg + t + n + KV_AHEAD, c->beg + end);
+            n++;
+        }
+        if (n == 4)
+            lnx_wsum_heads4(rows, half[0], c->s + t, c->ld, a->H, group, a->hd, o);
+        else
+            for (int r = 0; r < n; r++)
+                lnx_wsum_heads(rows[r], half[r], c->s + t + r, c->ld, a->H, group, a->hd, o);
+        t += n;
     }
 }
 
 static lnx_status attention_stream(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws)
 {
-    size_t per = ((size_t)a->Tk + 16) & ~(size_t)15;
-    float *buf = ws_get(ws, per * (size_t)lnx_pool_size(pool));
+    const int workers = lnx_pool_size(pool);
+    const size_t ld = ((size_t)a->Tk + 15) & ~(size_t)15, hq = (size_t)a->H * (size_t)a->hd;
+    float *buf = ws_get(ws, (size_t)a->H * ld + (size_t)workers * hq);
     if (!buf)
         return lnx_error(LNX_E_NOMEM, "out of memory for attention over %lld keys", (long long)a->Tk);
-    stream_ctx c = { a, buf, per };
-    lnx_parallel_for(pool, a->Tq * a->H, stream_heads, &c);
+    for (int64_t i = 0; i < a->Tq; i++) {
+        float *out = a->out + i * a->out_stride;
+        int64_t beg, end;
+        key_range(a, i, &beg, &end);
+        if (end <= beg) {
+            for (int32_t h = 0; h < a->H; h++)
+                memset(out + (int64_t)h * a->hd, 0, sizeof(float) * (size_t)a->hd);
+            continue;
+        }
+        stream_ctx c = { a, i, beg, end - beg, buf, (int64_t)ld, buf + (size_t)a->H * ld };
+        memset(c.part, 0, sizeof(float) * (size_t)workers * hq);
+        lnx_parallel_for(pool, c.n, stream_scores, &c);
+        lnx_parallel_for(pool, a->H, stream_softmax, &c);
+        lnx_parallel_for(pool, c.n, stream_values, &c);
+        for (int32_t h = 0; h < a->H; h++) {
+            float *oh = out + (int64_t)h * a->hd;
+            const float *p0 = c.part + (size_t)h * (size_t)a->hd;
+            memcpy(oh, p0, sizeof(float) * (size_t)a->hd);
+            for (int w = 1; w < workers; w++)
+                for (int32_t d = 0; d < a->hd; d++)
+                    oh[d] += p0[(size_t)w * hq + (size_t)d];
+        }
+    }
     return LNX_OK;
 }
 

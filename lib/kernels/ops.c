@@ -1,5 +1,6 @@
 /* Row kernels. Each has a plain scalar version (the oracle, *_ref) and an AVX2+FMA version
- * picked at run time; the row kernels are memory-bound, so AVX-512 would add code, not speed. */
+ * picked at run time; the row kernels are memory-bound, so AVX-512 would mostly add code, not
+ * speed (the decode attention's per-head loops are the exception). */
 #include "ops.h"
 
 #include <immintrin.h>
@@ -147,99 +148,163 @@ float lnx_dot_f16(const uint16_t *a, const float *b, int64_t n)
     return s;
 }
 
-/* ---- decode attention over cached rows ---- */
+/* ---- decode attention over one cached position ---- */
 
-AVX2 static inline __m256 row8(const void *base, int half, int64_t off)
+/* A cached position's keys (or values) are one contiguous row of kv-head slices [KV][hd]: query
+ * head h reads slice h / group. Walking positions in order keeps the reads sequential. */
+
+#define AVX512F __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+/* 16 values of a row (IEEE half or float32) at element off. */
+AVX512F static inline __m512 load16(const void *row, int half, int64_t off)
 {
     if (half)
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)));
-    return _mm256_loadu_ps((const float *)base + off);
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + off)));
+    return _mm512_loadu_ps((const float *)row + off);
 }
 
-/* Four rows at a time: independent accumulators hide the FMA latency and keep four streams of
- * loads in flight. */
-AVX2 static void scores_avx2(const void *base, int half, int64_t stride, int64_t n, const float *q, int32_t hd,
-                             float scale, float *s)
+/* 16 vectors of partial sums -> one vector whose lane h is the total of acc[h] (shuffle-and-add
+ * tree: 30 operations instead of 16 separate reductions). */
+AVX512F static inline __m512 sum16(const __m512 acc[16])
 {
-    int64_t j = 0;
-    int32_t d8 = hd & ~7;
-    for (; j + 4 <= n; j += 4) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int32_t d = 0; d < d8; d += 8) {
-            __m256 qv = _mm256_loadu_ps(q + d);
-            a0 = _mm256_fmadd_ps(row8(base, half, j * stride + d), qv, a0);
-            a1 = _mm256_fmadd_ps(row8(base, half, (j + 1) * stride + d), qv, a1);
-            a2 = _mm256_fmadd_ps(row8(base, half, (j + 2) * stride + d), qv, a2);
-            a3 = _mm256_fmadd_ps(row8(base, half, (j + 3) * stride + d), qv, a3);
-        }
-        float r[4] = { hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3) };
-        for (int k = 0; k < 4; k++) {
-            for (int32_t d = d8; d < hd; d++) {
-                int64_t o = (j + k) * stride + d;
-                r[k] += q[d] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
-            }
-            s[j + k] = r[k] * scale;
-        }
-    }
-    for (; j < n; j++) {
-        const void *row = half ? (const void *)((const uint16_t *)base + j * stride) : (const void *)((const float *)base + j * stride);
-        s[j] = (half ? lnx_dot_f16(row, q, hd) : lnx_dot_f32(row, q, hd)) * scale;
-    }
+    __m512 s1[8], s2[4], s3[2];
+    for (int i = 0; i < 8; i++) /* lanes 0-7: acc[2i]'s halves added, lanes 8-15: acc[2i+1]'s */
+        s1[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int i = 0; i < 4; i++) /* quarter k: 4 partials of acc[4i + k] */
+        s2[i] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * i], s1[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(s1[2 * i], s1[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int i = 0; i < 2; i++) /* quarter k: 2 partials of acc[8i + k], then 2 of acc[8i + 4 + k] */
+        s3[i] = _mm512_add_ps(_mm512_shuffle_ps(s2[2 * i], s2[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_ps(s2[2 * i], s2[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* quarter k: totals of acc[k], acc[4 + k], acc[8 + k], acc[12 + k] */
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    /* lane h <- lane 4 (h % 4) + h / 4 */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, r);
 }
 
-/* The output stays in registers across the rows, 64 values at a time. */
-AVX2 static void wsum_avx2(const void *base, int half, int64_t stride, int64_t n, const float *p, int32_t hd,
-                           float *out)
-{
-    int32_t d0 = 0;
-    for (; d0 + 64 <= hd; d0 += 64) {
-        __m256 acc[8];
-        for (int k = 0; k < 8; k++)
-            acc[k] = _mm256_loadu_ps(out + d0 + 8 * k);
-        for (int64_t j = 0; j < n; j++) {
-            __m256 pj = _mm256_set1_ps(p[j]);
-            for (int k = 0; k < 8; k++)
-                acc[k] = _mm256_fmadd_ps(pj, row8(base, half, j * stride + d0 + 8 * k), acc[k]);
-        }
-        for (int k = 0; k < 8; k++)
-            _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);
+/* These run once per head and position (150 000 times per layer at 4608 positions): sixteen heads
+ * at a time with independent accumulators and one reduction tree, so that the scan of a cache
+ * row costs little next to reading it. hd must be a multiple of 16. */
+#define SCORES16(NAME, LOAD)                                                                                 \
+    AVX512F static void NAME(const void *row, const float *q, int32_t h0, int32_t group, int32_t hd, float scale, \
+                             float *s, int64_t s_stride)                                                    \
+    {                                                                                                       \
+        __m512 acc[16];                                                                                     \
+        _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();                 \
+        for (int32_t d = 0; d < hd; d += 16) {                                                              \
+            _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) {                                         \
+                int32_t h = h0 + j;                                                                         \
+                acc[j] = _mm512_fmadd_ps(LOAD(row, (int64_t)(h / group) * hd + d),                          \
+                                         _mm512_loadu_ps(q + (int64_t)h * hd + d), acc[j]);                 \
+            }                                                                                               \
+        }                                                                                                   \
+        float out[16];                                                                                      \
+        _mm512_storeu_ps(out, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));                            \
+        for (int j = 0; j < 16; j++)                                                                        \
+            s[(h0 + j) * s_stride] = out[j];                                                                \
     }
-    for (int64_t j = 0; d0 < hd && j < n; j++) {
+
+#define LOAD_F16(row, off) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(row) + (off))))
+#define LOAD_F32(row, off) _mm512_loadu_ps((const float *)(row) + (off))
+SCORES16(scores16_f16, LOAD_F16)
+SCORES16(scores16_f32, LOAD_F32)
+
+AVX512F static void scores_heads_avx512(const void *row, int half, const float *q, int32_t H, int32_t group, int32_t hd,
+                                        float scale, float *s, int64_t s_stride)
+{
+    int32_t h0 = 0;
+    for (; h0 + 16 <= H; h0 += 16) {
         if (half)
-            axpy_f16_avx2(out + d0, (const uint16_t *)base + j * stride + d0, p[j], hd - d0);
+            scores16_f16(row, q, h0, group, hd, scale, s, s_stride);
         else
-            axpy_f32_avx2(out + d0, (const float *)base + j * stride + d0, p[j], hd - d0);
+            scores16_f32(row, q, h0, group, hd, scale, s, s_stride);
+    }
+    for (int32_t h = h0; h < H; h++) {
+        int64_t off = (int64_t)(h / group) * hd;
+        const float *qh = q + (int64_t)h * hd;
+        __m512 a0 = _mm512_setzero_ps();
+        for (int32_t d = 0; d < hd; d += 16)
+            a0 = _mm512_fmadd_ps(load16(row, half, off + d), _mm512_loadu_ps(qh + d), a0);
+        s[h * s_stride] = _mm512_reduce_add_ps(a0) * scale;
     }
 }
 
-void lnx_scores_rows(const void *base, int half, int64_t stride, int64_t n, const float *q, int32_t hd, float scale,
-                     float *s)
+/* nr (1..4) consecutive positions' rows (rows[r]) at once: each output vector is loaded and
+ * stored once per group instead of once per position. */
+AVX512F static void wsum_heads_avx512(const void *const *rows, int nr, int half, const float *p, int64_t p_stride,
+                                      int32_t H, int32_t group, int32_t hd, float *out)
 {
-    if (use_avx2()) {
-        scores_avx2(base, half, stride, n, q, hd, scale, s);
-        return;
-    }
-    for (int64_t j = 0; j < n; j++) {
-        float acc = 0;
-        for (int32_t d = 0; d < hd; d++) {
-            int64_t o = j * stride + d;
-            acc += q[d] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
+    for (int32_t h = 0; h < H; h++) {
+        int64_t off = (int64_t)(h / group) * hd;
+        float *o = out + (int64_t)h * hd;
+        __m512 w[4];
+        for (int r = 0; r < nr; r++)
+            w[r] = _mm512_set1_ps(p[h * p_stride + r]);
+        for (int32_t d = 0; d < hd; d += 16) {
+            __m512 acc = _mm512_loadu_ps(o + d);
+            for (int r = 0; r < nr; r++)
+                acc = _mm512_fmadd_ps(w[r], load16(rows[r], half, off + d), acc);
+            _mm512_storeu_ps(o + d, acc);
         }
-        s[j] = acc * scale;
     }
 }
 
-void lnx_wsum_rows(const void *base, int half, int64_t stride, int64_t n, const float *p, int32_t hd, float *out)
+void lnx_scores_heads(const void *row, int half, const float *q, int32_t H, int32_t group, int32_t hd, float scale,
+                      float *s, int64_t s_stride)
 {
-    if (use_avx2()) {
-        wsum_avx2(base, half, stride, n, p, hd, out);
+    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
+        scores_heads_avx512(row, half, q, H, group, hd, scale, s, s_stride);
         return;
     }
-    for (int64_t j = 0; j < n; j++)
-        for (int32_t d = 0; d < hd; d++) {
-            int64_t o = j * stride + d;
-            out[d] += p[j] * (half ? lnx_f16_to_f32(((const uint16_t *)base)[o]) : ((const float *)base)[o]);
+    for (int32_t h = 0; h < H; h++) {
+        int64_t off = (int64_t)(h / group) * hd;
+        const float *qh = q + (int64_t)h * hd;
+        float d = half ? lnx_dot_f16((const uint16_t *)row + off, qh, hd) : lnx_dot_f32((const float *)row + off, qh, hd);
+        s[h * s_stride] = d * scale;
+    }
+}
+
+void lnx_wsum_heads4(const void *const rows[4], int half, const float *p, int64_t p_stride, int32_t H, int32_t group,
+                     int32_t hd, float *out)
+{
+    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
+        wsum_heads_avx512(rows, 4, half, p, p_stride, H, group, hd, out);
+        return;
+    }
+    for (int r = 0; r < 4; r++)
+        lnx_wsum_heads(rows[r], half, p + r, p_stride, H, group, hd, out);
+}
+
+void lnx_wsum_heads(const void *row, int half, const float *p, int64_t p_stride, int32_t H, int32_t group, int32_t hd,
+                    float *out)
+{
+    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
+        wsum_heads_avx512(&row, 1, half, p, p_stride, H, group, hd, out);
+        return;
+    }
+    const int avx2 = use_avx2();
+    for (int32_t h = 0; h < H; h++) {
+        int64_t off = (int64_t)(h / group) * hd;
+        float w = p[h * p_stride], *o = out + (int64_t)h * hd;
+        if (half) {
+            const uint16_t *x = (const uint16_t *)row + off;
+            if (avx2)
+                axpy_f16_avx2(o, x, w, hd);
+            else
+                for (int32_t d = 0; d < hd; d++)
+                    o[d] += w * lnx_f16_to_f32(x[d]);
+        } else {
+            const float *x = (const float *)row + off;
+            if (avx2)
+                axpy_f32_avx2(o, x, w, hd);
+            else
+                for (int32_t d = 0; d < hd; d++)
+                    o[d] += w * x[d];
         }
+    }
 }
 
 /* ---- norms ---- */

@@ -21,11 +21,16 @@ void lnx_round_bf16_n(const float *src, uint16_t *dst, size_t n);
  * without its normalisation, which the caller applies to the product). x is clobbered. */
 float lnx_exp_bf16(float *x, int64_t n, float scale, uint16_t *p);
 
-/* Attention over one head's cached rows (row j at base + j * stride, hd values, IEEE half when
- * `half`, else float32): s[j] = scale * (row_j . q) for j < n. */
-void lnx_scores_rows(const void *base, int half, int64_t stride, int64_t n, const float *q, int32_t hd, float scale,
-                     float *s);
-/* out[0..hd) += sum_j p[j] * row_j for j < n (the rows as above). */
-void lnx_wsum_rows(const void *base, int half, int64_t stride, int64_t n, const float *p, int32_t hd, float *out);
+/* Decode attention at one cached position, whose keys or values are the row [KV][hd] (IEEE half
+ * when `half`, else float32); query head h uses kv head h / group:
+ * s[h * s_stride] = scale * (q_h . row_{h/group}) for h < H, with q [H][hd]. */
+void lnx_scores_heads(const void *row, int half, const float *q, int32_t H, int32_t group, int32_t hd, float scale,
+                      float *s, int64_t s_stride);
+/* out[h][0..hd) += p[h * p_stride] * row_{h/group} for h < H (out [H][hd]). */
+void lnx_wsum_heads(const void *row, int half, const float *p, int64_t p_stride, int32_t H, int32_t group, int32_t hd,
+                    float *out);
+/* The same for four positions: rows[r] weighted by p[h * p_stride + r]. */
+void lnx_wsum_heads4(const void *const rows[4], int half, const float *p, int64_t p_stride, int32_t H, int32_t group,
+                     int32_t hd, float *out);
 
 #endif

@@ -195,6 +195,11 @@ static void attention_matches(void **state)
         attention_case(1, 100, 4, 2, 128, 1, 0, pd);
         attention_case(3, 33, 8, 2, 16, 1, 0, pd);
         attention_case(2, 50, 4, 4, 16, 1, 7, pd);
+        /* sixteen heads at a time (7B geometry, grouped, and a remainder of heads) */
+        attention_case(1, 203, 32, 32, 128, 1, 0, pd);
+        attention_case(2, 90, 32, 8, 64, 1, 0, pd);
+        attention_case(1, 61, 20, 4, 16, 1, 0, pd);
+        attention_case(4, 5, 16, 16, 48, 1, 3, pd);
     }
 }
 
