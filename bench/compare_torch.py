@@ -26,7 +26,7 @@ import torch.nn.functional as F
 # CLIP ViT-L/14-336 and Llama-2-7B (LLaVA-NeXT-Video-7B)
 V_HIDDEN, V_HEADS, V_INTER, V_LAYERS_RUN, IMAGE, PATCH = 1024, 16, 4096, 23, 336, 14
 T_HIDDEN, T_HEADS, T_INTER, T_LAYERS, VOCAB = 4096, 32, 11008, 32, 32064
-CHUNK = 512
+CHUNK = 2048  # the generator's default prefill_chunk (--chunk)
 
 
 def rand(*shape, dtype):
@@ -143,6 +143,7 @@ def main():
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--chunk", type=int, default=CHUNK, help="prefill block (llavanext-bench uses %d)" % CHUNK)
     ap.add_argument("--precision", choices=["f32", "bf16", "both"], default="both")
     ap.add_argument("--ours", help="llavanext-bench --json output (f32) to compare with")
     ap.add_argument("--ours-bf16", help="llavanext-bench --precision bf16 --json output")
@@ -178,8 +179,8 @@ def main():
                 x = rand(T, T_HIDDEN, dtype=dt)
 
                 def pre(n, x=x, cache=cache, T=T):
-                    for p0 in range(0, T, CHUNK):
-                        llama.forward(x[p0:p0 + CHUNK], cache, p0, n)
+                    for p0 in range(0, T, a.chunk):
+                        llama.forward(x[p0:p0 + a.chunk], cache, p0, n)
                 att = 4.0 * hd * T_HEADS * T * (T + 1) / 2
                 rows.append(stage(f"prefill_{T}", pre, a.layers, T_LAYERS, a.runs, 2 * lp * T + att,
                                   2.0 * T_HIDDEN * VOCAB, "FLOP"))

@@ -376,7 +376,8 @@ typedef struct split_ctx {
     const float *bias;
     int accumulate;
     int act;
-    int by_batch;      /* split the batch; else the rows (oneDNN's AMX kernels want dense output rows) */
+    int by_batch;      /* split the batch */
+    int by_cols;       /* else split the output columns (linear products), else the rows */
     int64_t parts;
     /* float32 fallback of a failed column share (linear products only) */
     const float *A32;
@@ -393,25 +394,42 @@ static void split_run(void *p, int64_t begin, int64_t end, int worker)
     omp_set_num_threads(1);
     for (int64_t part = begin; part < end; part++) {
         lnx_bmm sub = *s->m;
-        int64_t total = s->by_batch ? s->m->batch : s->m->M;
-        /* row shares in multiples of 32 (oneDNN's blocking), batch shares in units */
-        int64_t unit = s->by_batch ? 1 : 32, units = (total + unit - 1) / unit;
+        int64_t total = s->by_batch ? s->m->batch : s->by_cols ? s->m->N : s->m->M;
+        /* column shares in multiples of 64 and row shares in multiples of 32 (oneDNN's blocking),
+         * batch shares in units */
+        int64_t unit = s->by_batch ? 1 : s->by_cols ? 64 : 32, units = (total + unit - 1) / unit;
         int64_t u0 = units * part / s->parts, u1 = units * (part + 1) / s->parts;
         int64_t i0 = u0 * unit, i1 = u1 * unit < total ? u1 * unit : total;
         if (i1 <= i0)
             continue;
+        const float *bias = s->bias;
+        int64_t r0 = 0, c0 = 0; /* the share's first row and column of C */
         if (s->by_batch) {
             sub.batch = i1 - i0;
             sub.B += i0 * s->m->sb;
+            sub.A += i0 * s->m->sa;
+            sub.C += i0 * s->m->sc;
+        } else if (s->by_cols) {
+            /* B [K, N] with strides {1, ldb} (b_trans): column n starts at n * ldb */
+            sub.N = i1 - i0;
+            sub.B += i0 * (s->m->b_trans ? s->m->ldb : 1);
+            sub.C += i0;
+            bias = bias ? bias + i0 : NULL;
+            c0 = i0;
         } else {
             sub.M = i1 - i0;
+            sub.A += i0 * s->m->lda;
+            sub.C += i0 * s->m->ldc;
+            r0 = i0;
         }
-        sub.A += i0 * (s->by_batch ? s->m->sa : s->m->lda);
-        sub.C += i0 * (s->by_batch ? s->m->sc : s->m->ldc);
-        if (run_matmul(s->c, &sub, s->bias, s->accumulate, s->act) == 0)
+        if (run_matmul(s->c, &sub, bias, s->accumulate, s->act) == 0)
             continue;
         if (s->W) {
-            lnx_gemm(NULL, sub.M, s->A32 + i0 * s->lda32, s->lda32, s->W, s->bias, sub.C, s->m->ldc, s->accumulate);
+            /* float32 fallback of this share */
+            lnx_wmat w = *s->W;
+            w.rows = sub.N;
+            w.data = (const char *)w.data + (size_t)c0 * (size_t)w.cols * lnx_dtype_size(w.dtype);
+            lnx_gemm(NULL, sub.M, s->A32 + r0 * s->lda32, s->lda32, &w, bias, sub.C, s->m->ldc, s->accumulate);
             for (int64_t r = 0; s->act >= 0 && r < sub.M; r++)
                 lnx_activate_ref((lnx_act)s->act, sub.C + r * s->m->ldc, sub.N);
         } else {
@@ -447,10 +465,14 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
             rc2 = -1;
             break;
         }
-        /* W [N, K] row-major is B [K, N] transposed */
+        /* W [N, K] row-major is B [K, N] transposed. Each share packs the operand it sees whole
+         * (the weights with a row split, the activations with a column split): split the
+         * dimension whose operand is the larger, so the smaller one is packed twice. Measured on
+         * 7B prefill blocks (M 1152-2048 < N): columns 8-10% faster than rows; on 8-frame vision
+         * batches (M 4616 > N) rows 15% faster than columns. */
         lnx_bmm m = { 1, M, W[i]->rows, K, s->buf, K, M * K, wb, K, W[i]->rows * K, 1, C[i], ldc[i], M * ldc[i] };
         split_ctx sc = { .m = &m, .bias = bias ? bias[i] : NULL, .accumulate = accumulate, .act = act, .A32 = A,
-                         .lda32 = lda, .W = W[i] };
+                         .lda32 = lda, .W = W[i], .by_cols = M < W[i]->rows };
         rc2 = run_split(c, pool, &sc);
     }
     scratch_give(c, s);
