@@ -1,6 +1,9 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 
 static unsigned flags;
@@ -18,6 +21,10 @@ static void detect(void)
         f |= LNX_CPU_AVX512;
     if ((f & LNX_CPU_AVX512) && __builtin_cpu_supports("avx512bf16"))
         f |= LNX_CPU_AVX512BF16;
+    unsigned a, b, c, d;
+    /* CPUID.(7,0).EDX: bit 22 AMX-BF16, bit 24 AMX-TILE (the OS must still grant the tile state) */
+    if ((f & LNX_CPU_AVX512BF16) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22)) && (d & (1u << 24)))
+        f |= LNX_CPU_AMX_BF16;
 #endif
     const char *mask = getenv("LLAVANEXT_CPU_MASK");
     if (mask && *mask)

@@ -21,6 +21,7 @@
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "amx.h"
 #include "ops.h"
 #include "simd.h"
 
@@ -239,14 +240,18 @@ typedef struct round_ctx {
     const float *A;
     int64_t lda, K;
     uint16_t *dst;
+    int64_t ldd; /* >= K: the columns K .. ldd are zeroed */
 } round_ctx;
 
 static void round_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const round_ctx *r = p;
-    for (int64_t m = begin; m < end; m++)
-        lnx_round_bf16_n(r->A + m * r->lda, r->dst + m * r->K, (size_t)r->K);
+    for (int64_t m = begin; m < end; m++) {
+        lnx_round_bf16_n(r->A + m * r->lda, r->dst + m * r->ldd, (size_t)r->K);
+        if (r->ldd > r->K)
+            memset(r->dst + m * r->ldd + r->K, 0, sizeof(uint16_t) * (size_t)(r->ldd - r->K));
+    }
 }
 
 /* ---- the matmul ---- */
@@ -448,22 +453,99 @@ static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
 }
 
 /* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
+/* ---- linear products on AMX tiles (our kernel, where the CPU has them) ---- */
+
+typedef struct amx_ctx {
+    lnx_gemm_ctx *c;
+    int64_t M, N, K;
+    const uint16_t *A;
+    int64_t lda;
+    const uint16_t *W;
+    float *C;
+    int64_t ldc;
+    int accumulate;
+    int64_t parts;
+    int failed;
+} amx_ctx;
+
+static void amx_run(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    amx_ctx *x = p;
+    scratch *pack = scratch_take(x->c, lnx_amx_pack_bytes() / sizeof(uint16_t));
+    if (!pack) {
+        x->failed = 1;
+        return;
+    }
+    /* column shares in multiples of 32 (the kernel's blocks) */
+    const int64_t units = (x->N + 31) / 32;
+    for (int64_t part = begin; part < end; part++) {
+        int64_t n0 = units * part / x->parts * 32, n1 = units * (part + 1) / x->parts * 32;
+        if (n1 > x->N)
+            n1 = x->N;
+        lnx_amx_linear(x->M, x->N, x->K, x->A, x->lda, x->W, x->C, x->ldc, n0, n1, x->accumulate, pack->buf);
+    }
+    scratch_give(x->c, pack);
+}
+
+typedef struct finish_ctx {
+    int64_t N;
+    const float *bias;
+    int act;
+    float *C;
+    int64_t ldc;
+} finish_ctx;
+
+static void finish_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const finish_ctx *f = p;
+    for (int64_t m = begin; m < end; m++) {
+        float *row = f->C + m * f->ldc;
+        if (f->bias)
+            for (int64_t n = 0; n < f->N; n++)
+                row[n] += f->bias[n];
+        if (f->act >= 0)
+            lnx_activate(NULL, (lnx_act)f->act, row, f->N);
+    }
+}
+
+/* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
 static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,
                        const lnx_wmat *const *W, const float *const *bias, float *const *C, const int64_t *ldc,
                        int accumulate, int act)
 {
     const int64_t K = W[0]->cols;
-    scratch *s = scratch_take(c, (size_t)(M * K));
+    /* AMX: activations padded to 32 rows and 32 columns (zeros), any even K */
+    const int amx = lnx_amx_available() && K % 2 == 0;
+    const int64_t lda16 = amx ? (K + 31) / 32 * 32 : K, rows = amx ? (M + 31) / 32 * 32 : M;
+    scratch *s = scratch_take(c, (size_t)(rows * lda16));
     if (!s)
         return -1;
-    round_ctx rc = { A, lda, K, s->buf };
+    round_ctx rc = { A, lda, K, s->buf, lda16 };
     lnx_parallel_for(pool, M, round_rows, &rc);
+    if (rows > M)
+        memset(s->buf + M * lda16, 0, sizeof(uint16_t) * (size_t)((rows - M) * lda16));
     int rc2 = 0;
     for (int i = 0; i < n && rc2 == 0; i++) {
         const uint16_t *wb = bf16_weights(c, W[i]);
         if (!wb) {
             rc2 = -1;
             break;
+        }
+        if (amx) {
+            amx_ctx x = { c, M, W[i]->rows, K, s->buf, lda16, wb, C[i], ldc[i], accumulate, lnx_pool_size(pool), 0 };
+            lnx_parallel_for(pool, x.parts, amx_run, &x);
+            if (x.failed) {
+                rc2 = -1;
+                break;
+            }
+            const float *b = bias ? bias[i] : NULL;
+            if (b || act >= 0) {
+                finish_ctx f = { W[i]->rows, b, act, C[i], ldc[i] };
+                lnx_parallel_for(pool, M, finish_rows, &f);
+            }
+            continue;
         }
         /* W [N, K] row-major is B [K, N] transposed. Each share packs the operand it sees whole
          * (the weights with a row split, the activations with a column split): split the

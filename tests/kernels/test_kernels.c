@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/half.h"
+#include "kernels/amx.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
@@ -276,6 +277,133 @@ static void bf16_rounding_matches(void **state)
     assert_true(fabs(sum - rs) <= 1e-5 * rs);
 }
 
+/* sum_k bf16(A[m, k]) W[n, k] in float64, and the sum of the terms' magnitudes (the scale of
+ * float32 rounding in any summation order). */
+static void bf16_ref(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const uint16_t *W, double *out,
+                     double *mag)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0, abs_acc = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double t = (double)lnx_bf16_to_f32(lnx_f32_to_bf16(A[m * lda + k])) * lnx_bf16_to_f32(W[n * K + k]);
+                acc += t;
+                abs_acc += fabs(t);
+            }
+            out[m * N + n] = acc;
+            mag[m * N + n] = abs_acc;
+        }
+}
+
+static uint16_t *rand_bf16(size_t n)
+{
+    uint16_t *w = lnx_amalloc(n * sizeof(uint16_t) + 64);
+    for (size_t i = 0; i < n; i++)
+        w[i] = lnx_f32_to_bf16(frand());
+    return w;
+}
+
+/* The AMX kernel itself: ragged M, N, K (tails in every dimension, K past one packed block),
+ * column ranges as the workers split them, accumulate on and off. */
+static void amx_linear_matches(void **state)
+{
+    (void)state;
+    if (!lnx_amx_available())
+        skip(); /* no AMX here (or masked off): the bf16 backend uses oneDNN's matmul */
+    const int64_t shapes[][3] = { { 1, 1, 2 }, { 33, 47, 70 }, { 32, 32, 32 }, { 70, 300, 130 }, { 5, 64, 4610 },
+                                  { 100, 96, 4096 } };
+    void *pack = lnx_amalloc(lnx_amx_pack_bytes());
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+        int64_t lda = (K + 31) / 32 * 32, Mp = (M + 31) / 32 * 32, ldc = N + 3;
+        float *A = rand_floats((size_t)(M * K), 2.0f);
+        uint16_t *W = rand_bf16((size_t)(N * K)), *A16 = lnx_acalloc((size_t)(Mp * lda), sizeof(uint16_t));
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++)
+                A16[m * lda + k] = lnx_f32_to_bf16(A[m * K + k]);
+        double *want = malloc(sizeof(double) * (size_t)(M * N)), *mag = malloc(sizeof(double) * (size_t)(M * N));
+        bf16_ref(M, N, K, A, K, W, want, mag);
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            float *C = rand_floats((size_t)(M * ldc), 1.0f), *C0 = malloc(sizeof(float) * (size_t)(M * ldc));
+            memcpy(C0, C, sizeof(float) * (size_t)(M * ldc));
+            int64_t split = N > 32 ? 32 : N; /* two shares, the first a multiple of 32 */
+            lnx_amx_linear(M, N, K, A16, lda, W, C, ldc, 0, split, accumulate, pack);
+            lnx_amx_linear(M, N, K, A16, lda, W, C, ldc, split, N, accumulate, pack);
+            for (int64_t m = 0; m < M; m++) {
+                for (int64_t n = 0; n < N; n++) {
+                    double w = want[m * N + n] + (accumulate ? C0[m * ldc + n] : 0);
+                    double tol = 1e-6 * mag[m * N + n] + 1e-6;
+                    if (!(fabs(C[m * ldc + n] - w) <= tol))
+                        fail_msg("amx M %lld N %lld K %lld acc %d: C[%lld][%lld] = %g, want %g", (long long)M,
+                                 (long long)N, (long long)K, accumulate, (long long)m, (long long)n, C[m * ldc + n], w);
+                }
+                for (int64_t n = N; n < ldc; n++) /* the padding columns of C are not written */
+                    assert_true(C[m * ldc + n] == C0[m * ldc + n]);
+            }
+            lnx_afree(C);
+            free(C0);
+        }
+        lnx_afree(A);
+        lnx_afree(W);
+        lnx_afree(A16);
+        free(want);
+        free(mag);
+    }
+    lnx_afree(pack);
+}
+
+/* Linear products through the bf16 backend (AMX or oneDNN): bias, activation, accumulation,
+ * several weights sharing one input, against float64 sums of the bf16-rounded inputs. */
+static void bf16_linear_matches(void **state)
+{
+    (void)state;
+    if (!bf16_ctx)
+        skip(); /* the bf16 backend cannot run here */
+    const int64_t shapes[][3] = { { 5, 7, 6 }, { 33, 65, 70 }, { 200, 130, 96 }, { 577, 64, 588 } };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2], lda = K + 5, ldc = N + 2;
+        float *A = rand_floats((size_t)(M * lda), 1.0f), *bias = rand_floats((size_t)N, 0.5f);
+        uint16_t *W = rand_bf16((size_t)(N * K));
+        lnx_wmat w = { W, LNX_DT_BF16, N, K };
+        double *want = malloc(sizeof(double) * (size_t)(M * N)), *mag = malloc(sizeof(double) * (size_t)(M * N));
+        bf16_ref(M, N, K, A, lda, W, want, mag);
+        float *C = rand_floats((size_t)(M * ldc), 1.0f), *C0 = malloc(sizeof(float) * (size_t)(M * ldc));
+        memcpy(C0, C, sizeof(float) * (size_t)(M * ldc));
+        lnx_gemm_x(bf16_ctx, pool, M, A, lda, &w, bias, C, ldc, 1); /* C += A W^T + b */
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double e = want[m * N + n] + bias[n] + C0[m * ldc + n];
+                assert_true(fabs(C[m * ldc + n] - e) <= 1e-5 * (mag[m * N + n] + 1.0));
+            }
+        lnx_gemm_act(bf16_ctx, pool, M, A, lda, &w, bias, C, ldc, LNX_ACT_SILU);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double x = want[m * N + n] + bias[n], e = x / (1 + exp(-x));
+                assert_true(fabs(C[m * ldc + n] - e) <= 1e-5 * (mag[m * N + n] + 1.0) + 1e-5 * fabs(e));
+            }
+        float *C2 = rand_floats((size_t)(M * N), 1.0f);
+        const lnx_wmat *ws[2] = { &w, &w };
+        const float *bs[2] = { NULL, bias };
+        float *cs[2] = { C, C2 };
+        const int64_t lds[2] = { ldc, N };
+        lnx_gemm_multi(bf16_ctx, pool, M, A, lda, 2, ws, bs, cs, lds);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double tol = 1e-5 * (mag[m * N + n] + 1.0);
+                assert_true(fabs(C[m * ldc + n] - want[m * N + n]) <= tol);
+                assert_true(fabs(C2[m * N + n] - (want[m * N + n] + bias[n])) <= tol);
+            }
+        lnx_afree(A);
+        lnx_afree(bias);
+        lnx_afree(W);
+        lnx_afree(C);
+        lnx_afree(C2);
+        free(C0);
+        free(want);
+        free(mag);
+    }
+}
+
 int main(void)
 {
     if (lnx_pool_create(&pool, 3) != LNX_OK)
@@ -285,6 +413,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(norms_match),     cmocka_unit_test(activations_match), cmocka_unit_test(softmax_matches),
         cmocka_unit_test(attention_matches), cmocka_unit_test(gemm_matches), cmocka_unit_test(bf16_rounding_matches),
+        cmocka_unit_test(amx_linear_matches), cmocka_unit_test(bf16_linear_matches),
     };
     int rc = cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
     lnx_gemm_ctx_free(bf16_ctx);

@@ -1,0 +1,209 @@
+/* bf16 GEMM on AMX tiles.
+ *
+ * Blocking: the K dimension in blocks of KC, the worker's output columns in blocks of NC; each
+ * (KC x NC) block of the weights is packed once into the tile layout (AMX wants B as pairs of K
+ * values per column, so a 16 x 16 transpose of 32-bit pairs per tile), then every 32-row block of
+ * the activations runs against it: four 16 x 16 float32 accumulator tiles (32 x 32 outputs), two
+ * A tiles, two B tiles, four TDPBF16PS per 32 values of K. The packed block (256 KiB) stays in L2
+ * while all rows pass over it. Output blocks that overhang M or N go through a small buffer. */
+#include "amx.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../base/cpu.h"
+
+#define KC 4096             /* K values per packed block (multiple of 32) */
+#define NC 128             /* output columns per packed block (multiple of 32) */
+#define TILE_BYTES 1024    /* 16 rows x 64 bytes */
+#ifndef PREFETCH_NEXT
+#define PREFETCH_NEXT 0
+#endif
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+static int amx_ok;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_detect(void)
+{
+    if (!(lnx_cpu_flags() & LNX_CPU_AMX_BF16))
+        return;
+#if defined(SYS_arch_prctl)
+    /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux hands out the tile state
+     * only on request */
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0)
+        return;
+    amx_ok = 1;
+#endif
+}
+
+int lnx_amx_available(void)
+{
+    pthread_once(&amx_once, amx_detect);
+    return amx_ok;
+}
+
+size_t lnx_amx_pack_bytes(void)
+{
+    return (size_t)KC * NC * sizeof(uint16_t);
+}
+
+/* In-register transpose of a 16 x 16 matrix of 32-bit values (r[i] = row i -> r[i] = column i). */
+AVX512 static void transpose16(__m512i r[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    /* r[4q + c], 128-bit lane L: column 4L + c of rows 4q .. 4q + 3 */
+    for (int q = 0; q < 16; q += 4) {
+        r[q] = _mm512_unpacklo_epi64(t[q], t[q + 2]);
+        r[q + 1] = _mm512_unpackhi_epi64(t[q], t[q + 2]);
+        r[q + 2] = _mm512_unpacklo_epi64(t[q + 1], t[q + 3]);
+        r[q + 3] = _mm512_unpackhi_epi64(t[q + 1], t[q + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        t[4 * c + 0] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
+        t[4 * c + 1] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xDD);
+        t[4 * c + 2] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+        t[4 * c + 3] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xDD);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_i32x4(t[4 * c + 0], t[4 * c + 2], 0x88);      /* column c */
+        r[8 + c] = _mm512_shuffle_i32x4(t[4 * c + 0], t[4 * c + 2], 0xDD);  /* column 8 + c */
+        r[4 + c] = _mm512_shuffle_i32x4(t[4 * c + 1], t[4 * c + 3], 0x88);  /* column 4 + c */
+        r[12 + c] = _mm512_shuffle_i32x4(t[4 * c + 1], t[4 * c + 3], 0xDD); /* column 12 + c */
+    }
+}
+
+/* Packs W[n0 .. n0 + nc) x [k0 .. k0 + kc) (zeros past N and K) into tiles: for column block j
+ * (32 columns) and K step s (32 values), two tiles of 16 rows (K pairs) x 16 columns x 2 values. */
+AVX512 static void pack_b(const uint16_t *W, int64_t N, int64_t K, int64_t n0, int64_t nc, int64_t k0, int64_t kc,
+                          uint16_t *dst)
+{
+    const int64_t steps = kc / 32;
+    for (int64_t j = 0; j < nc / 32; j++)
+        for (int64_t s = 0; s < steps; s++) {
+            int64_t k = k0 + 32 * s;
+            int64_t valid = K - k < 32 ? K - k : 32; /* bf16 values of each row to read */
+            __mmask16 m = valid >= 32 ? (__mmask16)0xffff : (__mmask16)((1u << (valid / 2)) - 1);
+            for (int t = 0; t < 2; t++) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) {
+                    int64_t n = n0 + 32 * j + 16 * t + i;
+                    r[i] = n < N && valid > 0 ? _mm512_maskz_loadu_epi32(m, W + n * K + k) : _mm512_setzero_si512();
+                }
+                transpose16(r);
+                uint16_t *tile = dst + ((size_t)(j * steps + s) * 2 + (size_t)t) * (TILE_BYTES / 2);
+                for (int i = 0; i < 16; i++)
+                    _mm512_storeu_si512(tile + 32 * i, r[i]);
+            }
+        }
+}
+
+typedef struct tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+AMX static void configure_tiles(void)
+{
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    /* GCC does not see ldtilecfg read the struct: keep the stores */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+}
+
+/* One 32 x 32 output block over K steps [0, steps) of the packed block: tiles 0-3 hold C (rows
+ * 0-15 x cols 0-15, rows 0-15 x 16-31, rows 16-31 x 0-15, rows 16-31 x 16-31). */
+AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t steps, float *C, int64_t ldc,
+                        int load_c)
+{
+    const size_t cs = (size_t)ldc * sizeof(float), as = (size_t)lda * sizeof(uint16_t);
+    if (load_c) {
+        _tile_loadd(0, C, cs);
+        _tile_loadd(1, C + 16, cs);
+        _tile_loadd(2, C + 16 * ldc, cs);
+        _tile_loadd(3, C + 16 * ldc + 16, cs);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t s = 0; s < steps; s++) {
+        const uint16_t *a = A + 32 * s, *b = B + (size_t)s * (TILE_BYTES / 2) * 2;
+        if (PREFETCH_NEXT && s + 1 < steps) {
+            const char *na = (const char *)(a + 32), *nb = (const char *)(b + TILE_BYTES);
+            for (int r = 0; r < 32; r++)
+                _mm_prefetch(na + (size_t)r * as, _MM_HINT_T0);
+            for (int l = 0; l < 32; l++)
+                _mm_prefetch(nb + 64 * l, _MM_HINT_T0);
+        }
+        _tile_loadd(4, a, as);
+        _tile_loadd(5, a + 16 * lda, as);
+        _tile_loadd(6, b, 64);
+        _tile_loadd(7, b + TILE_BYTES / 2, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, C, cs);
+    _tile_stored(1, C + 16, cs);
+    _tile_stored(2, C + 16 * ldc, cs);
+    _tile_stored(3, C + 16 * ldc + 16, cs);
+}
+
+AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, float *C,
+                        int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
+{
+    if (M <= 0 || n1 <= n0)
+        return;
+    uint16_t *B = pack;
+    float edge[32 * 32];
+    const int64_t Kp = (K + 31) / 32 * 32, Mp = (M + 31) / 32 * 32;
+    configure_tiles();
+    for (int64_t k0 = 0; k0 < Kp; k0 += KC) {
+        const int64_t kc = Kp - k0 < KC ? Kp - k0 : KC, steps = kc / 32;
+        const int first = k0 == 0;
+        for (int64_t nb = n0; nb < n1; nb += NC) {
+            const int64_t nc = ((n1 - nb < NC ? n1 - nb : NC) + 31) / 32 * 32;
+            pack_b(W, N, K, nb, nc, k0, kc, B);
+            for (int64_t m0 = 0; m0 < Mp; m0 += 32)
+                for (int64_t j = 0; j < nc / 32; j++) {
+                    const int64_t col = nb + 32 * j;
+                    const int64_t rows = M - m0 < 32 ? M - m0 : 32, cols = n1 - col < 32 ? n1 - col : 32;
+                    const uint16_t *a = A + m0 * lda + k0, *b = B + (size_t)j * (size_t)steps * TILE_BYTES;
+                    const int load_c = !first || accumulate;
+                    if (rows == 32 && cols == 32) {
+                        block32(a, lda, b, steps, C + m0 * ldc + col, ldc, load_c);
+                        continue;
+                    }
+                    /* an overhanging block: through `edge` */
+                    if (load_c) {
+                        memset(edge, 0, sizeof edge);
+                        for (int64_t r = 0; r < rows; r++)
+                            memcpy(edge + 32 * r, C + (m0 + r) * ldc + col, sizeof(float) * (size_t)cols);
+                    }
+                    block32(a, lda, b, steps, edge, 32, load_c);
+                    for (int64_t r = 0; r < rows; r++)
+                        memcpy(C + (m0 + r) * ldc + col, edge + 32 * r, sizeof(float) * (size_t)cols);
+                }
+        }
+    }
+    _tile_release();
+}
