@@ -674,8 +674,8 @@ static void print_text(const bench *b)
     if (b->c_bgemm_vision > 0)
         printf("          bf16 backend GEMM %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
                b->c_bgemm_vision / 1e9, b->c_bgemm_prefill / 1e9);
-    printf("%-13s %10s %12s %14s %10s %7s %11s %13s\n", "stage", "seconds", "work", "rate", "ceiling", "ratio",
-           "s/layer", "full-depth s");
+    printf("%-13s %10s %12s %14s %10s %7s %11s %13s %11s\n", "stage", "seconds", "work", "rate", "ceiling", "ratio",
+           "s/layer", "full-depth s", "full ratio");
     for (int i = 0; i < b->nstages; i++) {
         const stage *s = &b->stages[i];
         double scale;
@@ -687,8 +687,11 @@ static void print_text(const bench *b)
         snprintf(ceil, sizeof ceil, s->ceiling > 0 ? "%.1f" : "-", s->ceiling / scale);
         snprintf(ratio, sizeof ratio, s->ceiling > 0 ? "%.2f" : "-", rate / s->ceiling);
         snprintf(per, sizeof per, s->layers ? "%.4f" : "-", s->per_layer);
-        printf("%-13s %10.4f %12s %7.2f %-8s %8s %7s %11s %13.3f\n", s->name, s->seconds, work, rate / scale, u, ceil,
-               ratio, per, s->full_seconds);
+        char fratio[16];
+        snprintf(fratio, sizeof fratio, s->ceiling > 0 && s->full_seconds > 0 ? "%.2f" : "-",
+                 s->full_work / s->full_seconds / s->ceiling);
+        printf("%-13s %10.4f %12s %7.2f %-8s %8s %7s %11s %13.3f %11s\n", s->name, s->seconds, work, rate / scale, u, ceil,
+               ratio, per, s->full_seconds, fratio);
         if (s->baseline > 0)
             printf("%-13s   decode-everything %.3f s: seek-based is %.1fx faster\n", "", s->baseline,
                    s->baseline / s->seconds);
@@ -731,6 +734,12 @@ static void print_json(const bench *b)
         json_object_set_new(o, "seconds_per_layer", json_real(s->per_layer));
         json_object_set_new(o, "full_seconds", json_real(s->full_seconds));
         json_object_set_new(o, "full_work", json_real(s->full_work));
+        /* the rate and ratio of the full-depth model (extrapolated time, full work) */
+        if (s->full_seconds > 0) {
+            double fr = s->full_work / s->full_seconds;
+            json_object_set_new(o, "full_rate", json_real(fr));
+            json_object_set_new(o, "full_ratio", s->ceiling > 0 ? json_real(fr / s->ceiling) : json_null());
+        }
         if (s->baseline > 0)
             json_object_set_new(o, "baseline_seconds", json_real(s->baseline));
         if (s->gemm_ceiling > 0) {
@@ -854,7 +863,7 @@ int main(int argc, char **argv)
     int64_t Dt = c->hidden, It = c->intermediate, kvd = (int64_t)c->kv_heads * c->head_dim;
     gemm_shape ps[] = { { PREFILL_CHUNK, Dt, Dt, 2 }, { PREFILL_CHUNK, kvd, Dt, 2 }, { PREFILL_CHUNK, It, Dt, 2 },
                         { PREFILL_CHUNK, Dt, It, 1 } };
-    int reps = b.o.smoke ? 1 : 2;
+    int reps = b.o.smoke ? 1 : 3;
     if (!b.o.no_ceilings) {
         b.c_sgemm_vision = ceiling_sgemm(vs, 3, reps);
         b.c_sgemm_prefill = ceiling_sgemm(ps, 4, reps);
