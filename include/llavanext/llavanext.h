@@ -412,7 +412,9 @@ typedef struct llavanext_frame_sampler llavanext_frame_sampler;
 /** Parameters of the frame sampler. Initialise with llavanext_frame_sampler_params_init(). @since 0.1 */
 typedef struct llavanext_frame_sampler_params {
     uint32_t struct_size;
-    int32_t threads;           /**< decoder threads; 0 = automatic */
+    int32_t threads;           /**< decoder threads; 0 = automatic; 1 = one thread. Unless 1, reads
+                                    of 4+ frames from a path or memory source split their targets
+                                    over two decoders (two threads) */
     int32_t apply_rotation;    /**< non-zero (default): honour the display rotation; 0: raw frames as
                                     the reference implementation decodes them */
     int32_t skip_corrupt;      /**< non-zero: a frame that cannot be decoded is replaced by the next

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "../base/parallel.h"
 #include "media_internal.h"
 
 /* --- positioning ------------------------------------------------------------------------------ */
@@ -274,8 +277,62 @@ static void compact(lnx_frames *f, const uint8_t *ok)
     f->count = w;
 }
 
-/* The shared read: targets in request order (seek-based) or sorted with one run from the start
- * (sequential); results land in request order. */
+/* Decodes the targets items[0..n) into their slots of f, marking ok[slot]. */
+static lnx_status read_items(lnx_media *m, const slot_item *items, int32_t n, lnx_frames *f, uint8_t *ok)
+{
+    for (int32_t i = 0; i < n; i++) {
+        int64_t t = items[i].index;
+        int found = 1;
+        if (!m->image_rgb)
+            LNX_TRY(decode_target(m, t, &found));
+        if (!found) {
+            if (m->opts.skip_corrupt)
+                continue;
+            return lnx_error(LNX_E_MEDIA, "%s: frame %lld of %lld could not be decoded (corrupt or missing data)",
+                             m->origin, (long long)t, (long long)m->nframes);
+        }
+        LNX_TRY(emit(m, f, items[i].slot, t));
+        ok[items[i].slot] = 1;
+    }
+    return LNX_OK;
+}
+
+/* Seek-based reads of at least this many frames run on two decoders (the handle and its twin),
+ * each taking half of the targets in index order: a seek-based read decodes from a keyframe to
+ * each target on one core, so the second core otherwise idles. */
+#define TWIN_MIN_FRAMES 4
+
+typedef struct twin_job {
+    lnx_media *m;
+    const slot_item *items;
+    int32_t n;
+    lnx_frames *f;
+    uint8_t *ok;
+    lnx_status st;
+    char msg[1024];
+} twin_job;
+
+static void *twin_main(void *p)
+{
+    twin_job *j = p;
+    j->st = read_items(j->m, j->items, j->n, j->f, j->ok);
+    if (j->st)
+        snprintf(j->msg, sizeof j->msg, "%s", lnx_last_error());
+    return NULL;
+}
+
+static int use_twin(lnx_media *m, int32_t n, int sequential)
+{
+    if (sequential || m->image_rgb || n < TWIN_MIN_FRAMES || m->opts.threads == 1)
+        return 0;
+    if (m->opts.threads == 0 && lnx_cpu_count() < 2)
+        return 0;
+    return lnx_media_twin(m) == LNX_OK;
+}
+
+/* The shared read: targets in request order (seek-based; in index order split over two decoders
+ * when use_twin says so) or sorted with one run from the start (sequential); results land in
+ * request order. */
 static lnx_status read_frames(lnx_media *m, const int64_t *indices, int32_t n, int sequential, lnx_frames **out)
 {
     lnx_frames *f = NULL;
@@ -300,27 +357,24 @@ static lnx_status read_frames(lnx_media *m, const int64_t *indices, int32_t n, i
         m->run_active = 1;
         m->run_key = 0;
     }
-    for (int32_t i = 0; i < n; i++) {
-        int64_t t = order[i].index;
-        int found = 1;
-        if (!m->image_rgb) {
-            st = decode_target(m, t, &found);
-            if (st)
-                goto done;
-        }
-        if (!found) {
-            if (m->opts.skip_corrupt)
-                continue;
-            st = lnx_error(LNX_E_MEDIA, "%s: frame %lld of %lld could not be decoded (corrupt or missing data)",
-                           m->origin, (long long)t, (long long)m->nframes);
+    if (use_twin(m, n, sequential)) {
+        qsort(order, (size_t)n, sizeof *order, cmp_slot);
+        int32_t half = n / 2;
+        twin_job j = { m->twin, order + half, n - half, f, ok, LNX_OK, "" };
+        pthread_t th;
+        if (pthread_create(&th, NULL, twin_main, &j) == 0) {
+            st = read_items(m, order, half, f, ok);
+            pthread_join(th, NULL);
+            if (!st && j.st)
+                st = lnx_error(j.st, "%s", j.msg);
+            if (!st)
+                compact(f, ok);
             goto done;
         }
-        st = emit(m, f, order[i].slot, t);
-        if (st)
-            goto done;
-        ok[order[i].slot] = 1;
     }
-    compact(f, ok);
+    st = read_items(m, order, n, f, ok);
+    if (!st)
+        compact(f, ok);
 done:
     if (sequential) {
         /* the run from the start may continue as an ordinary run */

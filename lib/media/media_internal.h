@@ -104,6 +104,12 @@ struct lnx_media {
     /* pull plan */
     int64_t *plan;
     int32_t plan_n, plan_pos;
+
+    /* a second demuxer + decoder on the same bytes (path and memory sources), opened on the
+     * first seek-based read of several frames so that both cores decode: shares the index */
+    struct lnx_media *twin;
+    int twin_failed;   /* opening it failed once: reads stay on one decoder */
+    int borrowed;      /* this is a twin: mem and the index arrays belong to the original */
 };
 
 /* source.c: (re)opens the demuxer on the byte source from its start, with the video stream picked
@@ -113,6 +119,10 @@ lnx_status lnx_demux_open(lnx_media *m);
 int lnx_demux_read(lnx_media *m);
 /* Identity of a packet for field 1 (pos), 2 (pts) or 3 (dts). */
 int64_t lnx_pkt_identity(const lnx_media_pkt *p, int field);
+
+/* source.c: the handle's twin (opened on first use): LNX_OK, or a failure status after which
+ * the caller reads on one decoder (the error detail is cleared). */
+lnx_status lnx_media_twin(lnx_media *m);
 
 /* imagehdr.c: width and height from a PNG, BMP, WebP or JPEG header; 0 when not recognised. */
 int lnx_image_header_size(const uint8_t *data, size_t size, uint64_t *width, uint64_t *height);

@@ -54,7 +54,10 @@ typedef struct lnx_media_info {
 
 typedef struct lnx_media_opts {
     int32_t threads;           /* decoder threads (frame + slice threading); 0 = libav's automatic
-                                * choice, 1 = single-threaded. Default 0. */
+                                * choice, 1 = single-threaded. Default 0. Unless 1 (or 0 on one CPU),
+                                * seek-based reads of 4+ frames from a path or memory source also
+                                * run on a second demuxer + decoder, on a thread of their own, each
+                                * decoding half of the targets. */
     int32_t apply_rotation;    /* 1 (default): rotate frames as the display matrix says;
                                 * 0: raw decoded orientation, as the reference does */
     int32_t skip_corrupt;      /* 0 (default): a requested frame that cannot be decoded fails the read

@@ -700,10 +700,73 @@ lnx_status lnx_media_open_callbacks(lnx_media **out, lnx_media_read_fn read_fn, 
     return open_common(out, m);
 }
 
+lnx_status lnx_media_twin(lnx_media *m)
+{
+    if (m->twin)
+        return LNX_OK;
+    if (m->twin_failed || m->borrowed || (m->kind != LNX_SRC_PATH && m->kind != LNX_SRC_MEMORY))
+        return LNX_E_UNSUPPORTED;
+    lnx_media *t = NULL;
+    lnx_status st = media_new(&t, m->kind, &m->opts);
+    if (st)
+        goto fail;
+    t->borrowed = 1;
+    snprintf(t->origin, sizeof t->origin, "%s", m->origin);
+    if (m->kind == LNX_SRC_PATH) {
+        t->file = fopen(m->path, "rb");
+        if (!t->file) {
+            st = LNX_E_IO;
+            goto fail;
+        }
+        t->file_size = m->file_size;
+    } else {
+        t->mem = m->mem;
+        t->mem_size = m->mem_size;
+    }
+    t->pkt = av_packet_alloc();
+    t->frame = av_frame_alloc();
+    t->held = av_frame_alloc();
+    if (!t->pkt || !t->frame || !t->held) {
+        st = LNX_E_NOMEM;
+        goto fail;
+    }
+    st = lnx_demux_open(t);
+    if (!st)
+        st = decoder_open(t);
+    if (st)
+        goto fail;
+    /* the same index: the bytes are the same */
+    t->info = m->info;
+    t->pkts = m->pkts;
+    t->npkts = m->npkts;
+    t->nframes = m->nframes;
+    t->truncated = m->truncated;
+    t->rank_pkt = m->rank_pkt;
+    t->rank_pts = m->rank_pts;
+    t->by_pts = m->by_pts;
+    t->key_field = m->key_field;
+    t->id_sorted = m->id_sorted;
+    t->id_pkt = m->id_pkt;
+    m->twin = t;
+    return LNX_OK;
+fail:
+    lnx_media_close(t);
+    m->twin_failed = 1;
+    lnx_clear_error();
+    return st ? st : LNX_E_INTERNAL;
+}
+
 void lnx_media_close(lnx_media *m)
 {
     if (!m)
         return;
+    lnx_media_close(m->twin);
+    if (m->borrowed) {
+        /* the index and the memory source belong to the original handle */
+        m->pkts = NULL;
+        m->rank_pkt = m->rank_pts = m->id_sorted = m->id_pkt = NULL;
+        m->mem = NULL;
+    }
     avcodec_free_context(&m->dec);
     demux_close(m);
     av_packet_free(&m->pkt);

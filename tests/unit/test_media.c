@@ -513,12 +513,21 @@ static void check_seek_matches_all(const char *path)
     assert_int_equal(lnx_media_next(m, 3, &f), LNX_DONE);
     lnx_media_close(m);
 
-    /* frame threading gives the same pixels */
+    /* frame threading, and reads of 4+ frames split over two decoders, give the same pixels */
     o.threads = 4;
     m = open_ok(path, &o);
     assert_int_equal(lnx_media_read(m, idx, n, &f), LNX_OK);
     assert_matches_all(f, all, idx, n);
     lnx_frames_free(f);
+    for (int set = 0; set < 6; set++) {
+        int32_t k = 4 + (int32_t)(rng() % 37);
+        for (int32_t i = 0; i < k; i++)
+            idx[i] = (int64_t)(rng() % (uint64_t)T);
+        assert_int_equal(lnx_media_read(m, idx, k, &f), LNX_OK);
+        assert_matches_all(f, all, idx, k);
+        lnx_frames_free(f);
+    }
+    assert_non_null(m->twin);
     lnx_media_close(m);
     lnx_frames_free(all);
 }
@@ -805,11 +814,26 @@ static void test_corrupt_frame_in_the_middle(void **state)
     /* the handle stays usable */
     assert_int_equal(lnx_media_read(m, idx + 2, 1, &f), LNX_OK);
     lnx_frames_free(f);
+    /* the corrupt frame in the half that the second decoder reads (on its own thread) */
+    lnx_media_opts two = lnx_media_opts_default();
+    two.threads = 2;
+    lnx_media *m2 = open_ok(g.path, &two);
+    int64_t six[6] = {9, 1, 5, 2, 8, 3};
+    expect_error(lnx_media_read(m2, six, 6, &f), LNX_E_MEDIA, "frame 5 of 12");
+    assert_null(f);
+    assert_non_null(m2->twin);
+    lnx_media_close(m2);
     lnx_media_close(m);
 
     lnx_media_opts o = lnx_media_opts_default();
     o.skip_corrupt = 1;
     m = open_ok(g.path, &o);
+    assert_int_equal(lnx_media_read(m, six, 6, &f), LNX_OK); /* request order kept, frame 5 left out */
+    assert_int_equal(f->count, 5);
+    const int64_t kept[5] = {9, 1, 2, 8, 3};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(f->index[i], kept[i]);
+    lnx_frames_free(f);
     assert_int_equal(lnx_media_read(m, idx, 3, &f), LNX_OK);
     assert_int_equal(f->count, 2);
     assert_int_equal(f->index[0], 4);
