@@ -32,8 +32,9 @@ double ceiling_bf16_dot(lnx_pool *pool);
  * kernel does not offer AMX. */
 double ceiling_amx_bf16(lnx_pool *pool);
 
-/* FLOP/s of the library's bf16 backend (oneDNN matmul on bf16 operands, float32 output, split
- * over the pool as the library runs it) over the shapes; 0 when the context is not bf16. */
+/* FLOP/s of the library's bf16 linear product (float32 activations rounded to bf16, bf16 weights,
+ * float32 output: our AMX kernel where the CPU has AMX, else oneDNN's matmul; split over the pool
+ * as the library runs it) over the shapes; 0 when the context is not bf16. */
 double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps);
 
 double bench_now(void);
