@@ -84,8 +84,8 @@ AVX512 static void transpose16(__m512i r[16])
 
 /* Packs W[n0 .. n0 + nc) x [k0 .. k0 + kc) (zeros past N and K) into tiles: for column block j
  * (32 columns) and K step s (32 values), two tiles of 16 rows (K pairs) x 16 columns x 2 values. */
-AVX512 static void pack_b(const uint16_t *W, int64_t N, int64_t K, int64_t n0, int64_t nc, int64_t k0, int64_t kc,
-                          uint16_t *dst)
+AVX512 static void pack_b(const uint16_t *W, int64_t ldw, int64_t N, int64_t K, int64_t n0, int64_t nc, int64_t k0,
+                          int64_t kc, uint16_t *dst)
 {
     const int64_t steps = kc / 32;
     for (int64_t j = 0; j < nc / 32; j++)
@@ -97,7 +97,7 @@ AVX512 static void pack_b(const uint16_t *W, int64_t N, int64_t K, int64_t n0, i
                 __m512i r[16];
                 for (int i = 0; i < 16; i++) {
                     int64_t n = n0 + 32 * j + 16 * t + i;
-                    r[i] = n < N && valid > 0 ? _mm512_maskz_loadu_epi32(m, W + n * K + k) : _mm512_setzero_si512();
+                    r[i] = n < N && valid > 0 ? _mm512_maskz_loadu_epi32(m, W + n * ldw + k) : _mm512_setzero_si512();
                 }
                 transpose16(r);
                 uint16_t *tile = dst + ((size_t)(j * steps + s) * 2 + (size_t)t) * (TILE_BYTES / 2);
@@ -164,8 +164,8 @@ AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64
     _tile_stored(3, Cout + 16 * ldout + 16, cs);
 }
 
-AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, float *C,
-                        int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
+AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
+                        float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
 {
     if (M <= 0 || n1 <= n0)
         return;
@@ -179,7 +179,7 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
         const int load_c = k0 > 0 || accumulate;
         for (int64_t nb = n0; nb < n1; nb += NC) {
             const int64_t nc = ((n1 - nb < NC ? n1 - nb : NC) + 31) / 32 * 32;
-            pack_b(W, N, K, nb, nc, k0, kc, B);
+            pack_b(W, ldw, N, K, nb, nc, k0, kc, B);
             for (int64_t m0 = 0; m0 < Mp; m0 += 32) {
                 const int64_t rows = M - m0 < 32 ? M - m0 : 32;
                 /* K in chunks of SC steps, so that the row block's A values (32 x 32 SC) stay in L1
@@ -209,7 +209,9 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
                         }
                         if (!last) {
                             block32(a, lda, b, ns, in, ldin, part[j], 32);
-                        } else if (full) {
+                            continue;
+                        }
+                        if (full) {
                             block32(a, lda, b, ns, in, ldin, c, ldc);
                         } else {
                             block32(a, lda, b, ns, in, ldin, edge, 32);

@@ -14,12 +14,13 @@ int lnx_amx_available(void);
 size_t lnx_amx_pack_bytes(void);
 
 /*
- * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] W[n, k] for m < M and n0 <= n < n1, run in
- * the calling thread. A: bf16 [ceil32(M)][lda] with lda >= ceil32(K) and zeros in the padding
- * (rows M.. and columns K .. ceil32(K)); W: bf16 [N][K] row-major (the stored weights; K even); C float32
- * with row stride ldc. n0 must be a multiple of 32. pack: lnx_amx_pack_bytes() bytes.
+ * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] W[n, k] for m < M and
+ * n0 <= n < n1, run in the calling thread. A: bf16 [ceil32(M)][lda] with lda >= ceil32(K) and
+ * zeros in the padding (rows M.. and columns K .. ceil32(K)); W: bf16 rows of K values, row n at
+ * W + n * ldw (the stored weights [N][K]: ldw = K); K even; C float32 with row stride ldc. n0
+ * must be a multiple of 32. pack: lnx_amx_pack_bytes() bytes.
  */
-void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, float *C,
-                    int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack);
+void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
+                    float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack);
 
 #endif

@@ -11,6 +11,7 @@
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "amx.h"
 #include "gemm.h"
 #include "simd.h"
 
@@ -364,6 +365,99 @@ static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
     return 0;
 }
 
+/* ---- the same on our AMX kernel ----
+ *
+ * S = Q K^T is a linear product with the head's keys as the weights (rows of hd values); O = P V
+ * one with V transposed ([hd][keys]) as the weights. Both operands the kernel reads as A are laid
+ * out zero-padded to 32 rows and 32 columns. */
+
+static int use_amx(const lnx_attn_args *a)
+{
+    return a->hd % 2 == 0 && lnx_amx_available();
+}
+
+static size_t ceil32(size_t n)
+{
+    return (n + 31) & ~(size_t)31;
+}
+
+/* Bytes head_amx carves for a tile height of qt. */
+static size_t head_amx_bytes(size_t Tk, size_t hd, size_t qt)
+{
+    size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt);
+    size_t parts[8] = { Tk * hd * 2, hd * Tkp * 2, qtp * ceil32(hd) * 2, qtp * Tkp * 2, qt * Tk * 4, qt * hd * 4, qt * 4,
+                        lnx_amx_pack_bytes() };
+    size_t total = 0;
+    for (int i = 0; i < 8; i++)
+        total += (parts[i] + 63) & ~(size_t)63;
+    return total;
+}
+
+static int head_amx(const lnx_attn_args *a, int32_t g, char *buf)
+{
+    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd, qt = (size_t)bf16_qtile(a);
+    const size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt), ldq = ceil32(hd), ldp = Tkp;
+    uint16_t *kb = carve(&buf, Tk * hd * 2), *vt = carve(&buf, hd * Tkp * 2);
+    uint16_t *qb = carve(&buf, qtp * ldq * 2), *pb = carve(&buf, qtp * ldp * 2);
+    float *sbuf = carve(&buf, qt * Tk * 4), *obuf = carve(&buf, qt * hd * 4), *inv = carve(&buf, qt * 4);
+    void *pack = carve(&buf, lnx_amx_pack_bytes());
+    float tmp[512];
+    uint16_t vrow[512];
+    memset(vt, 0, hd * Tkp * 2);
+    memset(qb, 0, qtp * ldq * 2);
+    for (int64_t j = 0; j < a->Tk; j++) {
+        lnx_round_bf16_n(key_row(a, a->k_past, a->k, j, g, tmp), kb + (size_t)j * hd, hd);
+        lnx_round_bf16_n(key_row(a, a->v_past, a->v, j, g, tmp), vrow, hd);
+        for (size_t d = 0; d < hd; d++)
+            vt[d * Tkp + (size_t)j] = vrow[d];
+    }
+    int32_t group = a->H / a->KV;
+    for (int32_t h = g * group; h < (g + 1) * group; h++)
+        for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
+            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt;
+            int64_t kb0, ke0, kb1, ke1;
+            key_range(a, q0, &kb0, &ke0);
+            key_range(a, q0 + rows - 1, &kb1, &ke1);
+            int64_t k_beg = kb0 < kb1 ? kb0 : kb1, k_end = ke0 > ke1 ? ke0 : ke1;
+            if (k_end <= k_beg)
+                k_end = k_beg + 1; /* fully masked rows: computed, then zeroed below */
+            int64_t nk = k_end - k_beg, nk2 = (nk + 1) & ~(int64_t)1, nkp = (int64_t)ceil32((size_t)nk);
+            for (int64_t r = 0; r < rows; r++)
+                lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * ldq, hd);
+            if (rows % 32) /* the rows past the tile's last, up to the kernel's 32-row block */
+                memset(qb + (size_t)rows * ldq, 0, (size_t)(ceil32((size_t)rows) - (size_t)rows) * ldq * 2);
+            lnx_amx_linear(rows, nk, a->hd, qb, (int64_t)ldq, kb + (size_t)k_beg * hd, a->hd, sbuf, nk, 0, nk, 0, pack);
+            for (int64_t r = 0; r < rows; r++) {
+                float *row = sbuf + (size_t)r * (size_t)nk;
+                uint16_t *prow = pb + (size_t)r * ldp;
+                int64_t beg, kend;
+                key_range(a, q0 + r, &beg, &kend);
+                beg = beg - k_beg < 0 ? 0 : beg - k_beg;
+                kend = kend - k_beg > nk ? nk : kend - k_beg;
+                memset(prow, 0, sizeof(uint16_t) * (size_t)nkp);
+                inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
+            }
+            for (int64_t r = rows; r < (int64_t)ceil32((size_t)rows); r++)
+                memset(pb + (size_t)r * ldp, 0, sizeof(uint16_t) * (size_t)nkp);
+            lnx_amx_linear(rows, a->hd, nk2, pb, (int64_t)ldp, vt + k_beg, (int64_t)Tkp, obuf, a->hd, 0, a->hd, 0, pack);
+            for (int64_t r = 0; r < rows; r++) {
+                float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
+                const float *src = obuf + (size_t)r * hd;
+                for (size_t d = 0; d < hd; d++)
+                    o[d] = src[d] * inv[r];
+            }
+        }
+    return 0;
+}
+
+static void heads_amx(void *p, int64_t begin, int64_t end, int worker)
+{
+    bf16_ctx *c = p;
+    for (int64_t g = begin; g < end && !c->failed; g++)
+        if (head_amx(c->a, (int32_t)g, c->scratch + (size_t)worker * c->per_worker))
+            c->failed = 1;
+}
+
 static void heads_bf16(void *p, int64_t begin, int64_t end, int worker)
 {
     bf16_ctx *c = p;
@@ -377,12 +471,14 @@ static int attention_tiles_bf16(lnx_pool *pool, const lnx_attn_args *a, lnx_attn
 {
     if (a->hd > 512)
         return -1;
-    size_t per = head_bf16_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a));
+    const int amx = use_amx(a);
+    size_t per = amx ? head_amx_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a))
+                     : head_bf16_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a));
     char *buf = (char *)ws_get(ws, (per * (size_t)lnx_pool_size(pool) + 3) / 4);
     if (!buf)
         return -1;
     bf16_ctx c = { a, buf, per, 0 };
-    lnx_parallel_for(pool, a->KV, heads_bf16, &c);
+    lnx_parallel_for(pool, a->KV, amx ? heads_amx : heads_bf16, &c);
     return c.failed ? -1 : 0;
 }
 

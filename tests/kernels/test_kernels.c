@@ -304,7 +304,7 @@ static uint16_t *rand_bf16(size_t n)
 }
 
 /* The AMX kernel itself: ragged M, N, K (tails in every dimension, K past one packed block),
- * column ranges as the workers split them, accumulate on and off. */
+ * weight rows further apart than K, column ranges as the workers split them, accumulation. */
 static void amx_linear_matches(void **state)
 {
     (void)state;
@@ -315,9 +315,13 @@ static void amx_linear_matches(void **state)
     void *pack = lnx_amalloc(lnx_amx_pack_bytes());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
-        int64_t lda = (K + 31) / 32 * 32 + (i & 1) * 32, Mp = (M + 31) / 32 * 32, ldc = N + 3;
+        int64_t lda = (K + 31) / 32 * 32 + (int64_t)(i & 1) * 32, Mp = (M + 31) / 32 * 32, ldc = N + 3;
+        int64_t ldw = K + (int64_t)(i % 3) * 6;
         float *A = rand_floats((size_t)(M * K), 2.0f);
-        uint16_t *W = rand_bf16((size_t)(N * K)), *A16 = lnx_acalloc((size_t)(Mp * lda), sizeof(uint16_t));
+        uint16_t *Wd = rand_bf16((size_t)(N * ldw)), *W = lnx_amalloc(sizeof(uint16_t) * (size_t)(N * K) + 64);
+        uint16_t *A16 = lnx_acalloc((size_t)(Mp * lda), sizeof(uint16_t));
+        for (int64_t n = 0; n < N; n++)
+            memcpy(W + n * K, Wd + n * ldw, sizeof(uint16_t) * (size_t)K);
         for (int64_t m = 0; m < M; m++)
             for (int64_t k = 0; k < K; k++)
                 A16[m * lda + k] = lnx_f32_to_bf16(A[m * K + k]);
@@ -327,12 +331,12 @@ static void amx_linear_matches(void **state)
             float *C = rand_floats((size_t)(M * ldc), 1.0f), *C0 = malloc(sizeof(float) * (size_t)(M * ldc));
             memcpy(C0, C, sizeof(float) * (size_t)(M * ldc));
             int64_t split = N > 32 ? 32 : N; /* two shares, the first a multiple of 32 */
-            lnx_amx_linear(M, N, K, A16, lda, W, C, ldc, 0, split, accumulate, pack);
-            lnx_amx_linear(M, N, K, A16, lda, W, C, ldc, split, N, accumulate, pack);
+            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, 0, split, accumulate, pack);
+            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, split, N, accumulate, pack);
             for (int64_t m = 0; m < M; m++) {
                 for (int64_t n = 0; n < N; n++) {
                     double w = want[m * N + n] + (accumulate ? C0[m * ldc + n] : 0);
-                    double tol = 1e-6 * mag[m * N + n] + 1e-6;
+                    double tol = 1e-6 * mag[m * N + n] + 1e-6 + 1e-6 * fabs(w);
                     if (!(fabs(C[m * ldc + n] - w) <= tol))
                         fail_msg("amx M %lld N %lld K %lld acc %d: C[%lld][%lld] = %g, want %g", (long long)M,
                                  (long long)N, (long long)K, accumulate, (long long)m, (long long)n, C[m * ldc + n], w);
@@ -345,6 +349,7 @@ static void amx_linear_matches(void **state)
         }
         lnx_afree(A);
         lnx_afree(W);
+        lnx_afree(Wd);
         lnx_afree(A16);
         free(want);
         free(mag);
