@@ -11,8 +11,10 @@ Not part of the build or CI. Needs torch (the CPU wheel is enough), e.g. in a ve
     build/bench/llavanext-bench --layers 1 --precision bf16 --json > ours-bf16.json
     /tmp/torchvenv/bin/python bench/compare_torch.py --layers 1 --ours ours-f32.json --ours-bf16 ours-bf16.json
 
-The torch stages leave out what has no torch counterpart: the Pillow-exact preprocessing (the
-vision stage starts from pixel values) and the frame sampling.
+The vision stage includes the Hugging Face processor's work per frame as the reference pipeline
+does it (Pillow bicubic resize of a 1280x720 frame to the shortest edge 336, centre crop, rescale
+and normalise in numpy; --no-preprocess leaves it out and starts from pixel values), as
+llavanext-bench's vision stage includes ours. The frame sampling has no torch counterpart.
 """
 import argparse
 import json
@@ -20,13 +22,39 @@ import math
 import statistics
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+try:
+    from PIL import Image
+except ImportError:  # preprocessing is then left out (say so with --no-preprocess)
+    Image = None
 
 # CLIP ViT-L/14-336 and Llama-2-7B (LLaVA-NeXT-Video-7B)
 V_HIDDEN, V_HEADS, V_INTER, V_LAYERS_RUN, IMAGE, PATCH = 1024, 16, 4096, 23, 336, 14
 T_HIDDEN, T_HEADS, T_INTER, T_LAYERS, VOCAB = 4096, 32, 11008, 32, 32064
 CHUNK = 2048  # the generator's default prefill_chunk (--chunk)
+
+
+SRC_W, SRC_H = 1280, 720  # the frame size llavanext-bench feeds its vision stage
+MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+
+
+def preprocess(frames, dtype):
+    """CLIPImageProcessor's steps: shortest edge -> 336 (bicubic), centre crop 336, /255, normalise."""
+    out = []
+    for fr in frames:
+        im = Image.fromarray(fr)
+        w, h = im.size
+        s = IMAGE / min(w, h)
+        im = im.resize((round(w * s), round(h * s)), Image.BICUBIC)
+        l, t = (im.size[0] - IMAGE) // 2, (im.size[1] - IMAGE) // 2
+        im = im.crop((l, t, l + IMAGE, t + IMAGE))
+        x = (np.asarray(im, dtype=np.float32) * (1 / 255.0) - MEAN) / STD
+        out.append(torch.from_numpy(x.transpose(2, 0, 1).copy()))
+    return torch.stack(out).to(dtype)
 
 
 def rand(*shape, dtype):
@@ -148,6 +176,7 @@ def main():
     ap.add_argument("--ours", help="llavanext-bench --json output (f32) to compare with")
     ap.add_argument("--ours-bf16", help="llavanext-bench --precision bf16 --json output")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-preprocess", action="store_true", help="vision starts from pixel values")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -159,12 +188,17 @@ def main():
         with torch.inference_mode():
             clip = Clip(a.layers, dt)
             vt = (IMAGE // PATCH) ** 2 + 1
+            pre = Image is not None and not a.no_preprocess
+            results["vision_preprocess"] = pre
             for Fr in (1, 8, 32):
+                rng = np.random.default_rng(Fr)
+                frames = rng.integers(0, 256, (Fr, SRC_H, SRC_W, 3), dtype=np.uint8)
                 px = torch.randn(Fr, 3, IMAGE, IMAGE).to(dt)
 
-                def vis(n, px=px):
-                    for f0 in range(0, px.shape[0], 8):
-                        clip.forward(px[f0:f0 + 8], n)
+                def vis(n, px=px, frames=frames):
+                    for f0 in range(0, Fr, 8):
+                        batch = preprocess(frames[f0:f0 + 8], dt) if pre else px[f0:f0 + 8]
+                        clip.forward(batch, n)
                 D, I = V_HIDDEN, V_INTER
                 wl = Fr * (2.0 * vt * (4 * D * D + 2 * D * I) + 4.0 * vt * vt * D)
                 wf = Fr * (2.0 * (vt - 1) * 3 * PATCH * PATCH * D + 2.0 * (vt - 1) / 4 * (D * T_HIDDEN + T_HIDDEN ** 2))
@@ -200,7 +234,8 @@ def main():
             with open(path) as f:
                 ours[prec] = {s["name"]: s for s in json.load(f)["stages"]}
     print(f"torch {results['torch']}, {results['threads']} threads, {a.layers} layer(s) measured, "
-          f"full depth extrapolated; median of {a.runs}")
+          f"full depth extrapolated; median of {a.runs}; vision preprocessing "
+          f"{'included' if results.get('vision_preprocess') else 'left out'}")
     print(f"{'stage':14} {'prec':5} {'torch s':>10} {'torch full s':>13} {'ours full s':>12} {'torch/ours':>11}")
     for prec, rows in results["stages"].items():
         for r in rows:
