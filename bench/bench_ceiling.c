@@ -257,22 +257,27 @@ double ceiling_amx_bf16(lnx_pool *pool)
     return spin_rate(pool, amx_part);
 }
 
-double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
+/* FLOP/s of the library's own linear product (lnx_gemm_x through ctx, NULL = float32) over the
+ * shapes, with weights stored as `dt` (BF16 or F32); 0 when out of memory. */
+static double library_gemm_rate(const lnx_gemm_ctx *ctx, lnx_pool *pool, lnx_dtype dt, const gemm_shape *shapes, int n,
+                                int reps)
 {
-    if (lnx_gemm_ctx_precision(ctx) != LNX_PRECISION_BF16)
-        return 0;
     double flop = 0, secs = 0;
     for (int i = 0; i < n; i++) {
         const gemm_shape *s = &shapes[i];
         float *A = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->K));
-        uint16_t *B = lnx_amalloc(sizeof(uint16_t) * (size_t)(s->N * s->K));
+        void *B = lnx_amalloc(lnx_dtype_size(dt) * (size_t)(s->N * s->K));
         float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
         double best = 1e30;
         if (A && B && C) {
             fill_floats(A, (size_t)(s->M * s->K));
-            for (size_t k = 0; k < (size_t)(s->N * s->K); k++)
-                B[k] = (uint16_t)(0x3c00 + (k * 7 & 255));
-            lnx_wmat W = { B, LNX_DT_BF16, s->N, s->K };
+            for (size_t k = 0; k < (size_t)(s->N * s->K); k++) {
+                if (dt == LNX_DT_F32)
+                    ((float *)B)[k] = (float)(k * 7 & 255) * (1.0f / 256.0f) - 0.5f;
+                else
+                    ((uint16_t *)B)[k] = (uint16_t)(0x3c00 + (k * 7 & 255));
+            }
+            lnx_wmat W = { B, dt, s->N, s->K };
             for (int r = 0; r <= reps; r++) { /* the first call warms up */
                 double t0 = bench_now();
                 lnx_gemm_x(ctx, pool, s->M, A, s->K, &W, NULL, C, s->N, 0);
@@ -292,34 +297,14 @@ double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_sha
     return flop / secs;
 }
 
+double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
+{
+    if (lnx_gemm_ctx_precision(ctx) != LNX_PRECISION_BF16)
+        return 0;
+    return library_gemm_rate(ctx, pool, LNX_DT_BF16, shapes, n, reps);
+}
+
 double ceiling_f32_gemm(lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
 {
-    double flop = 0, secs = 0;
-    for (int i = 0; i < n; i++) {
-        const gemm_shape *s = &shapes[i];
-        float *A = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->K));
-        float *B = lnx_amalloc(sizeof(float) * (size_t)(s->N * s->K));
-        float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
-        double best = 1e30;
-        if (A && B && C) {
-            fill_floats(A, (size_t)(s->M * s->K));
-            fill_floats(B, (size_t)(s->N * s->K));
-            lnx_wmat W = { B, LNX_DT_F32, s->N, s->K };
-            for (int r = 0; r <= reps; r++) { /* the first call warms up */
-                double t0 = bench_now();
-                lnx_gemm(pool, s->M, A, s->K, &W, NULL, C, s->N, 0);
-                double t = bench_now() - t0;
-                if (r > 0 && t < best)
-                    best = t;
-            }
-        }
-        lnx_afree(A);
-        lnx_afree(B);
-        lnx_afree(C);
-        if (best >= 1e30)
-            return 0;
-        flop += 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->count;
-        secs += best * (double)s->count;
-    }
-    return flop / secs;
+    return library_gemm_rate(NULL, pool, LNX_DT_F32, shapes, n, reps);
 }

@@ -304,6 +304,49 @@ static void *carve(char **buf, size_t bytes)
     return p;
 }
 
+/* Keys any row of the query tile [q0, q0 + rows) may see: [*k_beg, *k_beg + *nk), at least one
+ * (fully masked rows are computed, then zeroed by tile_probs). */
+static void tile_keys(const lnx_attn_args *a, int64_t q0, int64_t rows, int64_t *k_beg, int64_t *nk)
+{
+    int64_t kb0, ke0, kb1, ke1;
+    key_range(a, q0, &kb0, &ke0);
+    key_range(a, q0 + rows - 1, &kb1, &ke1);
+    int64_t beg = kb0 < kb1 ? kb0 : kb1, end = ke0 > ke1 ? ke0 : ke1;
+    if (end <= beg)
+        end = beg + 1;
+    *k_beg = beg;
+    *nk = end - beg;
+}
+
+/* Row r of the tile's scores (sbuf, nk per row) -> unnormalised bf16 probabilities in pb (row
+ * stride ldp; its first `clear` values zeroed around the visible keys), inv[r] = 1 / their sum
+ * (0 for a fully masked row). */
+static void tile_probs(const lnx_attn_args *a, int64_t q0, int64_t rows, int64_t k_beg, int64_t nk, float *sbuf,
+                       uint16_t *pb, int64_t ldp, int64_t clear, float *inv)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = sbuf + (size_t)r * (size_t)nk;
+        uint16_t *prow = pb + (size_t)r * (size_t)ldp;
+        int64_t beg, kend;
+        key_range(a, q0 + r, &beg, &kend);
+        beg = beg - k_beg < 0 ? 0 : beg - k_beg;
+        kend = kend - k_beg > nk ? nk : kend - k_beg;
+        memset(prow, 0, sizeof(uint16_t) * (size_t)clear);
+        inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
+    }
+}
+
+/* The tile's output rows of head h: obuf (hd per row) times inv. */
+static void tile_out(const lnx_attn_args *a, int64_t q0, int64_t rows, int32_t h, const float *obuf, const float *inv)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
+        const float *src = obuf + (size_t)r * (size_t)a->hd;
+        for (int32_t d = 0; d < a->hd; d++)
+            o[d] = src[d] * inv[r];
+    }
+}
+
 /* Bytes head_bf16 carves for a tile height of qt. */
 static size_t head_bf16_bytes(size_t Tk, size_t hd, size_t qt)
 {
@@ -329,38 +372,18 @@ static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
     int32_t group = a->H / a->KV;
     for (int32_t h = g * group; h < (g + 1) * group; h++)
         for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
-            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt;
-            int64_t kb0, ke0, kb1, ke1;
-            key_range(a, q0, &kb0, &ke0);
-            key_range(a, q0 + rows - 1, &kb1, &ke1);
-            int64_t k_beg = kb0 < kb1 ? kb0 : kb1, k_end = ke0 > ke1 ? ke0 : ke1;
-            if (k_end <= k_beg)
-                k_end = k_beg + 1; /* fully masked rows: computed, then zeroed below */
-            int64_t nk = k_end - k_beg;
+            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt, k_beg, nk;
+            tile_keys(a, q0, rows, &k_beg, &nk);
             for (int64_t r = 0; r < rows; r++)
                 lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * hd, hd);
             lnx_bmm qk = { 1, rows, nk, a->hd, qb, a->hd, 0, kb + (size_t)k_beg * hd, a->hd, 0, 1, sbuf, nk, 0 };
             if (lnx_gemm_bf16_bmm(a->gemm, NULL, &qk))
                 return -1;
-            for (int64_t r = 0; r < rows; r++) {
-                float *row = sbuf + (size_t)r * (size_t)nk;
-                uint16_t *prow = pb + (size_t)r * (size_t)nk;
-                int64_t beg, kend;
-                key_range(a, q0 + r, &beg, &kend);
-                beg = beg - k_beg < 0 ? 0 : beg - k_beg;
-                kend = kend - k_beg > nk ? nk : kend - k_beg;
-                memset(prow, 0, sizeof(uint16_t) * (size_t)nk);
-                inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
-            }
+            tile_probs(a, q0, rows, k_beg, nk, sbuf, pb, nk, nk, inv);
             lnx_bmm pv = { 1, rows, a->hd, nk, pb, nk, 0, vb + (size_t)k_beg * hd, a->hd, 0, 0, obuf, a->hd, 0 };
             if (lnx_gemm_bf16_bmm(a->gemm, NULL, &pv))
                 return -1;
-            for (int64_t r = 0; r < rows; r++) {
-                float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
-                const float *src = obuf + (size_t)r * hd;
-                for (size_t d = 0; d < hd; d++)
-                    o[d] = src[d] * inv[r];
-            }
+            tile_out(a, q0, rows, h, obuf, inv);
         }
     return 0;
 }
@@ -414,38 +437,19 @@ static int head_amx(const lnx_attn_args *a, int32_t g, char *buf)
     int32_t group = a->H / a->KV;
     for (int32_t h = g * group; h < (g + 1) * group; h++)
         for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
-            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt;
-            int64_t kb0, ke0, kb1, ke1;
-            key_range(a, q0, &kb0, &ke0);
-            key_range(a, q0 + rows - 1, &kb1, &ke1);
-            int64_t k_beg = kb0 < kb1 ? kb0 : kb1, k_end = ke0 > ke1 ? ke0 : ke1;
-            if (k_end <= k_beg)
-                k_end = k_beg + 1; /* fully masked rows: computed, then zeroed below */
-            int64_t nk = k_end - k_beg, nk2 = (nk + 1) & ~(int64_t)1, nkp = (int64_t)ceil32((size_t)nk);
+            int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt, k_beg, nk;
+            tile_keys(a, q0, rows, &k_beg, &nk);
+            int64_t nk2 = (nk + 1) & ~(int64_t)1, nkp = (int64_t)ceil32((size_t)nk);
             for (int64_t r = 0; r < rows; r++)
                 lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * ldq, hd);
             if (rows % 32) /* the rows past the tile's last, up to the kernel's 32-row block */
                 memset(qb + (size_t)rows * ldq, 0, (size_t)(ceil32((size_t)rows) - (size_t)rows) * ldq * 2);
             lnx_amx_linear(rows, nk, a->hd, qb, (int64_t)ldq, kb + (size_t)k_beg * hd, a->hd, sbuf, nk, 0, nk, 0, pack);
-            for (int64_t r = 0; r < rows; r++) {
-                float *row = sbuf + (size_t)r * (size_t)nk;
-                uint16_t *prow = pb + (size_t)r * ldp;
-                int64_t beg, kend;
-                key_range(a, q0 + r, &beg, &kend);
-                beg = beg - k_beg < 0 ? 0 : beg - k_beg;
-                kend = kend - k_beg > nk ? nk : kend - k_beg;
-                memset(prow, 0, sizeof(uint16_t) * (size_t)nkp);
-                inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
-            }
+            tile_probs(a, q0, rows, k_beg, nk, sbuf, pb, (int64_t)ldp, nkp, inv);
             for (int64_t r = rows; r < (int64_t)ceil32((size_t)rows); r++)
                 memset(pb + (size_t)r * ldp, 0, sizeof(uint16_t) * (size_t)nkp);
             lnx_amx_linear(rows, a->hd, nk2, pb, (int64_t)ldp, vt + k_beg, (int64_t)Tkp, obuf, a->hd, 0, a->hd, 0, pack);
-            for (int64_t r = 0; r < rows; r++) {
-                float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
-                const float *src = obuf + (size_t)r * hd;
-                for (size_t d = 0; d < hd; d++)
-                    o[d] = src[d] * inv[r];
-            }
+            tile_out(a, q0, rows, h, obuf, inv);
         }
     return 0;
 }
