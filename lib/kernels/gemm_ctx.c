@@ -122,6 +122,30 @@ int32_t lnx_gemm_ctx_precision(const lnx_gemm_ctx *ctx)
     return ctx ? ctx->precision : LNX_PRECISION_F32;
 }
 
+typedef struct finish_ctx {
+    int64_t N;
+    const float *bias;
+    int act;
+    float *C;
+    int64_t ldc;
+} finish_ctx;
+
+/* Bias and activation as one pass over the output rows (both precisions; fused into the AMX
+ * kernel's blocks they were no faster: one activation call per 32 values). */
+static void finish_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const finish_ctx *f = p;
+    for (int64_t m = begin; m < end; m++) {
+        float *row = f->C + m * f->ldc;
+        if (f->bias)
+            for (int64_t n = 0; n < f->N; n++)
+                row[n] += f->bias[n];
+        if (f->act >= 0)
+            lnx_activate(NULL, (lnx_act)f->act, row, f->N);
+    }
+}
+
 #ifdef LNX_HAVE_ONEDNN
 
 /* ---- context-held buffers ---- */
@@ -488,30 +512,6 @@ static void amx_run(void *p, int64_t begin, int64_t end, int worker)
     scratch_give(x->c, pack);
 }
 
-typedef struct finish_ctx {
-    int64_t N;
-    const float *bias;
-    int act;
-    float *C;
-    int64_t ldc;
-} finish_ctx;
-
-/* Bias and activation as a pass over the output rows (fused into the kernel's blocks they were
- * no faster: one activation call per 32 values). */
-static void finish_rows(void *p, int64_t begin, int64_t end, int worker)
-{
-    (void)worker;
-    const finish_ctx *f = p;
-    for (int64_t m = begin; m < end; m++) {
-        float *row = f->C + m * f->ldc;
-        if (f->bias)
-            for (int64_t n = 0; n < f->N; n++)
-                row[n] += f->bias[n];
-        if (f->act >= 0)
-            lnx_activate(NULL, (lnx_act)f->act, row, f->N);
-    }
-}
-
 /* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
 static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,
                        const lnx_wmat *const *W, const float *const *bias, float *const *C, const int64_t *ldc,
@@ -578,14 +578,14 @@ static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const f
         linear_bf16(c, pool, M, A, lda, 1, &W, &bias, &C, &ldc, accumulate, act) == 0)
         return;
 #endif
-    lnx_gemm(pool, M, A, lda, W, bias, C, ldc, accumulate);
-    if (act >= 0) {
-        if (ldc == W->rows)
-            lnx_activate(pool, (lnx_act)act, C, M * ldc);
-        else
-            for (int64_t r = 0; r < M; r++)
-                lnx_activate(pool, (lnx_act)act, C + r * ldc, W->rows);
+    if (act < 0) {
+        lnx_gemm(pool, M, A, lda, W, bias, C, ldc, accumulate);
+        return;
     }
+    /* the bias and the activation in one pass over the output */
+    lnx_gemm(pool, M, A, lda, W, NULL, C, ldc, accumulate);
+    finish_ctx f = { W->rows, bias, act, C, ldc };
+    lnx_parallel_for(pool, M, finish_rows, &f);
 }
 
 void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
