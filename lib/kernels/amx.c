@@ -4,8 +4,9 @@
  * (KC x NC) block of the weights is packed once into the tile layout (AMX wants B as pairs of K
  * values per column, so a 16 x 16 transpose of 32-bit pairs per tile), then every 32-row block of
  * the activations runs against it: four 16 x 16 float32 accumulator tiles (32 x 32 outputs), two
- * A tiles, two B tiles, four TDPBF16PS per 32 values of K. The packed block (256 KiB) stays in L2
- * while all rows pass over it. Output blocks that overhang M or N go through a small buffer. */
+ * A tiles, two B tiles, four TDPBF16PS per 32 values of K. The packed block (1 MiB) stays in L2
+ * while all rows pass over it, each 32-row block in K chunks of SC steps so that its A values stay
+ * in L1 across the column blocks. Output blocks that overhang M or N go through a small buffer. */
 #include "amx.h"
 
 #include <immintrin.h>
@@ -16,12 +17,10 @@
 
 #include "../base/cpu.h"
 
-#define KC 4096             /* K values per packed block (multiple of 32) */
-#define NC 128             /* output columns per packed block (multiple of 32) */
-#define TILE_BYTES 1024    /* 16 rows x 64 bytes */
-#ifndef SC
-#define SC 8               /* K steps (of 32) per pass of a row block over the column blocks */
-#endif
+#define KC 4096         /* K values per packed block (multiple of 32) */
+#define NC 128          /* output columns per packed block (multiple of 32) */
+#define TILE_BYTES 1024 /* 16 rows x 64 bytes */
+#define SC 8            /* K steps (of 32) per pass of a row block over the column blocks */
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
