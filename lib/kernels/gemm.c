@@ -8,6 +8,7 @@
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "ops.h"
 
 #ifdef LNX_HAVE_ONEDNN
 #include <dnnl.h>
@@ -243,6 +244,7 @@ static void widen_rows(void *p, int64_t begin, int64_t end, int worker)
 typedef struct bias_ctx {
     int64_t N;
     const float *bias;
+    int act;
     float *C;
     int64_t ldc;
 } bias_ctx;
@@ -251,14 +253,21 @@ static void bias_rows(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const bias_ctx *b = p;
-    for (int64_t m = begin; m < end; m++)
-        for (int64_t n = 0; n < b->N; n++)
-            b->C[m * b->ldc + n] += b->bias[n];
+    for (int64_t m = begin; m < end; m++) {
+        float *row = b->C + m * b->ldc;
+        if (b->bias)
+            for (int64_t n = 0; n < b->N; n++)
+                row[n] += b->bias[n];
+        if (b->act >= 0)
+            lnx_activate(NULL, (lnx_act)b->act, row, b->N);
+    }
 }
 
-static void add_bias(lnx_pool *pool, int64_t M, int64_t N, const float *bias, float *C, int64_t ldc)
+void lnx_bias_act(lnx_pool *pool, int64_t M, int64_t N, const float *bias, int act, float *C, int64_t ldc)
 {
-    bias_ctx b = { N, bias, C, ldc };
+    if (!bias && act < 0)
+        return;
+    bias_ctx b = { N, bias, act, C, ldc };
     lnx_parallel_for(pool, M, bias_rows, &b);
 }
 
@@ -424,7 +433,7 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
     }
     lnx_blas_serial_leave(serial);
     if (bias)
-        add_bias(pool, M, N, bias, C, ldc);
+        lnx_bias_act(pool, M, N, bias, -1, C, ldc);
 }
 
 void lnx_gemm_ref(int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,

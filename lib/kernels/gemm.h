@@ -21,6 +21,10 @@
 void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
               const float *bias, float *C, int64_t ldc, int accumulate);
 
+/* C[m, n] = act(C[m, n] + bias[n]) for m < M, n < N (row stride ldc) in one pass over the rows,
+ * split over the pool; bias may be NULL, act < 0 means none (then nothing without a bias). */
+void lnx_bias_act(lnx_pool *pool, int64_t M, int64_t N, const float *bias, int act, float *C, int64_t ldc);
+
 /* Compute precision of the big GEMMs (vision, prefill); the numbering is the public
  * llavanext_precision's. */
 enum { LNX_PRECISION_AUTO = 0, LNX_PRECISION_F32 = 1, LNX_PRECISION_BF16 = 2 };

@@ -122,30 +122,6 @@ int32_t lnx_gemm_ctx_precision(const lnx_gemm_ctx *ctx)
     return ctx ? ctx->precision : LNX_PRECISION_F32;
 }
 
-typedef struct finish_ctx {
-    int64_t N;
-    const float *bias;
-    int act;
-    float *C;
-    int64_t ldc;
-} finish_ctx;
-
-/* Bias and activation as one pass over the output rows (both precisions; fused into the AMX
- * kernel's blocks they were no faster: one activation call per 32 values). */
-static void finish_rows(void *p, int64_t begin, int64_t end, int worker)
-{
-    (void)worker;
-    const finish_ctx *f = p;
-    for (int64_t m = begin; m < end; m++) {
-        float *row = f->C + m * f->ldc;
-        if (f->bias)
-            for (int64_t n = 0; n < f->N; n++)
-                row[n] += f->bias[n];
-        if (f->act >= 0)
-            lnx_activate(NULL, (lnx_act)f->act, row, f->N);
-    }
-}
-
 #ifdef LNX_HAVE_ONEDNN
 
 /* ---- context-held buffers ---- */
@@ -476,7 +452,6 @@ static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
     return s->failed ? -1 : 0;
 }
 
-/* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
 /* ---- linear products on AMX tiles (our kernel, where the CPU has them) ---- */
 
 typedef struct amx_ctx {
@@ -544,11 +519,9 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
                 rc2 = -1;
                 break;
             }
-            const float *b = bias ? bias[i] : NULL;
-            if (b || act >= 0) {
-                finish_ctx f = { W[i]->rows, b, act, C[i], ldc[i] };
-                lnx_parallel_for(pool, M, finish_rows, &f);
-            }
+            /* bias and activation as a pass over the output (fused into the kernel's 32 x 32 blocks
+             * they were no faster: one activation call per 32 values) */
+            lnx_bias_act(pool, M, W[i]->rows, bias ? bias[i] : NULL, act, C[i], ldc[i]);
             continue;
         }
         /* W [N, K] row-major is B [K, N] transposed. Each share packs the operand it sees whole
@@ -584,8 +557,7 @@ static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const f
     }
     /* the bias and the activation in one pass over the output */
     lnx_gemm(pool, M, A, lda, W, NULL, C, ldc, accumulate);
-    finish_ctx f = { W->rows, bias, act, C, ldc };
-    lnx_parallel_for(pool, M, finish_rows, &f);
+    lnx_bias_act(pool, M, W->rows, bias, act, C, ldc);
 }
 
 void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
