@@ -564,10 +564,10 @@ static void stream_values(void *p, int64_t begin, int64_t end, int worker)
         prefetch_kv(a, 1, c->beg + t + KV_AHEAD, c->beg + end);
         rows[0] = kv_row(a, 1, c->beg + t, &half[0]);
         int n = 1;
-        /* up to four positions of the same storage at once */
+        /* up to four positions stored in the same dtype at once (the rows need not be adjacent) */
         while (n < 4 && t + n < end) {
             rows[n] = kv_row(a, 1, c->beg + t + n, &half[n]);
-            if (half[n] != half[0] || (c->beg + t < a->past) != (c->beg + t + n < a->past))
+            if (half[n] != half[0])
                 break;
             prefetch_kv(a, 1, c->beg + t + n + KV_AHEAD, c->beg + end);
             n++;
