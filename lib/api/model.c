@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../io/file.h"
 #include "../io/json.h"
 
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
@@ -19,15 +20,22 @@ LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t
     lnx_params_init(p, size, &d, sizeof d);
 }
 
+/* Something (of any type) stands at the path: the loaders then refuse what is not a regular
+ * file, instead of taking a FIFO or directory for an absent file. */
 static int file_exists(const char *path)
 {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    return lnx_path_exists(path);
 }
+
+/* The longest file name joined to the model directory ("model.safetensors.index.json" and the
+ * like), so that a directory path that fits leaves room for every join. */
+#define LONGEST_NAME 64
 
 static void join(char *buf, size_t cap, const char *dir, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", dir, name);
+    /* llavanext_model_load checked that dir + LONGEST_NAME fits */
+    lnx_status st = lnx_path_join(buf, cap, dir, name);
+    (void)st;
 }
 
 /* Optional JSON file: absent -> *out NULL and OK. */
@@ -218,6 +226,9 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
     LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
     API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
     API_CHECK(p.precision >= 0 && p.precision <= 2, "llavanext_model_params: precision %d is unknown", (int)p.precision);
+    if (strlen(dir) + 1 + LONGEST_NAME >= 4096)
+        return lnx_error(LNX_E_INVALID, "model directory path too long (%zu bytes; at most %d): %.64s...", strlen(dir),
+                         4096 - 2 - LONGEST_NAME, dir);
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return lnx_error(LNX_E_IO, "%s: not a directory", dir);
