@@ -420,6 +420,18 @@ typedef struct llavanext_frame_sampler_params {
     int32_t skip_corrupt;      /**< non-zero: a frame that cannot be decoded is replaced by the next
                                     decodable one; 0 (default): the read fails with LLAVANEXT_E_MEDIA */
     int64_t max_frame_pixels;  /**< largest width x height accepted; 0 = 16384 x 16384 */
+    /**
+     * Optional; else the process default (llavanext_set_default_log). Receives libav's own
+     * messages about this source (demuxer, decoder, scaler), prefixed "libav: ", at the matching
+     * level (libav's trace level is dropped): the library never lets them reach stderr. To do that
+     * it installs, once, a process-wide libav log callback that passes every message not raised
+     * by the library's own libav calls on to libav's default callback, so a host's own libav use
+     * logs as before; a host that sets its own libav callback afterwards takes over all libav
+     * messages. Called on the thread doing the work (for frame-threaded decoders, one of
+     * libav's threads). @since 0.2
+     */
+    llavanext_log_callback log;
+    void *log_user_data;
 } llavanext_frame_sampler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */

@@ -29,6 +29,8 @@ static lnx_status make_opts(lnx_media_opts *o, const llavanext_frame_sampler_par
     o->threads = p.threads;
     o->apply_rotation = p.apply_rotation != 0;
     o->skip_corrupt = p.skip_corrupt != 0;
+    o->log.fn = p.log;
+    o->log.user_data = p.log_user_data;
     if (p.max_frame_pixels > 0)
         o->max_frame_pixels = (uint64_t)p.max_frame_pixels;
     return LNX_OK;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../io/file.h"
+#include "../base/file.h"
 #include "../io/json.h"
 
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)

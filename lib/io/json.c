@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "file.h"
+#include "../base/file.h"
 
 static lnx_status parse_error(const json_error_t *err, const char *origin)
 {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../base/alloc.h"
-#include "file.h"
+#include "../base/file.h"
 #include "json.h"
 
 /* A header larger than this is refused before it is read (real ones are well under 1 MiB). */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../io/file.h"
+#include "../base/file.h"
 #include "../io/json.h"
 #include "tok_internal.h"
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../base/status.h"
+#include "status.h"
 
 /* Opens `path` read-only; LNX_E_IO naming the path when it cannot be opened or is not a regular
  * file. The open itself does not block on a FIFO. *size receives the file's size (may be NULL). */

@@ -1,0 +1,154 @@
+/* What a real host runs into beyond bad files: the library's own output (it never prints: libav's
+ * messages reach the log callback), cancels that arrive before a call starts, per-handle error
+ * messages for bindings that hop threads, and processes that fork after creating handles. */
+#include "../common/testutil.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "llavanext/llavanext.h"
+
+static llavanext_model *model;
+
+static int setup(void **s)
+{
+    (void)s;
+    return llavanext_model_load(&model, tu_data("tiny-a"), NULL) == LLAVANEXT_OK ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    llavanext_model_free(model);
+    return 0;
+}
+
+/* ---- logging ---- */
+
+typedef struct captured {
+    char text[16384];
+    size_t used;
+    int count, errors, warnings;
+} captured;
+
+static void capture(int32_t level, const char *msg, void *user_data)
+{
+    captured *c = user_data;
+    c->count++;
+    c->errors += level == LLAVANEXT_LOG_ERROR;
+    c->warnings += level == LLAVANEXT_LOG_WARNING;
+    int n = snprintf(c->text + c->used, sizeof c->text - c->used, "%d %s\n", (int)level, msg);
+    if (n > 0 && c->used + (size_t)n < sizeof c->text)
+        c->used += (size_t)n;
+}
+
+/* Runs fn with file descriptor 2 pointed at a temporary file; returns what was written there. */
+static char *stderr_of(void (*fn)(void *), void *arg)
+{
+    char path[] = "/tmp/lnx-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) >= 0);
+    fn(arg);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    close(fd);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
+static void media_work(void *arg)
+{
+    captured *c = arg;
+    llavanext_frame_sampler_params p;
+    llavanext_frame_sampler_params_init(&p, sizeof p);
+    p.log = capture;
+    p.log_user_data = c;
+    /* MJPEG in AVI decodes to a deprecated full-range pixel format: swscale warns about it */
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), &p), LLAVANEXT_OK);
+    llavanext_frames *f;
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 8), LLAVANEXT_OK);
+    llavanext_frames_free(f);
+    llavanext_frame_sampler_free(fs);
+    /* an MP4 cut short: the demuxer complains (moov atom not found, or a truncated stream) */
+    size_t n;
+    char *mp4 = tu_read_file(tu_data("media/clip_h264_160x120_97f.mp4"), &n);
+    assert_non_null(mp4);
+    llavanext_status st = llavanext_frame_sampler_open_memory(&fs, mp4, n / 3, &p);
+    if (st == LLAVANEXT_OK) {
+        if (llavanext_frame_sampler_uniform(&f, fs, 4) == LLAVANEXT_OK)
+            llavanext_frames_free(f);
+        llavanext_frame_sampler_free(fs);
+    }
+    free(mp4);
+}
+
+static void libav_messages_reach_the_log_callback(void **s)
+{
+    (void)s;
+    captured c;
+    memset(&c, 0, sizeof c);
+    char *err = stderr_of(media_work, &c);
+    printf("    %d messages through the callback (%d errors, %d warnings); stderr: %zu bytes\n", c.count, c.errors,
+           c.warnings, strlen(err));
+    printf("%s", c.text);
+    if (*err)
+        fail_msg("the library wrote to stderr: %s", err);
+    free(err);
+    assert_true(c.count > 0);
+    assert_string_contains(c.text, "libav: ");
+    assert_true(c.errors + c.warnings > 0);
+}
+
+static void default_log_work(void *arg)
+{
+    captured *c = arg;
+    llavanext_set_default_log(capture, c);
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), NULL), LLAVANEXT_OK);
+    llavanext_frames *f;
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 4), LLAVANEXT_OK);
+    llavanext_frames_free(f);
+    llavanext_frame_sampler_free(fs);
+    llavanext_set_default_log(NULL, NULL);
+    /* with no logger at all, still nothing on stderr */
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), NULL), LLAVANEXT_OK);
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 4), LLAVANEXT_OK);
+    llavanext_frames_free(f);
+    llavanext_frame_sampler_free(fs);
+}
+
+static void libav_messages_without_a_handle_logger(void **s)
+{
+    (void)s;
+    captured c;
+    memset(&c, 0, sizeof c);
+    char *err = stderr_of(default_log_work, &c);
+    if (*err)
+        fail_msg("the library wrote to stderr: %s", err);
+    free(err);
+    assert_true(c.count > 0);
+    assert_string_contains(c.text, "libav: ");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(libav_messages_reach_the_log_callback),
+        cmocka_unit_test(libav_messages_without_a_handle_logger),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
