@@ -659,10 +659,12 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_t
                                                                      const llavanext_frames *frames,
                                                                      int32_t index);
 /**
- * Asks a running encode on another thread to stop; it then fails with LLAVANEXT_E_ABORTED.
- * The only call that may overlap others on the same encoder. The request is cleared when the
- * next encode starts.
- * @since 0.1
+ * Asks the encoder to stop: the preprocess or encode call running now, or, when none is running,
+ * the next one to start, fails with LLAVANEXT_E_ABORTED. A cancel is never lost and stops exactly
+ * one call: that call consumes it (a call that completes before it sees the request leaves it
+ * pending for the next call). May be called from any thread, at any time: the only call that may
+ * overlap others on the same encoder. @since 0.1 (this rule since 0.2; 0.1 cleared a request
+ * that arrived before a call started)
  */
 LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *encoder);
 
@@ -852,9 +854,14 @@ LLAVANEXT_API int64_t llavanext_generator_context_length(const llavanext_generat
  */
 LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generator *generator);
 /**
- * Asks a running prefill/generate on another thread to stop (LLAVANEXT_E_ABORTED). The only
- * call that may overlap others on the same generator. Cleared when the next operation starts.
- * @since 0.1
+ * Asks the generator to stop: the prefill, next, generate or score call running now, or, when
+ * none is running, the next one to start, fails with LLAVANEXT_E_ABORTED, leaving the
+ * conversation as it was before the positions it did not evaluate. A cancel is never lost and
+ * stops exactly one call, which consumes it; llavanext_generator_reset() drops a pending one (so a
+ * late cancel of a finished conversation cannot hit the next). A host that reuses a generator
+ * without reset must cancel only while its own request runs. May be called from any thread, at any
+ * time: the only call that may overlap others on the same generator. @since 0.1 (this rule since
+ * 0.2; 0.1 cleared a request that arrived before an operation started)
  */
 LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
 

@@ -363,7 +363,7 @@ static lnx_status evaluate_chunks(llavanext_generator *g, int report)
     const int64_t D = g->model->cfg.text.hidden;
     int64_t total = g->n_tokens - g->n_eval, done = 0;
     while (g->n_eval < g->n_tokens) {
-        if (atomic_load(&g->cancel))
+        if (atomic_exchange(&g->cancel, 0))
             return lnx_error(LNX_E_ABORTED, "prefill cancelled after %lld of %lld positions", (long long)done,
                              (long long)total);
         int64_t left = g->n_tokens - g->n_eval;
@@ -396,10 +396,18 @@ static lnx_status evaluate_pending(llavanext_generator *g, int report)
     return st;
 }
 
+/* A pending cancel (llavanext_generator_cancel's rule) fails the operation now starting. */
+static lnx_status take_cancel(llavanext_generator *g, const char *what)
+{
+    if (atomic_exchange(&g->cancel, 0))
+        return lnx_error(LNX_E_ABORTED, "%s: cancelled before it started (llavanext_generator_cancel)", what);
+    return LNX_OK;
+}
+
 LLAVANEXT_API llavanext_status llavanext_generator_prefill(llavanext_generator *g)
 {
     API_CHECK(g, "llavanext_generator_prefill: generator is NULL");
-    atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_prefill"));
     return evaluate_pending(g, 1);
 }
 
@@ -462,8 +470,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     API_CHECK(g, "llavanext_generator_next: generator is NULL");
     if (g->done)
         return finish(g, out_piece, out_len, out_token);
-    if (g->n_new == 0)
-        atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_next"));
     LNX_TRY(evaluate_pending(g, g->n_tokens - g->n_eval > 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_next: nothing to continue from; append a prompt first");
@@ -545,7 +552,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *o
     if (out_tokens)
         *out_tokens = 0;
     API_CHECK(g && (text || len == 0), "llavanext_generator_score: NULL argument");
-    atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_score"));
     LNX_TRY(evaluate_pending(g, 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_score: no context to score against; append a prompt first");
@@ -609,6 +616,7 @@ LLAVANEXT_API void llavanext_generator_reset(llavanext_generator *g)
         return;
     g->n_tokens = g->n_eval = 0;
     g->has_logits = 0;
+    atomic_store(&g->cancel, 0); /* a cancel meant for the conversation just dropped */
     for (int32_t i = 0; i < g->n_stops; i++)
         free(g->stops[i]);
     g->n_stops = 0;

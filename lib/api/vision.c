@@ -90,6 +90,14 @@ LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *e)
         atomic_store(&e->cancel, 1);
 }
 
+/* A pending cancel (llavanext_vision_encoder_cancel's rule) fails the call now starting. */
+static lnx_status take_cancel(llavanext_vision_encoder *e, const char *what)
+{
+    if (atomic_exchange(&e->cancel, 0))
+        return lnx_error(LNX_E_ABORTED, "%s: cancelled before it started (llavanext_vision_encoder_cancel)", what);
+    return LNX_OK;
+}
+
 static int32_t S_of(const llavanext_model *m)
 {
     return m->cfg.vision.image_size;
@@ -139,6 +147,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     const lnx_frames *f = frames->f;
     API_CHECK(f->count > 0, "llavanext_vision_encoder_preprocess_video: no frames");
     LNX_TRY(check_request(e, f->count, 1, 0, "llavanext_vision_encoder_preprocess_video"));
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_preprocess_video"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { f->count, 3, S, S };
     llavanext_tensor *t;
@@ -170,6 +179,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
     lnx_anyres_plan plan;
     LNX_TRY(image_plan(&plan, e, f, index, "llavanext_vision_encoder_preprocess_image"));
     LNX_TRY(check_request(e, plan.patches, 1, 0, "llavanext_vision_encoder_preprocess_image"));
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_preprocess_image"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { plan.patches, 3, S, S };
     llavanext_tensor *t;
@@ -189,7 +199,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
 static int32_t clip_progress(int64_t done, int64_t total, void *user)
 {
     llavanext_vision_encoder *e = user;
-    if (atomic_load(&e->cancel))
+    if (atomic_exchange(&e->cancel, 0))
         return 1;
     if (e->p.progress)
         return e->p.progress(LLAVANEXT_STAGE_ENCODE, e->progress_done + done, e->progress_total,
@@ -231,7 +241,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
                   pixels->dims[0] > 0,
               "llavanext_vision_encoder_encode_pixels: pixels must be [N, 3, %d, %d]", (int)S, (int)S);
     LNX_TRY(check_request(e, pixels->dims[0], 0, 1, "llavanext_vision_encoder_encode_pixels"));
-    atomic_store(&e->cancel, 0);
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_encode_pixels"));
     const lnx_clip *clip = &e->model->clip;
     int64_t dims[3] = { pixels->dims[0], lnx_clip_out_tokens(clip), clip->cfg.hidden };
     int32_t kind = pixels->kind == LLAVANEXT_TENSOR_VIDEO_PIXELS ? LLAVANEXT_TENSOR_VIDEO_FEATURES

@@ -144,11 +144,122 @@ static void libav_messages_without_a_handle_logger(void **s)
     assert_string_contains(c.text, "libav: ");
 }
 
+/* ---- cancel: a request that arrives before a call starts stops that call, exactly once ---- */
+
+static llavanext_frames *some_frames(int32_t n)
+{
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_h264_90x50_41f.mp4"), NULL), LLAVANEXT_OK);
+    llavanext_frames *f;
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, n), LLAVANEXT_OK);
+    llavanext_frame_sampler_free(fs);
+    return f;
+}
+
+static void encoder_cancel_before_a_call(void **s)
+{
+    (void)s;
+    llavanext_frames *f = some_frames(4);
+    llavanext_vision_encoder *e;
+    assert_int_equal(llavanext_vision_encoder_create(&e, model, NULL), LLAVANEXT_OK);
+    llavanext_tensor *a = NULL, *b = NULL, *px = NULL;
+    /* cancel with nothing running: the next call fails, the one after runs */
+    llavanext_vision_encoder_cancel(e);
+    assert_int_equal(llavanext_vision_encoder_encode_video(&a, e, f), LLAVANEXT_E_ABORTED);
+    assert_null(a);
+    printf("    %s\n", llavanext_last_error());
+    assert_int_equal(llavanext_vision_encoder_encode_video(&a, e, f), LLAVANEXT_OK);
+    /* the same for a bare preprocess and a bare encode of pixels */
+    llavanext_vision_encoder_cancel(e);
+    assert_int_equal(llavanext_vision_encoder_preprocess_video(&px, e, f), LLAVANEXT_E_ABORTED);
+    assert_int_equal(llavanext_vision_encoder_preprocess_video(&px, e, f), LLAVANEXT_OK);
+    llavanext_vision_encoder_cancel(e);
+    assert_int_equal(llavanext_vision_encoder_encode_pixels(&b, e, px), LLAVANEXT_E_ABORTED);
+    /* two cancels before a call are still one request */
+    llavanext_vision_encoder_cancel(e);
+    llavanext_vision_encoder_cancel(e);
+    assert_int_equal(llavanext_vision_encoder_encode_pixels(&b, e, px), LLAVANEXT_E_ABORTED);
+    assert_int_equal(llavanext_vision_encoder_encode_pixels(&b, e, px), LLAVANEXT_OK);
+    assert_int_equal(llavanext_tensor_numel(a), llavanext_tensor_numel(b));
+    assert_memory_equal(llavanext_tensor_data(a), llavanext_tensor_data(b), sizeof(float) * (size_t)llavanext_tensor_numel(a));
+    llavanext_tensor_free(a);
+    llavanext_tensor_free(b);
+    llavanext_tensor_free(px);
+    llavanext_vision_encoder_free(e);
+    llavanext_frames_free(f);
+}
+
+static void greedy_tokens(llavanext_generator *g, int32_t *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = -1;
+        llavanext_status st = llavanext_generator_next(g, NULL, NULL, &out[i]);
+        if (st != LLAVANEXT_OK)
+            fail_msg("next: %d %s", (int)st, llavanext_last_error());
+    }
+}
+
+static void generator_cancel_before_a_call(void **s)
+{
+    (void)s;
+    static const char prompt[] = "USER: What is in the box? ASSISTANT:";
+    llavanext_generator_params gp;
+    llavanext_generator_params_init(&gp, sizeof gp);
+    gp.temperature = 0;
+    gp.max_new_tokens = 6;
+    llavanext_generator *g;
+    assert_int_equal(llavanext_generator_create(&g, model, &gp), LLAVANEXT_OK);
+    int32_t want[6], got[6];
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    greedy_tokens(g, want, 6);
+
+    /* before next(): that next fails, and the conversation continues as if it had not happened */
+    llavanext_generator_reset(g);
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    llavanext_generator_cancel(g);
+    int32_t tok = 0;
+    assert_int_equal(llavanext_generator_next(g, NULL, NULL, &tok), LLAVANEXT_E_ABORTED);
+    printf("    %s\n", llavanext_last_error());
+    assert_int_equal(tok, -1);
+    greedy_tokens(g, got, 6);
+    assert_memory_equal(got, want, sizeof got);
+
+    /* before prefill() and score() */
+    llavanext_generator_reset(g);
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    llavanext_generator_cancel(g);
+    assert_int_equal(llavanext_generator_prefill(g), LLAVANEXT_E_ABORTED);
+    assert_int_equal(llavanext_generator_prefill(g), LLAVANEXT_OK);
+    double lp;
+    llavanext_generator_cancel(g);
+    assert_int_equal(llavanext_generator_score(&lp, NULL, g, " yes", 4), LLAVANEXT_E_ABORTED);
+    assert_int_equal(llavanext_generator_score(&lp, NULL, g, " yes", 4), LLAVANEXT_OK);
+
+    /* between the tokens of a streamed answer: the next token fails, the one after continues */
+    llavanext_generator_reset(g);
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    greedy_tokens(g, got, 2);
+    llavanext_generator_cancel(g);
+    assert_int_equal(llavanext_generator_next(g, NULL, NULL, &tok), LLAVANEXT_E_ABORTED);
+    greedy_tokens(g, got + 2, 4);
+    assert_memory_equal(got, want, sizeof got);
+
+    /* reset drops a pending cancel: a late cancel of a finished conversation spares the next */
+    llavanext_generator_cancel(g);
+    llavanext_generator_reset(g);
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    greedy_tokens(g, got, 6);
+    assert_memory_equal(got, want, sizeof got);
+    llavanext_generator_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(libav_messages_reach_the_log_callback),
         cmocka_unit_test(libav_messages_without_a_handle_logger),
+        cmocka_unit_test(encoder_cancel_before_a_call),
+        cmocka_unit_test(generator_cancel_before_a_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
