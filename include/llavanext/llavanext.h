@@ -236,6 +236,16 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
 
 /** Releases the caller's reference. NULL-safe; callable from any thread. @since 0.1 */
 LLAVANEXT_API void llavanext_model_free(llavanext_model *model);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `model` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL model returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_model_last_error(const llavanext_model *model, char *buf, size_t size);
 
 /** Special tokens, for llavanext_model_token_id(). @since 0.1 */
 enum llavanext_special_token {
@@ -472,6 +482,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_callbacks(llavanext_
 
 /** Frees the sampler. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_frame_sampler_free(llavanext_frame_sampler *sampler);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `sampler` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL sampler returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_frame_sampler_last_error(const llavanext_frame_sampler *sampler, char *buf, size_t size);
 
 /** What a media source is. @since 0.1 */
 typedef struct llavanext_media_info {
@@ -622,6 +642,16 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_
                                                                const llavanext_vision_encoder_params *params);
 /** Frees the encoder. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *encoder);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `encoder` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL encoder returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_vision_encoder_last_error(const llavanext_vision_encoder *encoder, char *buf, size_t size);
 
 /**
  * Preprocesses video frames exactly as the Hugging Face processor does (shortest-edge bicubic
@@ -697,6 +727,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
                                                        const llavanext_pooler_params *params);
 /** Frees the pooler. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pooler);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `pooler` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL pooler returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *pooler, char *buf, size_t size);
 /** Embeddings per video frame with this pooler's stride. @since 0.1 */
 LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pooler);
 /** VIDEO_FEATURES -> VIDEO_POOLED (spatial pooling only). @since 0.1 */
@@ -762,6 +802,16 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
                                                           const llavanext_generator_params *params);
 /** Frees the generator. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_generator_free(llavanext_generator *generator);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `generator` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL generator returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_generator_last_error(const llavanext_generator *generator, char *buf, size_t size);
 
 /**
  * Appends prompt text. The text is tokenized (a BOS is added at the very start of the

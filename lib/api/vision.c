@@ -9,6 +9,7 @@
 #define DEFAULT_MAX_REQUEST_BYTES ((int64_t)8 << 30)
 
 struct llavanext_vision_encoder {
+    lnx_err_slot err;
     llavanext_model *model;
     lnx_pool *pool;
     llavanext_vision_encoder_params p;
@@ -18,6 +19,7 @@ struct llavanext_vision_encoder {
 };
 
 struct llavanext_pooler {
+    lnx_err_slot err;
     llavanext_model *model;
     lnx_pool *pool;
     int32_t stride, mode;
@@ -137,7 +139,18 @@ static lnx_status image_plan(lnx_anyres_plan *plan, const llavanext_vision_encod
                                c->vision.image_size, c->vision.patch_size);
 }
 
+static llavanext_status api_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_preprocess_video(out, e, frames));
+}
+
+static llavanext_status api_vision_encoder_preprocess_video(llavanext_tensor **out,
                                                                          llavanext_vision_encoder *e,
                                                                          const llavanext_frames *frames)
 {
@@ -168,7 +181,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames, int32_t index);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames, int32_t index)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_preprocess_image(out, e, frames, index));
+}
+
+static llavanext_status api_vision_encoder_preprocess_image(llavanext_tensor **out,
                                                                          llavanext_vision_encoder *e,
                                                                          const llavanext_frames *frames, int32_t index)
 {
@@ -227,7 +251,18 @@ static lnx_status encode_batches(llavanext_vision_encoder *e, const float *pixel
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *e,
+                                                                      const llavanext_tensor *pixels);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *e,
+                                                                      const llavanext_tensor *pixels)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_pixels(out, e, pixels));
+}
+
+static llavanext_status api_vision_encoder_encode_pixels(llavanext_tensor **out,
                                                                       llavanext_vision_encoder *e,
                                                                       const llavanext_tensor *pixels)
 {
@@ -259,7 +294,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_video(out, e, frames));
+}
+
+static llavanext_status api_vision_encoder_encode_video(llavanext_tensor **out,
                                                                      llavanext_vision_encoder *e,
                                                                      const llavanext_frames *frames)
 {
@@ -274,7 +320,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_t
     return st;
 }
 
+static llavanext_status api_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames, int32_t index);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames, int32_t index)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_image(out, e, frames, index));
+}
+
+static llavanext_status api_vision_encoder_encode_image(llavanext_tensor **out,
                                                                      llavanext_vision_encoder *e,
                                                                      const llavanext_frames *frames, int32_t index)
 {
@@ -361,7 +418,16 @@ static lnx_status check_features(const llavanext_tensor *t, int32_t kind, int64_
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
+                                                     const llavanext_tensor *features);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
+                                                     const llavanext_tensor *features)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_pool(out, pl, features));
+}
+
+static llavanext_status api_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
                                                      const llavanext_tensor *features)
 {
     API_CHECK(out, "llavanext_pooler_pool: out is NULL");
@@ -386,7 +452,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, lla
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
+                                                        const llavanext_tensor *in);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
+                                                        const llavanext_tensor *in)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_project(out, pl, in));
+}
+
+static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
                                                         const llavanext_tensor *in)
 {
     API_CHECK(out, "llavanext_pooler_project: out is NULL");
@@ -417,7 +492,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, 
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
+                                                           const llavanext_tensor *in);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
+                                                           const llavanext_tensor *in)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_pack_image(out, pl, in));
+}
+
+static llavanext_status api_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
                                                            const llavanext_tensor *in)
 {
     API_CHECK(out, "llavanext_pooler_pack_image: out is NULL");
@@ -447,7 +531,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
+                                                      const llavanext_tensor *features);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
+                                                      const llavanext_tensor *features)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_apply(out, pl, features));
+}
+
+static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
                                                       const llavanext_tensor *features)
 {
     API_CHECK(out, "llavanext_pooler_apply: out is NULL");
@@ -467,4 +560,24 @@ LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, ll
     }
     llavanext_tensor_free(mid);
     return st;
+}
+
+LLAVANEXT_API size_t llavanext_vision_encoder_last_error(const llavanext_vision_encoder *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
+}
+
+LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
 }

@@ -253,6 +253,111 @@ static void generator_cancel_before_a_call(void **s)
     llavanext_generator_free(g);
 }
 
+/* ---- per-handle last error: read on another thread than the failed call's ---- */
+
+typedef struct err_read {
+    size_t (*get)(const void *h, char *buf, size_t size);
+    const void *handle;
+    char msg[1024];
+    size_t len;
+    char thread_msg[1024];
+} err_read;
+
+static void *read_error(void *p)
+{
+    err_read *r = p;
+    r->len = r->get(r->handle, r->msg, sizeof r->msg);
+    snprintf(r->thread_msg, sizeof r->thread_msg, "%s", llavanext_last_error());
+    return NULL;
+}
+
+static void check_handle_error(size_t (*get)(const void *, char *, size_t), const void *h, const char *needle)
+{
+    err_read r;
+    memset(&r, 0, sizeof r);
+    r.get = get;
+    r.handle = h;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, read_error, &r), 0);
+    pthread_join(t, NULL);
+    printf("    on another thread: \"%s\"\n", r.msg);
+    assert_string_contains(r.msg, needle);
+    assert_int_equal(r.len, strlen(r.msg));
+    /* the other thread's own detail is not this call's */
+    assert_null(strstr(r.thread_msg, needle));
+    /* length query, and truncation to a small buffer */
+    assert_int_equal(get(h, NULL, 0), r.len);
+    char small[8];
+    assert_int_equal(get(h, small, sizeof small), r.len);
+    assert_int_equal(strlen(small), sizeof small - 1);
+}
+
+static size_t get_model(const void *h, char *b, size_t n) { return llavanext_model_last_error(h, b, n); }
+static size_t get_sampler(const void *h, char *b, size_t n) { return llavanext_frame_sampler_last_error(h, b, n); }
+static size_t get_encoder(const void *h, char *b, size_t n) { return llavanext_vision_encoder_last_error(h, b, n); }
+static size_t get_pooler(const void *h, char *b, size_t n) { return llavanext_pooler_last_error(h, b, n); }
+static size_t get_generator(const void *h, char *b, size_t n) { return llavanext_generator_last_error(h, b, n); }
+
+static void each_handle_keeps_its_last_error(void **s)
+{
+    (void)s;
+    char buf[64];
+    /* nothing failed yet; NULL handles */
+    llavanext_generator *g;
+    assert_int_equal(llavanext_generator_create(&g, model, NULL), LLAVANEXT_OK);
+    assert_int_equal(llavanext_generator_last_error(g, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(llavanext_generator_last_error(NULL, buf, sizeof buf), 0);
+    assert_int_equal(llavanext_model_last_error(NULL, NULL, 0), 0);
+
+    /* generator: continuing before any prompt */
+    assert_int_equal(llavanext_generator_next(g, NULL, NULL, NULL), LLAVANEXT_E_STATE);
+    /* a later success leaves the message in place */
+    static const char prompt[] = "USER: hi ASSISTANT:";
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    check_handle_error(get_generator, g, "nothing to continue from");
+    llavanext_generator_free(g);
+
+    /* model: a chat render with an unknown role type */
+    char *out = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(llavanext_model_tokenize(&ids, &n, model, "\xff\xfe bad", 6, 0), LLAVANEXT_E_INVALID_ARGUMENT);
+    check_handle_error(get_model, model, "UTF-8");
+    (void)out;
+
+    /* frame sampler: more frames than the video has */
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_h264_90x50_41f.mp4"), NULL), LLAVANEXT_OK);
+    llavanext_frames *f = NULL;
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 100000), LLAVANEXT_E_INVALID_ARGUMENT);
+    check_handle_error(get_sampler, fs, "100000");
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 2), LLAVANEXT_OK);
+
+    /* encoder: a cancelled call */
+    llavanext_vision_encoder *e;
+    assert_int_equal(llavanext_vision_encoder_create(&e, model, NULL), LLAVANEXT_OK);
+    llavanext_tensor *t = NULL;
+    llavanext_vision_encoder_cancel(e);
+    assert_int_equal(llavanext_vision_encoder_encode_video(&t, e, f), LLAVANEXT_E_ABORTED);
+    check_handle_error(get_encoder, e, "cancelled");
+
+    /* pooler: pooling a tensor of the wrong kind */
+    llavanext_pooler *pl;
+    assert_int_equal(llavanext_pooler_create(&pl, model, NULL), LLAVANEXT_OK);
+    llavanext_tensor *bad;
+    int64_t dims[3] = { 1, 2, 3 };
+    float zeros[6] = { 0 };
+    assert_int_equal(llavanext_tensor_create(&bad, LLAVANEXT_TENSOR_OTHER, 3, dims, zeros, 0, 0), LLAVANEXT_OK);
+    assert_true(llavanext_pooler_pool(&t, pl, bad) < 0);
+    check_handle_error(get_pooler, pl, "llavanext_pooler_pool");
+    llavanext_tensor_free(bad);
+    llavanext_pooler_free(pl);
+    llavanext_vision_encoder_free(e);
+    llavanext_frames_free(f);
+    llavanext_frame_sampler_free(fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +365,7 @@ int main(void)
         cmocka_unit_test(libav_messages_without_a_handle_logger),
         cmocka_unit_test(encoder_cancel_before_a_call),
         cmocka_unit_test(generator_cancel_before_a_call),
+        cmocka_unit_test(each_handle_keeps_its_last_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
