@@ -76,6 +76,8 @@ class FrameSamplerParams(ctypes.Structure):
         ("apply_rotation", c_int32),
         ("skip_corrupt", c_int32),
         ("max_frame_pixels", c_int64),
+        ("log", LogCallback),
+        ("log_user_data", c_void_p),
     ]
 
 
@@ -235,6 +237,11 @@ _FUNCTIONS = {
     "llavanext_generator_context_length": (c_int64, [_vp]),
     "llavanext_generator_tokens": (POINTER(c_int32), [_vp]),
     "llavanext_generator_cancel": (None, [_vp]),
+    "llavanext_model_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_frame_sampler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_vision_encoder_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_pooler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_generator_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
 }
 
 
