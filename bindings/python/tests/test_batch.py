@@ -290,6 +290,44 @@ def test_running_scheduler_and_workers(tmp_path, model_dir, media, cli_answers):
                 p.wait()
 
 
+# ---- the progress bar --------------------------------------------------------------------------
+
+def test_progress_bar_on_a_terminal_only(tmp_path, model_dir, media):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    out = tmp_path / "results.jsonl"
+    args = [sys.executable, "-m", "llavanext.batch", "--model", str(model_dir), "--prompt",
+            QUESTION, "--out", str(out), "--max-tokens", str(MAX_TOKENS), "--workers", "1",
+            "--threads-per-worker", "1", *media[:3]]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    p = subprocess.Popen(args, env=_env(), stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert p.wait(timeout=120) == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "llavanext.batch: 100%" in screen and "3/3" in screen, screen
+
+    # not a terminal: no bar, only the summary
+    out.unlink()
+    r = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "%|" not in r.stderr and "3 answered, 0 failed, 0 skipped" in r.stderr
+
+
 # ---- arguments, inputs, the output file --------------------------------------------------------
 
 def test_expand_inputs(tmp_path, media):
@@ -323,6 +361,8 @@ def test_usage_errors(tmp_path, model_dir, media):
     r = cli("--model", str(model_dir), "--prompt", "Q", media[0])
     assert r.returncode == 2 and "--out" in r.stderr
     assert not (tmp_path / "r.jsonl").exists()
+    r = cli(*base, str(tmp_path / "*.nothing"))
+    assert r.returncode == 2 and "no file matches" in r.stderr
 
 
 def test_missing_model_stops_the_job_and_records_nothing(tmp_path, media):

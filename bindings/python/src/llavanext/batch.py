@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -334,6 +335,9 @@ class _ModelState:
         t0 = time.perf_counter()
         try:
             st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                                        "not a regular file", path)
             rec["size"], rec["mtime_ns"] = st.st_size, st.st_mtime_ns
             rec["sha256"] = _sha256(path)
             text, tokens, prompt_tokens, frames_used = self._generate(path)
@@ -634,30 +638,39 @@ def _dispatch(todo, config, output, summary, client, scheduler, workers, threads
 
 def _collect(client, name, todo, config, output, summary, progress):
     from distributed import as_completed
+    from distributed.scheduler import KilledWorker
 
     if progress is None:
         progress = sys.stderr.isatty()
-    keys = ["llavanext-%s-%s" % (name, i) for i in range(len(todo))]
-    futures = [client.submit(_answer_task, name, path, key=key, pure=False, retries=0)
-               for path, key in zip(todo, keys)]
+    keys = ["%s-%d" % (name, i) for i in range(len(todo))]
+    futures = client.map(_answer_task, [name] * len(todo), todo, key=keys, pure=False,
+                         retries=0)
     path_of = {f.key: p for f, p in zip(futures, todo)}
     summary.submitted = len(futures)
     bar = _Progress(progress, len(futures),
                     "%d files to answer, %d already in %s"
                     % (len(futures), summary.skipped, output.path) if summary.skipped else None)
     pending = set(futures)
+    del futures
     try:
-        for future in as_completed(futures):
+        for future in as_completed(list(pending)):
             pending.discard(future)
-            path = path_of[future.key]
+            path = path_of.pop(future.key)
             try:
                 rec = future.result()
+            except KilledWorker as e:
+                # the workers running this file died, again and again (the library crashed
+                # on it, or it needs more memory than a worker has): a failure of this file
+                rec = _failure_record(config, path, e)
             except _ModelNotLoaded:
                 raise
             except Exception as e:
-                # the task itself failed (e.g. its worker died on this file again and again:
-                # KilledWorker): recorded like any failure
-                rec = _failure_record(config, path, e)
+                # anything else is about the cluster, not the file (scheduler gone, task
+                # cancelled): stop; what arrived is kept and a rerun goes on from there
+                raise RuntimeError("the job stopped at %s: %s (rerun to go on)"
+                                   % (path, _describe(e))) from e
+            finally:
+                future.release()
             if rec.get("error") is None:
                 summary.answered += 1
                 note = None
@@ -671,7 +684,10 @@ def _collect(client, name, todo, config, output, summary, progress):
     finally:
         bar.close()
         if pending:
-            client.cancel(list(pending), force=True)
+            try:
+                client.cancel(list(pending), force=True)
+            except Exception:  # the cluster may be gone already
+                pass
 
 
 def _failure_record(config, path, error):
