@@ -62,7 +62,7 @@ RECORD_FIELDS = (
     "max_tokens",    # --max-tokens (null: the model's generation config, else 256)
     "weights",       # --weights
     "model",         # the model directory
-    "seconds",       # wall time of this file on its worker (reading, sampling, encoding, generating)
+    "seconds",       # wall time of this file on its worker (read, sample, encode, generate)
     "worker",        # the Dask worker that answered it
     "error",         # null, or "ErrorType: message"
 )
@@ -272,7 +272,6 @@ class _ModelState:
         self.config = dict(config)
         self._lock = threading.Lock()
         self._handles = None
-        self._load_error = None
 
     def __reduce__(self):  # only the configuration travels; the handles are made on the worker
         return (_rebuild_plugin, (self.config,))
@@ -336,8 +335,8 @@ class _ModelState:
         try:
             st = os.stat(path)
             if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
-                                        "not a regular file", path)
+                raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                              "not a regular file", path)
             rec["size"], rec["mtime_ns"] = st.st_size, st.st_mtime_ns
             rec["sha256"] = _sha256(path)
             text, tokens, prompt_tokens, frames_used = self._generate(path)
