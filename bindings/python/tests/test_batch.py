@@ -138,6 +138,12 @@ def test_two_local_workers_answer_like_the_cli(tmp_path, model_dir, media, cli_a
     assert "0 answered, 0 failed, 7 skipped" in r.stderr
     assert out.read_bytes() == before
 
+    # --retry-errors: only the failed file is tried again (and fails again)
+    retry = batch.run(inputs, workers=1, retry_errors=True, **kwargs)
+    assert (retry.skipped, retry.submitted, retry.answered, retry.failed) == (6, 1, 0, 1)
+    recs = _records(out)
+    assert len(recs) == 8 and recs[-1]["path"] == str(broken) and recs[-1]["error"]
+
     # the broken file is replaced by a good one: only it is answered again
     shutil.copyfile(media[0], broken)
     fixed = batch.run(inputs, workers=1, **kwargs)
