@@ -11,6 +11,7 @@ packages=(
   libjansson-dev libcmocka-dev libjpeg-dev
   python3 python3-pytest python3-numpy
   libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
+  libmicrohttpd-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The server's tests drive it with the official OpenAI Python client.
+if ! python3 -c "import openai" 2>/dev/null; then
+  echo "setup: installing the openai Python package"
+  python3 -m pip install --quiet --break-system-packages openai
 fi
 
 builddir=${BUILDDIR:-build}
