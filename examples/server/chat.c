@@ -228,7 +228,8 @@ int chat_parse(srv_job *job, const srv_config *cfg, const char *body, size_t len
     job->max_tokens = (int32_t)max_tokens;
     job->temperature = (float)temperature;
     job->top_p = (float)top_p;
-    job->seed = json_object_get(req, "seed") ? (uint64_t)seed : 0;
+    job->seed = (uint64_t)seed;
+    job->has_seed = json_is_integer(json_object_get(req, "seed"));
     /* with fps, num_frames (or the server's cap) bounds the count */
     int32_t f = fps > 0 ? (int32_t)(have_frames ? frames : cfg->max_frames) : (int32_t)frames;
     r = convert_messages(job, cfg, json_object_get(req, "messages"), f, fps);

@@ -63,6 +63,7 @@ typedef struct srv_job {
     int32_t max_tokens;
     float temperature, top_p; /* < 0: generation_config.json's */
     uint64_t seed;
+    int has_seed;
     char *stops[SRV_MAX_STOPS];
     int n_stops;
     int stream, include_usage;

@@ -195,7 +195,7 @@ static int embed_media(slot *s, srv_job *j, srv_media *m, llavanext_tensor **out
     }
     llavanext_frame_sampler_params sp;
     llavanext_frame_sampler_params_init(&sp, sizeof sp);
-    sp.max_frame_pixels = 8192 * 8192;
+    sp.max_frame_pixels = 4096 * 4096; /* a decoded batch of 8 such frames is 400 MB */
     llavanext_frame_sampler *fs = NULL;
     llavanext_status st = llavanext_frame_sampler_open_memory(&fs, m->data, m->size, &sp);
     if (st != LLAVANEXT_OK) {
@@ -342,7 +342,7 @@ static void generate(slot *s, srv_job *j, const char *prompt, const llavanext_te
     gp.max_new_tokens = j->max_tokens;
     gp.temperature = j->temperature;
     gp.top_p = j->top_p;
-    if (j->seed)
+    if (j->has_seed)
         gp.seed = j->seed;
     else {
         struct timespec t;
@@ -499,6 +499,17 @@ static void *worker_main(void *arg)
             j->finish = FINISH_CANCELLED;
             j->state = JOB_DONE;
         }
+        if (j->finish == FINISH_ERROR)
+            fprintf(stderr, "llavanext-server: %s: %d %s\n", j->id, j->http_status, j->err_message);
+        else if (j->finish == FINISH_CANCELLED)
+            fprintf(stderr, "llavanext-server: %s: cancelled (the client went away)\n", j->id);
+        else
+            fprintf(stderr,
+                    "llavanext-server: %s: %lld prompt (%lld video, %lld image) + %lld completion tokens, %d cached "
+                    "media; sample %.2fs, encode %.2fs, prefill %.2fs, generate %.2fs\n",
+                    j->id, (long long)j->prompt_tokens, (long long)j->video_tokens, (long long)j->image_tokens,
+                    (long long)j->completion_tokens, j->cache_hits, j->t_sample, j->t_encode, j->t_prefill,
+                    j->t_generate);
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
 

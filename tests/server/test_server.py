@@ -436,28 +436,37 @@ def open_request(port, body):
     return sock
 
 
-def test_full_queue_gets_503_and_a_disconnect_cancels_its_request(long_model):
-    s = Server("--slots", "1", "--max-queue", "0", "--api-key", KEY, "--threads", "1", "--max-tokens", "20000",
+def test_full_queue_gets_503_and_disconnects_cancel_running_and_queued_requests(long_model):
+    s = Server("--slots", "1", "--max-queue", "1", "--api-key", KEY, "--threads", "1", "--max-tokens", "20000",
                model=long_model)
     try:
         long_req = {"messages": video_message(data_url(VIDEO), "Go on."), "temperature": 0, "max_tokens": 20000,
                     "num_frames": 2}
-        # a streaming request: read until text arrives, so it is generating
-        sock = open_request(s.port, dict(long_req, stream=True))
+        # A: a streaming request, read until text arrives, so that it is generating
+        a = open_request(s.port, dict(long_req, stream=True))
         got = b""
         while b'"content":"' not in got.split(b'"role":"assistant"', 1)[-1]:
-            chunk = sock.recv(65536)
+            chunk = a.recv(65536)
             assert chunk, got
             got += chunk
         assert s.metrics()["llavanext_slots_busy"] == 1
+        # B waits in the queue (its one place); C finds the queue full
+        b = open_request(s.port, long_req)
+        wait_metric(s, "llavanext_queue_depth", 1)
         status, body = s.chat({"messages": [{"role": "user", "content": "hello"}], "max_tokens": 2})
         assert_error(status, json.dumps(body), 503, "queue_full")
+        # B's client leaves while it waits, then A's while it generates: both are cancelled, and
+        # the slot is free long before A's 20000 tokens (~15 s) could have been generated
         t0 = time.time()
-        sock.close()
-        m = wait_metric(s, "llavanext_requests_cancelled_total", 1)
+        b.close()
+        time.sleep(0.2)
+        a.close()
+        m = wait_metric(s, "llavanext_requests_cancelled_total", 2)
         wait_metric(s, "llavanext_slots_busy", 0)
-        assert time.time() - t0 < 10  # far less than the 20000 tokens would take
-        assert m["llavanext_tokens_total{kind=\"completion\"}"] == 0  # it never finished
+        wait_metric(s, "llavanext_queue_depth", 0)
+        assert time.time() - t0 < 10
+        assert m['llavanext_tokens_total{kind="completion"}'] == 0  # neither finished
+        assert m["llavanext_chat_completions_total"] == 0
         # the freed slot serves the next request
         status, out = s.chat({"messages": [{"role": "user", "content": "hello"}], "max_tokens": 3, "temperature": 0})
         assert status == 200 and out["usage"]["completion_tokens"] == 3
@@ -466,7 +475,7 @@ def test_full_queue_gets_503_and_a_disconnect_cancels_its_request(long_model):
         wait_metric(s, "llavanext_slots_busy", 1)
         time.sleep(0.3)
         sock.close()
-        wait_metric(s, "llavanext_requests_cancelled_total", 2)
+        wait_metric(s, "llavanext_requests_cancelled_total", 3)
         wait_metric(s, "llavanext_slots_busy", 0)
     finally:
         s.stop()
@@ -483,3 +492,14 @@ def test_binds_to_loopback_by_default():
         assert s.request("GET", "/v1/models", key=None)[0] == 200
     finally:
         s.stop()
+
+
+def test_sampling_with_a_seed_is_reproducible(server, roots):
+    msgs = video_message(str(roots / "media" / VIDEO), "Say something.")
+    answers = []
+    for seed in [0, 0, 12345, 12345]:
+        status, out = server.chat({"messages": msgs, "temperature": 1.0, "top_p": 0.9, "seed": seed, "max_tokens": 16})
+        assert status == 200, out
+        answers.append(out["choices"][0]["message"]["content"])
+    assert answers[0] == answers[1] and answers[2] == answers[3]
+    assert answers[0] != answers[2]
