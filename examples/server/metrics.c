@@ -71,12 +71,14 @@ char *metrics_render(llavanext_embedding_cache *cache, int slots)
             (double)atomic_load(&g_metrics.stage_us[i]) * 1e-6);
     metric(&b, "llavanext_vision_encodes_total", "counter", "Images and videos run through the vision tower.");
     put(&b, "llavanext_vision_encodes_total %lld\n", (long long)atomic_load(&g_metrics.vision_encodes));
-    int busy, queued;
-    workers_load(&busy, &queued);
+    int busy, busy_max, queued;
+    workers_load(&busy, &busy_max, &queued);
     metric(&b, "llavanext_queue_depth", "gauge", "Requests waiting for a slot.");
     put(&b, "llavanext_queue_depth %d\n", queued);
     metric(&b, "llavanext_slots_busy", "gauge", "Slots running a request.");
     put(&b, "llavanext_slots_busy %d\n", busy);
+    metric(&b, "llavanext_slots_busy_max", "gauge", "Most slots that ran requests at the same time.");
+    put(&b, "llavanext_slots_busy_max %d\n", busy_max);
     metric(&b, "llavanext_slots", "gauge", "Slots (concurrent generators).");
     put(&b, "llavanext_slots %d\n", slots);
     if (cache) {

@@ -101,7 +101,7 @@ int workers_start(const srv_config *cfg, llavanext_model *model, llavanext_embed
 /* 0 when queued (the queue takes a reference), -1 when the queue is full. */
 int workers_submit(srv_job *job);
 void workers_stop(void);
-void workers_load(int *busy, int *queued);
+void workers_load(int *busy, int *busy_max, int *queued);
 
 /* ---- request parsing (chat.c) ---- */
 /* Fills `job` from a chat-completions request body; on failure the job holds the 4xx error. */

@@ -29,7 +29,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     srv_job *head, *tail;
-    int queued, busy, stopping;
+    int queued, busy, busy_max, stopping;
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static double now(void)
@@ -486,6 +486,8 @@ static void *worker_main(void *arg)
             W.tail = NULL;
         W.queued--;
         W.busy++;
+        if (W.busy > W.busy_max)
+            W.busy_max = W.busy;
         s->job = j;
         pthread_mutex_unlock(&W.mu);
 
@@ -575,10 +577,11 @@ int workers_submit(srv_job *j)
     return 0;
 }
 
-void workers_load(int *busy, int *queued)
+void workers_load(int *busy, int *busy_max, int *queued)
 {
     pthread_mutex_lock(&W.mu);
     *busy = W.busy;
+    *busy_max = W.busy_max;
     *queued = W.queued;
     pthread_mutex_unlock(&W.mu);
 }
