@@ -157,6 +157,24 @@ def test_video_answer_equals_the_cli_greedy_answer(server, roots):
     assert out["choices"][0]["message"]["content"] == want["text"]
 
 
+def test_image_and_video_by_fps_answer_equals_the_cli(server, roots):
+    r = subprocess.run([CLI, "run", "--model", MODEL, "--image", os.path.join(MEDIA, "image_50x130.jpg"),
+                        "--video", os.path.join(MEDIA, "clip_h264_90x50_41f.mp4"), "--fps", "2",
+                        "--prompt", "Compare them.", "--temperature", "0", "--max-tokens", "16", "--json"],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    want = json.loads(r.stdout)
+    status, out = server.chat({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": data_url("image_50x130.jpg", "image/jpeg")}},
+        {"type": "video_url", "video_url": {"url": str(roots / "media" / "clip_h264_90x50_41f.mp4")}},
+        {"type": "text", "text": "Compare them."}]}], "fps": 2, "temperature": 0, "max_tokens": 16})
+    assert status == 200, out
+    assert out["choices"][0]["message"]["content"] == want["text"]
+    assert out["usage"]["prompt_tokens"] == want["prompt_tokens"]
+    assert out["usage"]["video_tokens"] == want["frames"] * 4  # 2 fps over the clip: 7 frames
+    assert out["usage"]["image_tokens"] > 0
+
+
 def test_streaming_equals_non_streaming(server, roots):
     client = server.client()
     msgs = video_message(str(roots / "media" / "clip_vp9_128x96_60f.webm"), "Describe the scene.")
