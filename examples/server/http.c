@@ -257,7 +257,10 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *k)
         return MHD_NO;
     if (j->stream)
         return reply_stream(c, j, fd);
-    return reply_json(c, 200, chat_response(j, C));
+    char *body = chat_response(j, C);
+    if (!body)
+        return reply_error(c, 500, "server_error", "internal_error", "the response could not be encoded");
+    return reply_json(c, 200, body);
 }
 
 static enum MHD_Result models(struct MHD_Connection *c)

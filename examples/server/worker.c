@@ -255,13 +255,15 @@ static int embed_media(slot *s, srv_job *j, srv_media *m, llavanext_tensor **out
 /* ---- generation ---- */
 
 /* The prefix of text that can no longer turn into the start of a stop string, cut at a
- * character boundary; `stopped` set when a stop string occurs (text then ends before it). */
+ * character boundary; `stopped` set when a stop string occurs (text then ends before it). No stop
+ * string can begin before the previous visible length (it would have been found whole), so the
+ * search starts there. */
 static size_t visible_length(const srv_job *j, int final, int *stopped)
 {
     size_t cut = j->len;
     *stopped = 0;
     for (int i = 0; i < j->n_stops; i++) {
-        const char *hit = j->text ? strstr(j->text, j->stops[i]) : NULL;
+        const char *hit = j->text ? strstr(j->text + j->visible, j->stops[i]) : NULL;
         if (hit && (size_t)(hit - j->text) < cut) {
             cut = (size_t)(hit - j->text);
             *stopped = 1;
