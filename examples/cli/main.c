@@ -4,7 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <libavutil/log.h>
 
 #include "cli.h"
 
@@ -96,11 +95,18 @@ llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t
     return m;
 }
 
+static void cli_log_errors(int32_t level, const char *message, void *user_data)
+{
+    (void)user_data;
+    if (level == LLAVANEXT_LOG_ERROR)
+        fprintf(stderr, "llavanext-cli: %s\n", message);
+}
+
 int main(int argc, char **argv)
 {
-    /* FFmpeg logs to stderr by default; as the host, keep only its errors out of the way of the
-     * progress display (the library itself never changes FFmpeg's global log settings) */
-    av_log_set_level(AV_LOG_ERROR);
+    /* the library is silent unless given a logger: show its errors (libav's among them), keep
+     * warnings and chatter out of the way of the progress display */
+    llavanext_set_default_log(cli_log_errors, NULL);
     if (argc < 2)
         return cli_usage_error("no command given");
     const char *cmd = argv[1];

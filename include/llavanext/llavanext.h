@@ -236,6 +236,16 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
 
 /** Releases the caller's reference. NULL-safe; callable from any thread. @since 0.1 */
 LLAVANEXT_API void llavanext_model_free(llavanext_model *model);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `model` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL model returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_model_last_error(const llavanext_model *model, char *buf, size_t size);
 
 /** Special tokens, for llavanext_model_token_id(). @since 0.1 */
 enum llavanext_special_token {
@@ -420,6 +430,18 @@ typedef struct llavanext_frame_sampler_params {
     int32_t skip_corrupt;      /**< non-zero: a frame that cannot be decoded is replaced by the next
                                     decodable one; 0 (default): the read fails with LLAVANEXT_E_MEDIA */
     int64_t max_frame_pixels;  /**< largest width x height accepted; 0 = 16384 x 16384 */
+    /**
+     * Optional; else the process default (llavanext_set_default_log). Receives libav's own
+     * messages about this source (demuxer, decoder, scaler), prefixed "libav: ", at the matching
+     * level (libav's trace level is dropped): the library never lets them reach stderr. To do that
+     * it installs, once, a process-wide libav log callback that passes every message not raised
+     * by the library's own libav calls on to libav's default callback, so a host's own libav use
+     * logs as before; a host that sets its own libav callback afterwards takes over all libav
+     * messages. Called on the thread doing the work (for frame-threaded decoders, one of
+     * libav's threads). @since 0.2
+     */
+    llavanext_log_callback log;
+    void *log_user_data;
 } llavanext_frame_sampler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -460,6 +482,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_open_callbacks(llavanext_
 
 /** Frees the sampler. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_frame_sampler_free(llavanext_frame_sampler *sampler);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `sampler` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL sampler returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_frame_sampler_last_error(const llavanext_frame_sampler *sampler, char *buf, size_t size);
 
 /** What a media source is. @since 0.1 */
 typedef struct llavanext_media_info {
@@ -610,6 +642,16 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_
                                                                const llavanext_vision_encoder_params *params);
 /** Frees the encoder. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *encoder);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `encoder` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL encoder returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_vision_encoder_last_error(const llavanext_vision_encoder *encoder, char *buf, size_t size);
 
 /**
  * Preprocesses video frames exactly as the Hugging Face processor does (shortest-edge bicubic
@@ -647,10 +689,12 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_t
                                                                      const llavanext_frames *frames,
                                                                      int32_t index);
 /**
- * Asks a running encode on another thread to stop; it then fails with LLAVANEXT_E_ABORTED.
- * The only call that may overlap others on the same encoder. The request is cleared when the
- * next encode starts.
- * @since 0.1
+ * Asks the encoder to stop: the preprocess or encode call running now, or, when none is running,
+ * the next one to start, fails with LLAVANEXT_E_ABORTED. A cancel is never lost and stops exactly
+ * one call: that call consumes it (a call that completes before it sees the request leaves it
+ * pending for the next call). May be called from any thread, at any time: the only call that may
+ * overlap others on the same encoder. @since 0.1 (this rule since 0.2; 0.1 cleared a request
+ * that arrived before a call started)
  */
 LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *encoder);
 
@@ -683,6 +727,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
                                                        const llavanext_pooler_params *params);
 /** Frees the pooler. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pooler);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `pooler` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL pooler returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *pooler, char *buf, size_t size);
 /** Embeddings per video frame with this pooler's stride. @since 0.1 */
 LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pooler);
 /** VIDEO_FEATURES -> VIDEO_POOLED (spatial pooling only). @since 0.1 */
@@ -748,6 +802,16 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
                                                           const llavanext_generator_params *params);
 /** Frees the generator. NULL-safe. @since 0.1 */
 LLAVANEXT_API void llavanext_generator_free(llavanext_generator *generator);
+/**
+ * Copies into `buf` (at most `size` bytes, always NUL-terminated when size > 0; buf may be NULL
+ * with size 0 to ask the length) the message of the most recent call on `generator` that failed,
+ * and returns the message's length in bytes (0 when no call on it has failed yet; the message
+ * stays until another call on it fails). Unlike llavanext_last_error(), which belongs to the
+ * calling thread, this follows the handle, so a binding that makes a call on one thread and
+ * reads its error on another gets the right message. Errors of a call that creates a handle are
+ * in llavanext_last_error() only. Thread-safe; NULL generator returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_generator_last_error(const llavanext_generator *generator, char *buf, size_t size);
 
 /**
  * Appends prompt text. The text is tokenized (a BOS is added at the very start of the
@@ -840,9 +904,14 @@ LLAVANEXT_API int64_t llavanext_generator_context_length(const llavanext_generat
  */
 LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generator *generator);
 /**
- * Asks a running prefill/generate on another thread to stop (LLAVANEXT_E_ABORTED). The only
- * call that may overlap others on the same generator. Cleared when the next operation starts.
- * @since 0.1
+ * Asks the generator to stop: the prefill, next, generate or score call running now, or, when
+ * none is running, the next one to start, fails with LLAVANEXT_E_ABORTED, leaving the
+ * conversation as it was before the positions it did not evaluate. A cancel is never lost and
+ * stops exactly one call, which consumes it; llavanext_generator_reset() drops a pending one (so a
+ * late cancel of a finished conversation cannot hit the next). A host that reuses a generator
+ * without reset must cancel only while its own request runs. May be called from any thread, at any
+ * time: the only call that may overlap others on the same generator. @since 0.1 (this rule since
+ * 0.2; 0.1 cleared a request that arrived before an operation started)
  */
 LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
 
@@ -953,6 +1022,14 @@ LLAVANEXT_API llavanext_status llavanext_embedding_cache_put(llavanext_embedding
                                                              const llavanext_model *model,
                                                              const llavanext_embedding_key *key,
                                                              const llavanext_tensor *embeddings);
+
+/**
+ * The message of the most recent failed call on `cache`, copied into `buf` as
+ * llavanext_model_last_error() does (snprintf-style; returns its length, 0 when none failed).
+ * Thread-safe; NULL cache returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_embedding_cache_last_error(const llavanext_embedding_cache *cache, char *buf,
+                                                          size_t size);
 
 /** Counters of one cache handle and the directory's current contents. @since 0.2 */
 typedef struct llavanext_embedding_cache_stats {

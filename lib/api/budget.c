@@ -10,7 +10,20 @@ static int64_t visual(const llavanext_model *m, int64_t frames, int32_t stride, 
     return frames * llavanext_model_tokens_per_frame(m, stride) + image_tokens;
 }
 
+static llavanext_status api_model_plan_budget(llavanext_budget *out, const llavanext_model *m,
+                                                           int32_t frames, int32_t pool_stride, int64_t image_tokens,
+                                                           int64_t text_tokens, int32_t max_new_tokens,
+                                                           double rope_scale, int64_t context_limit);
+
 LLAVANEXT_API llavanext_status llavanext_model_plan_budget(llavanext_budget *out, const llavanext_model *m,
+                                                           int32_t frames, int32_t pool_stride, int64_t image_tokens,
+                                                           int64_t text_tokens, int32_t max_new_tokens,
+                                                           double rope_scale, int64_t context_limit)
+{
+    return lnx_err_record(m ? &m->err : NULL, api_model_plan_budget(out, m, frames, pool_stride, image_tokens, text_tokens, max_new_tokens, rope_scale, context_limit));
+}
+
+static llavanext_status api_model_plan_budget(llavanext_budget *out, const llavanext_model *m,
                                                            int32_t frames, int32_t pool_stride, int64_t image_tokens,
                                                            int64_t text_tokens, int32_t max_new_tokens,
                                                            double rope_scale, int64_t context_limit)

@@ -1,7 +1,9 @@
 /* Version, status strings, error detail, memory and logging entry points. */
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../base/log.h"
 
@@ -48,4 +50,42 @@ LLAVANEXT_API void llavanext_free(void *ptr)
 LLAVANEXT_API void llavanext_set_default_log(llavanext_log_callback callback, void *user_data)
 {
     lnx_log_set_default(callback, user_data);
+}
+
+static void slot_lock(lnx_err_slot *s)
+{
+    int expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&s->busy, &expected, 1, memory_order_acquire, memory_order_relaxed))
+        expected = 0;
+}
+
+static void slot_unlock(lnx_err_slot *s)
+{
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+}
+
+llavanext_status lnx_err_record(const lnx_err_slot *cslot, llavanext_status st)
+{
+    if (!cslot || st >= 0)
+        return st;
+    /* the slot lives in a handle the library allocated (never a const object): a const handle
+     * pointer still records what went wrong with it */
+    lnx_err_slot *slot = (lnx_err_slot *)cslot;
+    const char *msg = lnx_last_error();
+    slot_lock(slot);
+    slot->status = st;
+    snprintf(slot->msg, sizeof slot->msg, "%s", msg && *msg ? msg : lnx_status_name(st));
+    slot_unlock(slot);
+    return st;
+}
+
+size_t lnx_err_copy(const lnx_err_slot *cslot, char *buf, size_t size)
+{
+    lnx_err_slot *slot = (lnx_err_slot *)cslot;
+    slot_lock(slot);
+    size_t n = strlen(slot->msg);
+    if (buf && size)
+        snprintf(buf, size, "%s", slot->msg);
+    slot_unlock(slot);
+    return n;
 }

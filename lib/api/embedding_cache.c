@@ -31,6 +31,7 @@ struct llavanext_embedding_cache {
     int64_t max_bytes;
     pthread_mutex_t mu; /* the counters, and one eviction pass at a time */
     int64_t hits, misses, corrupt, writes, evictions;
+    lnx_err_slot err;   /* the message of the most recent failed call */
 };
 
 /* numbers temporary files: unique within the process (the pid makes them unique between) */
@@ -317,9 +318,8 @@ done:
     return ok;
 }
 
-LLAVANEXT_API llavanext_status llavanext_embedding_cache_get(llavanext_tensor **out, llavanext_embedding_cache *c,
-                                                             const llavanext_model *m,
-                                                             const llavanext_embedding_key *key)
+static llavanext_status api_embedding_cache_get(llavanext_tensor **out, llavanext_embedding_cache *c,
+                                                const llavanext_model *m, const llavanext_embedding_key *key)
 {
     API_CHECK(out, "llavanext_embedding_cache_get: out is NULL");
     *out = NULL;
@@ -473,9 +473,8 @@ static int write_all(int fd, const void *p, size_t n)
     return 1;
 }
 
-LLAVANEXT_API llavanext_status llavanext_embedding_cache_put(llavanext_embedding_cache *c, const llavanext_model *m,
-                                                             const llavanext_embedding_key *key,
-                                                             const llavanext_tensor *t)
+static llavanext_status api_embedding_cache_put(llavanext_embedding_cache *c, const llavanext_model *m,
+                                                const llavanext_embedding_key *key, const llavanext_tensor *t)
 {
     entry_key ek;
     API_CHECK(t, "llavanext_embedding_cache_put: embeddings is NULL");
@@ -545,8 +544,8 @@ LLAVANEXT_API llavanext_status llavanext_embedding_cache_put(llavanext_embedding
     return evict(c);
 }
 
-LLAVANEXT_API llavanext_status llavanext_embedding_cache_stats_get(llavanext_embedding_cache_stats *out,
-                                                                   llavanext_embedding_cache *c)
+static llavanext_status api_embedding_cache_stats_get(llavanext_embedding_cache_stats *out,
+                                                      llavanext_embedding_cache *c)
 {
     API_CHECK(out && c, "llavanext_embedding_cache_stats_get: NULL argument");
     API_CHECK(out->struct_size >= sizeof(uint32_t), "llavanext_embedding_cache_stats_get: set out->struct_size first");
@@ -567,4 +566,34 @@ LLAVANEXT_API llavanext_status llavanext_embedding_cache_stats_get(llavanext_emb
     r.struct_size = out->struct_size < sizeof r ? out->struct_size : (uint32_t)sizeof r;
     memcpy(out, &r, r.struct_size);
     return LNX_OK;
+}
+
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_get(llavanext_tensor **out, llavanext_embedding_cache *c,
+                                                             const llavanext_model *m,
+                                                             const llavanext_embedding_key *key)
+{
+    return lnx_err_record(c ? &c->err : NULL, api_embedding_cache_get(out, c, m, key));
+}
+
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_put(llavanext_embedding_cache *c, const llavanext_model *m,
+                                                             const llavanext_embedding_key *key,
+                                                             const llavanext_tensor *t)
+{
+    return lnx_err_record(c ? &c->err : NULL, api_embedding_cache_put(c, m, key, t));
+}
+
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_stats_get(llavanext_embedding_cache_stats *out,
+                                                                   llavanext_embedding_cache *c)
+{
+    return lnx_err_record(c ? &c->err : NULL, api_embedding_cache_stats_get(out, c));
+}
+
+LLAVANEXT_API size_t llavanext_embedding_cache_last_error(const llavanext_embedding_cache *c, char *buf, size_t size)
+{
+    if (!c) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&c->err, buf, size);
 }

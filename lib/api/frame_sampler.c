@@ -6,6 +6,7 @@
 
 struct llavanext_frame_sampler {
     lnx_media *m;
+    lnx_err_slot err;
 };
 
 LLAVANEXT_API void llavanext_frame_sampler_params_init(llavanext_frame_sampler_params *p, size_t size)
@@ -29,6 +30,8 @@ static lnx_status make_opts(lnx_media_opts *o, const llavanext_frame_sampler_par
     o->threads = p.threads;
     o->apply_rotation = p.apply_rotation != 0;
     o->skip_corrupt = p.skip_corrupt != 0;
+    o->log.fn = p.log;
+    o->log.user_data = p.log_user_data;
     if (p.max_frame_pixels > 0)
         o->max_frame_pixels = (uint64_t)p.max_frame_pixels;
     return LNX_OK;
@@ -36,7 +39,7 @@ static lnx_status make_opts(lnx_media_opts *o, const llavanext_frame_sampler_par
 
 static lnx_status wrap(llavanext_frame_sampler **out, lnx_media *m)
 {
-    *out = malloc(sizeof **out);
+    *out = calloc(1, sizeof **out);
     if (!*out) {
         lnx_media_close(m);
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -99,7 +102,14 @@ LLAVANEXT_API void llavanext_frame_sampler_free(llavanext_frame_sampler *s)
     free(s);
 }
 
+static llavanext_status api_frame_sampler_info(llavanext_media_info *out, const llavanext_frame_sampler *s);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_info(llavanext_media_info *out, const llavanext_frame_sampler *s)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_info(out, s));
+}
+
+static llavanext_status api_frame_sampler_info(llavanext_media_info *out, const llavanext_frame_sampler *s)
 {
     API_CHECK(out && s, "llavanext_frame_sampler_info: NULL argument");
     API_CHECK(out->struct_size >= sizeof(uint32_t), "llavanext_frame_sampler_info: set out->struct_size first");
@@ -169,7 +179,16 @@ static lnx_status read_picked(llavanext_frames **out, llavanext_frame_sampler *s
 #define CHECK_COUNT(fn, count)                                                                                \
     API_CHECK((count) > 0 && (count) <= 100000, fn ": frame count %d must be 1 to 100000", (int)(count))
 
+static llavanext_status api_frame_sampler_uniform(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                               int32_t count);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_uniform(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                               int32_t count)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_uniform(out, s, count));
+}
+
+static llavanext_status api_frame_sampler_uniform(llavanext_frames **out, llavanext_frame_sampler *s,
                                                                int32_t count)
 {
     API_CHECK(out, "llavanext_frame_sampler_uniform: out is NULL");
@@ -180,7 +199,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_uniform(llavanext_frames 
     return read_picked(out, s, &p);
 }
 
+static llavanext_status api_frame_sampler_by_fps(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                              double fps, int32_t max_count);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_by_fps(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                              double fps, int32_t max_count)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_by_fps(out, s, fps, max_count));
+}
+
+static llavanext_status api_frame_sampler_by_fps(llavanext_frames **out, llavanext_frame_sampler *s,
                                                               double fps, int32_t max_count)
 {
     API_CHECK(out, "llavanext_frame_sampler_by_fps: out is NULL");
@@ -193,7 +221,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_by_fps(llavanext_frames *
     return read_picked(out, s, &p);
 }
 
+static llavanext_status api_frame_sampler_at_times(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                                const double *times, int32_t count);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_times(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                                const double *times, int32_t count)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_at_times(out, s, times, count));
+}
+
+static llavanext_status api_frame_sampler_at_times(llavanext_frames **out, llavanext_frame_sampler *s,
                                                                 const double *times, int32_t count)
 {
     API_CHECK(out, "llavanext_frame_sampler_at_times: out is NULL");
@@ -204,7 +241,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_times(llavanext_frames
     return read_picked(out, s, &p);
 }
 
+static llavanext_status api_frame_sampler_at_indices(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                                  const int64_t *indices, int32_t count);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_indices(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                                  const int64_t *indices, int32_t count)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_at_indices(out, s, indices, count));
+}
+
+static llavanext_status api_frame_sampler_at_indices(llavanext_frames **out, llavanext_frame_sampler *s,
                                                                   const int64_t *indices, int32_t count)
 {
     API_CHECK(out, "llavanext_frame_sampler_at_indices: out is NULL");
@@ -214,7 +260,14 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_at_indices(llavanext_fram
     return read_indices(out, s, indices, count);
 }
 
+static llavanext_status api_frame_sampler_begin_uniform(llavanext_frame_sampler *s, int32_t count);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_begin_uniform(llavanext_frame_sampler *s, int32_t count)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_begin_uniform(s, count));
+}
+
+static llavanext_status api_frame_sampler_begin_uniform(llavanext_frame_sampler *s, int32_t count)
 {
     API_CHECK(s, "llavanext_frame_sampler_begin_uniform: sampler is NULL");
     CHECK_COUNT("llavanext_frame_sampler_begin_uniform", count);
@@ -227,7 +280,16 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_begin_uniform(llavanext_f
     return st;
 }
 
+static llavanext_status api_frame_sampler_next(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                            int32_t max_batch);
+
 LLAVANEXT_API llavanext_status llavanext_frame_sampler_next(llavanext_frames **out, llavanext_frame_sampler *s,
+                                                            int32_t max_batch)
+{
+    return lnx_err_record(s ? &s->err : NULL, api_frame_sampler_next(out, s, max_batch));
+}
+
+static llavanext_status api_frame_sampler_next(llavanext_frames **out, llavanext_frame_sampler *s,
                                                             int32_t max_batch)
 {
     API_CHECK(out, "llavanext_frame_sampler_next: out is NULL");
@@ -239,4 +301,14 @@ LLAVANEXT_API llavanext_status llavanext_frame_sampler_next(llavanext_frames **o
     if (st != LNX_OK)
         return st;
     return lnx_frames_wrap(out, f);
+}
+
+LLAVANEXT_API size_t llavanext_frame_sampler_last_error(const llavanext_frame_sampler *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
 }

@@ -12,6 +12,7 @@
 #define STOP_WINDOW 512
 
 struct llavanext_generator {
+    lnx_err_slot err;
     llavanext_model *model;
     llavanext_generator_params p;
     lnx_logger log;
@@ -261,7 +262,18 @@ static int64_t media_rows(const llavanext_tensor *t, int64_t D)
     return t->numel / D;
 }
 
+static llavanext_status api_generator_append_prompt(llavanext_generator *g, const char *text,
+                                                                 size_t text_len, const llavanext_tensor *const *media,
+                                                                 int32_t media_count);
+
 LLAVANEXT_API llavanext_status llavanext_generator_append_prompt(llavanext_generator *g, const char *text,
+                                                                 size_t text_len, const llavanext_tensor *const *media,
+                                                                 int32_t media_count)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_append_prompt(g, text, text_len, media, media_count));
+}
+
+static llavanext_status api_generator_append_prompt(llavanext_generator *g, const char *text,
                                                                  size_t text_len, const llavanext_tensor *const *media,
                                                                  int32_t media_count)
 {
@@ -345,7 +357,16 @@ LLAVANEXT_API llavanext_status llavanext_generator_append_prompt(llavanext_gener
     return LNX_OK;
 }
 
+static llavanext_status api_generator_append_tokens(llavanext_generator *g, const int32_t *ids,
+                                                                 size_t count);
+
 LLAVANEXT_API llavanext_status llavanext_generator_append_tokens(llavanext_generator *g, const int32_t *ids,
+                                                                 size_t count)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_append_tokens(g, ids, count));
+}
+
+static llavanext_status api_generator_append_tokens(llavanext_generator *g, const int32_t *ids,
                                                                  size_t count)
 {
     API_CHECK(g && (ids || count == 0), "llavanext_generator_append_tokens: NULL argument");
@@ -363,7 +384,7 @@ static lnx_status evaluate_chunks(llavanext_generator *g, int report)
     const int64_t D = g->model->cfg.text.hidden;
     int64_t total = g->n_tokens - g->n_eval, done = 0;
     while (g->n_eval < g->n_tokens) {
-        if (atomic_load(&g->cancel))
+        if (atomic_exchange(&g->cancel, 0))
             return lnx_error(LNX_E_ABORTED, "prefill cancelled after %lld of %lld positions", (long long)done,
                              (long long)total);
         int64_t left = g->n_tokens - g->n_eval;
@@ -396,10 +417,25 @@ static lnx_status evaluate_pending(llavanext_generator *g, int report)
     return st;
 }
 
+/* A pending cancel (llavanext_generator_cancel's rule) fails the operation now starting. */
+static lnx_status take_cancel(llavanext_generator *g, const char *what)
+{
+    if (atomic_exchange(&g->cancel, 0))
+        return lnx_error(LNX_E_ABORTED, "%s: cancelled before it started (llavanext_generator_cancel)", what);
+    return LNX_OK;
+}
+
+static llavanext_status api_generator_prefill(llavanext_generator *g);
+
 LLAVANEXT_API llavanext_status llavanext_generator_prefill(llavanext_generator *g)
 {
+    return lnx_err_record(g ? &g->err : NULL, api_generator_prefill(g));
+}
+
+static llavanext_status api_generator_prefill(llavanext_generator *g)
+{
     API_CHECK(g, "llavanext_generator_prefill: generator is NULL");
-    atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_prefill"));
     return evaluate_pending(g, 1);
 }
 
@@ -450,7 +486,16 @@ static llavanext_status finish(llavanext_generator *g, const char **out_piece, s
     return LLAVANEXT_DONE;
 }
 
+static llavanext_status api_generator_next(llavanext_generator *g, const char **out_piece,
+                                                        size_t *out_len, int32_t *out_token);
+
 LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, const char **out_piece,
+                                                        size_t *out_len, int32_t *out_token)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_next(g, out_piece, out_len, out_token));
+}
+
+static llavanext_status api_generator_next(llavanext_generator *g, const char **out_piece,
                                                         size_t *out_len, int32_t *out_token)
 {
     if (out_piece)
@@ -462,8 +507,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     API_CHECK(g, "llavanext_generator_next: generator is NULL");
     if (g->done)
         return finish(g, out_piece, out_len, out_token);
-    if (g->n_new == 0)
-        atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_next"));
     LNX_TRY(evaluate_pending(g, g->n_tokens - g->n_eval > 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_next: nothing to continue from; append a prompt first");
@@ -500,7 +544,16 @@ LLAVANEXT_API llavanext_status llavanext_generator_next(llavanext_generator *g, 
     return LNX_OK;
 }
 
+static llavanext_status api_generator_generate(llavanext_generator *g, llavanext_token_callback callback,
+                                                            void *user_data);
+
 LLAVANEXT_API llavanext_status llavanext_generator_generate(llavanext_generator *g, llavanext_token_callback callback,
+                                                            void *user_data)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_generate(g, callback, user_data));
+}
+
+static llavanext_status api_generator_generate(llavanext_generator *g, llavanext_token_callback callback,
                                                             void *user_data)
 {
     API_CHECK(g, "llavanext_generator_generate: generator is NULL");
@@ -523,7 +576,14 @@ LLAVANEXT_API llavanext_status llavanext_generator_generate(llavanext_generator 
     }
 }
 
+static llavanext_status api_generator_add_stop_string(llavanext_generator *g, const char *stop);
+
 LLAVANEXT_API llavanext_status llavanext_generator_add_stop_string(llavanext_generator *g, const char *stop)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_add_stop_string(g, stop));
+}
+
+static llavanext_status api_generator_add_stop_string(llavanext_generator *g, const char *stop)
 {
     API_CHECK(g && stop, "llavanext_generator_add_stop_string: NULL argument");
     API_CHECK(*stop && strlen(stop) <= STOP_WINDOW, "llavanext_generator_add_stop_string: stop strings must be 1 to %d bytes",
@@ -537,7 +597,16 @@ LLAVANEXT_API llavanext_status llavanext_generator_add_stop_string(llavanext_gen
     return LNX_OK;
 }
 
+static llavanext_status api_generator_score(double *out, int32_t *out_tokens, llavanext_generator *g,
+                                                         const char *text, size_t len);
+
 LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *out_tokens, llavanext_generator *g,
+                                                         const char *text, size_t len)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_score(out, out_tokens, g, text, len));
+}
+
+static llavanext_status api_generator_score(double *out, int32_t *out_tokens, llavanext_generator *g,
                                                          const char *text, size_t len)
 {
     API_CHECK(out, "llavanext_generator_score: out is NULL");
@@ -545,7 +614,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_score(double *out, int32_t *o
     if (out_tokens)
         *out_tokens = 0;
     API_CHECK(g && (text || len == 0), "llavanext_generator_score: NULL argument");
-    atomic_store(&g->cancel, 0);
+    LNX_TRY(take_cancel(g, "llavanext_generator_score"));
     LNX_TRY(evaluate_pending(g, 1));
     if (!g->has_logits)
         return lnx_error(LNX_E_STATE, "llavanext_generator_score: no context to score against; append a prompt first");
@@ -609,6 +678,7 @@ LLAVANEXT_API void llavanext_generator_reset(llavanext_generator *g)
         return;
     g->n_tokens = g->n_eval = 0;
     g->has_logits = 0;
+    atomic_store(&g->cancel, 0); /* a cancel meant for the conversation just dropped */
     for (int32_t i = 0; i < g->n_stops; i++)
         free(g->stops[i]);
     g->n_stops = 0;
@@ -616,7 +686,14 @@ LLAVANEXT_API void llavanext_generator_reset(llavanext_generator *g)
     lnx_rng_seed(&g->rng, g->p.seed);
 }
 
+static llavanext_status api_generator_logits(const float **out, int32_t *out_count, llavanext_generator *g);
+
 LLAVANEXT_API llavanext_status llavanext_generator_logits(const float **out, int32_t *out_count, llavanext_generator *g)
+{
+    return lnx_err_record(g ? &g->err : NULL, api_generator_logits(out, out_count, g));
+}
+
+static llavanext_status api_generator_logits(const float **out, int32_t *out_count, llavanext_generator *g)
 {
     API_CHECK(out, "llavanext_generator_logits: out is NULL");
     *out = NULL;
@@ -644,4 +721,14 @@ LLAVANEXT_API int64_t llavanext_generator_context_length(const llavanext_generat
 LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generator *g)
 {
     return g ? g->tokens : NULL;
+}
+
+LLAVANEXT_API size_t llavanext_generator_last_error(const llavanext_generator *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
 }

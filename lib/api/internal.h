@@ -35,6 +35,7 @@ struct llavanext_model {
     lnx_gemm_ctx *gemm;  /* compute precision and its caches (shared by every handle) */
     lnx_preproc_cfg pre;
     lnx_logger log;
+    lnx_err_slot err;    /* llavanext_model_last_error */
 };
 
 struct llavanext_frames {

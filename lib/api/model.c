@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../base/file.h"
 #include "../io/json.h"
 
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
@@ -19,15 +20,22 @@ LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t
     lnx_params_init(p, size, &d, sizeof d);
 }
 
+/* Something (of any type) stands at the path: the loaders then refuse what is not a regular
+ * file, instead of taking a FIFO or directory for an absent file. */
 static int file_exists(const char *path)
 {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    return lnx_path_exists(path);
 }
+
+/* The longest file name joined to the model directory ("model.safetensors.index.json" and the
+ * like), so that a directory path that fits leaves room for every join. */
+#define LONGEST_NAME 64
 
 static void join(char *buf, size_t cap, const char *dir, const char *name)
 {
-    snprintf(buf, cap, "%s/%s", dir, name);
+    /* llavanext_model_load checked that dir + LONGEST_NAME fits */
+    lnx_status st = lnx_path_join(buf, cap, dir, name);
+    (void)st;
 }
 
 /* Optional JSON file: absent -> *out NULL and OK. */
@@ -218,6 +226,9 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
     LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
     API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
     API_CHECK(p.precision >= 0 && p.precision <= 2, "llavanext_model_params: precision %d is unknown", (int)p.precision);
+    if (strlen(dir) + 1 + LONGEST_NAME >= 4096)
+        return lnx_error(LNX_E_INVALID, "model directory path too long (%zu bytes; at most %d): %.64s...", strlen(dir),
+                         4096 - 2 - LONGEST_NAME, dir);
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return lnx_error(LNX_E_IO, "%s: not a directory", dir);
@@ -291,7 +302,14 @@ LLAVANEXT_API int32_t llavanext_model_tokens_per_frame(const llavanext_model *m,
     return o * o;
 }
 
+static llavanext_status api_model_describe(char **out, const llavanext_model *m);
+
 LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavanext_model *m)
+{
+    return lnx_err_record(m ? &m->err : NULL, api_model_describe(out, m));
+}
+
+static llavanext_status api_model_describe(char **out, const llavanext_model *m)
 {
     API_CHECK(out, "llavanext_model_describe: out is NULL");
     *out = NULL;
@@ -333,7 +351,16 @@ LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavan
     return *out ? LNX_OK : lnx_error(LNX_E_NOMEM, "out of memory");
 }
 
+static llavanext_status api_model_tokenize(int32_t **out, size_t *out_count, const llavanext_model *m,
+                                                        const char *text, size_t text_len, int32_t add_bos);
+
 LLAVANEXT_API llavanext_status llavanext_model_tokenize(int32_t **out, size_t *out_count, const llavanext_model *m,
+                                                        const char *text, size_t text_len, int32_t add_bos)
+{
+    return lnx_err_record(m ? &m->err : NULL, api_model_tokenize(out, out_count, m, text, text_len, add_bos));
+}
+
+static llavanext_status api_model_tokenize(int32_t **out, size_t *out_count, const llavanext_model *m,
                                                         const char *text, size_t text_len, int32_t add_bos)
 {
     API_CHECK(out && out_count, "llavanext_model_tokenize: out or out_count is NULL");
@@ -343,7 +370,16 @@ LLAVANEXT_API llavanext_status llavanext_model_tokenize(int32_t **out, size_t *o
     return lnx_tokenizer_encode(m->tok, text ? text : "", text_len, add_bos != 0, out, out_count);
 }
 
+static llavanext_status api_model_detokenize(char **out, const llavanext_model *m, const int32_t *ids,
+                                                          size_t count, int32_t skip_special);
+
 LLAVANEXT_API llavanext_status llavanext_model_detokenize(char **out, const llavanext_model *m, const int32_t *ids,
+                                                          size_t count, int32_t skip_special)
+{
+    return lnx_err_record(m ? &m->err : NULL, api_model_detokenize(out, m, ids, count, skip_special));
+}
+
+static llavanext_status api_model_detokenize(char **out, const llavanext_model *m, const int32_t *ids,
                                                           size_t count, int32_t skip_special)
 {
     API_CHECK(out, "llavanext_model_detokenize: out is NULL");
@@ -358,7 +394,16 @@ LLAVANEXT_API llavanext_status llavanext_model_detokenize(char **out, const llav
     return lnx_tokenizer_decode(m->tok, ids ? ids : &none, count, skip_special != 0, out, &len);
 }
 
+static llavanext_status api_model_render_chat(char **out, const llavanext_model *m,
+                                                           const char *messages_json, int32_t add_generation_prompt);
+
 LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const llavanext_model *m,
+                                                           const char *messages_json, int32_t add_generation_prompt)
+{
+    return lnx_err_record(m ? &m->err : NULL, api_model_render_chat(out, m, messages_json, add_generation_prompt));
+}
+
+static llavanext_status api_model_render_chat(char **out, const llavanext_model *m,
                                                            const char *messages_json, int32_t add_generation_prompt)
 {
     API_CHECK(out, "llavanext_model_render_chat: out is NULL");
@@ -380,4 +425,14 @@ LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const lla
     lnx_status rc = lnx_template_render(m->tmpl, msgs, add_generation_prompt != 0, bos, eos, unk, out, &len);
     json_decref(msgs);
     return rc;
+}
+
+LLAVANEXT_API size_t llavanext_model_last_error(const llavanext_model *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
 }

@@ -9,6 +9,7 @@
 #define DEFAULT_MAX_REQUEST_BYTES ((int64_t)8 << 30)
 
 struct llavanext_vision_encoder {
+    lnx_err_slot err;
     llavanext_model *model;
     lnx_pool *pool;
     llavanext_vision_encoder_params p;
@@ -18,6 +19,7 @@ struct llavanext_vision_encoder {
 };
 
 struct llavanext_pooler {
+    lnx_err_slot err;
     llavanext_model *model;
     lnx_pool *pool;
     int32_t stride, mode;
@@ -90,6 +92,14 @@ LLAVANEXT_API void llavanext_vision_encoder_cancel(llavanext_vision_encoder *e)
         atomic_store(&e->cancel, 1);
 }
 
+/* A pending cancel (llavanext_vision_encoder_cancel's rule) fails the call now starting. */
+static lnx_status take_cancel(llavanext_vision_encoder *e, const char *what)
+{
+    if (atomic_exchange(&e->cancel, 0))
+        return lnx_error(LNX_E_ABORTED, "%s: cancelled before it started (llavanext_vision_encoder_cancel)", what);
+    return LNX_OK;
+}
+
 static int32_t S_of(const llavanext_model *m)
 {
     return m->cfg.vision.image_size;
@@ -129,7 +139,18 @@ static lnx_status image_plan(lnx_anyres_plan *plan, const llavanext_vision_encod
                                c->vision.image_size, c->vision.patch_size);
 }
 
+static llavanext_status api_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_preprocess_video(out, e, frames));
+}
+
+static llavanext_status api_vision_encoder_preprocess_video(llavanext_tensor **out,
                                                                          llavanext_vision_encoder *e,
                                                                          const llavanext_frames *frames)
 {
@@ -139,6 +160,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     const lnx_frames *f = frames->f;
     API_CHECK(f->count > 0, "llavanext_vision_encoder_preprocess_video: no frames");
     LNX_TRY(check_request(e, f->count, 1, 0, "llavanext_vision_encoder_preprocess_video"));
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_preprocess_video"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { f->count, 3, S, S };
     llavanext_tensor *t;
@@ -159,7 +181,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_video(llavane
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames, int32_t index);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavanext_tensor **out,
+                                                                         llavanext_vision_encoder *e,
+                                                                         const llavanext_frames *frames, int32_t index)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_preprocess_image(out, e, frames, index));
+}
+
+static llavanext_status api_vision_encoder_preprocess_image(llavanext_tensor **out,
                                                                          llavanext_vision_encoder *e,
                                                                          const llavanext_frames *frames, int32_t index)
 {
@@ -170,6 +203,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
     lnx_anyres_plan plan;
     LNX_TRY(image_plan(&plan, e, f, index, "llavanext_vision_encoder_preprocess_image"));
     LNX_TRY(check_request(e, plan.patches, 1, 0, "llavanext_vision_encoder_preprocess_image"));
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_preprocess_image"));
     int32_t S = S_of(e->model);
     int64_t dims[4] = { plan.patches, 3, S, S };
     llavanext_tensor *t;
@@ -189,7 +223,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
 static int32_t clip_progress(int64_t done, int64_t total, void *user)
 {
     llavanext_vision_encoder *e = user;
-    if (atomic_load(&e->cancel))
+    if (atomic_exchange(&e->cancel, 0))
         return 1;
     if (e->p.progress)
         return e->p.progress(LLAVANEXT_STAGE_ENCODE, e->progress_done + done, e->progress_total,
@@ -217,7 +251,18 @@ static lnx_status encode_batches(llavanext_vision_encoder *e, const float *pixel
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *e,
+                                                                      const llavanext_tensor *pixels);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_tensor **out,
+                                                                      llavanext_vision_encoder *e,
+                                                                      const llavanext_tensor *pixels)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_pixels(out, e, pixels));
+}
+
+static llavanext_status api_vision_encoder_encode_pixels(llavanext_tensor **out,
                                                                       llavanext_vision_encoder *e,
                                                                       const llavanext_tensor *pixels)
 {
@@ -231,7 +276,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
                   pixels->dims[0] > 0,
               "llavanext_vision_encoder_encode_pixels: pixels must be [N, 3, %d, %d]", (int)S, (int)S);
     LNX_TRY(check_request(e, pixels->dims[0], 0, 1, "llavanext_vision_encoder_encode_pixels"));
-    atomic_store(&e->cancel, 0);
+    LNX_TRY(take_cancel(e, "llavanext_vision_encoder_encode_pixels"));
     const lnx_clip *clip = &e->model->clip;
     int64_t dims[3] = { pixels->dims[0], lnx_clip_out_tokens(clip), clip->cfg.hidden };
     int32_t kind = pixels->kind == LLAVANEXT_TENSOR_VIDEO_PIXELS ? LLAVANEXT_TENSOR_VIDEO_FEATURES
@@ -249,7 +294,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_
     return LNX_OK;
 }
 
+static llavanext_status api_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_video(out, e, frames));
+}
+
+static llavanext_status api_vision_encoder_encode_video(llavanext_tensor **out,
                                                                      llavanext_vision_encoder *e,
                                                                      const llavanext_frames *frames)
 {
@@ -264,7 +320,18 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_video(llavanext_t
     return st;
 }
 
+static llavanext_status api_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames, int32_t index);
+
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_image(llavanext_tensor **out,
+                                                                     llavanext_vision_encoder *e,
+                                                                     const llavanext_frames *frames, int32_t index)
+{
+    return lnx_err_record(e ? &e->err : NULL, api_vision_encoder_encode_image(out, e, frames, index));
+}
+
+static llavanext_status api_vision_encoder_encode_image(llavanext_tensor **out,
                                                                      llavanext_vision_encoder *e,
                                                                      const llavanext_frames *frames, int32_t index)
 {
@@ -351,7 +418,16 @@ static lnx_status check_features(const llavanext_tensor *t, int32_t kind, int64_
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
+                                                     const llavanext_tensor *features);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
+                                                     const llavanext_tensor *features)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_pool(out, pl, features));
+}
+
+static llavanext_status api_pooler_pool(llavanext_tensor **out, llavanext_pooler *pl,
                                                      const llavanext_tensor *features)
 {
     API_CHECK(out, "llavanext_pooler_pool: out is NULL");
@@ -376,7 +452,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, lla
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
+                                                        const llavanext_tensor *in);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
+                                                        const llavanext_tensor *in)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_project(out, pl, in));
+}
+
+static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_pooler *pl,
                                                         const llavanext_tensor *in)
 {
     API_CHECK(out, "llavanext_pooler_project: out is NULL");
@@ -407,7 +492,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, 
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
+                                                           const llavanext_tensor *in);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
+                                                           const llavanext_tensor *in)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_pack_image(out, pl, in));
+}
+
+static llavanext_status api_pooler_pack_image(llavanext_tensor **out, llavanext_pooler *pl,
                                                            const llavanext_tensor *in)
 {
     API_CHECK(out, "llavanext_pooler_pack_image: out is NULL");
@@ -437,7 +531,16 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
     return LNX_OK;
 }
 
+static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
+                                                      const llavanext_tensor *features);
+
 LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
+                                                      const llavanext_tensor *features)
+{
+    return lnx_err_record(pl ? &pl->err : NULL, api_pooler_apply(out, pl, features));
+}
+
+static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_pooler *pl,
                                                       const llavanext_tensor *features)
 {
     API_CHECK(out, "llavanext_pooler_apply: out is NULL");
@@ -457,4 +560,24 @@ LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, ll
     }
     llavanext_tensor_free(mid);
     return st;
+}
+
+LLAVANEXT_API size_t llavanext_vision_encoder_last_error(const llavanext_vision_encoder *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
+}
+
+LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *handle, char *buf, size_t size)
+{
+    if (!handle) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return lnx_err_copy(&handle->err, buf, size);
 }

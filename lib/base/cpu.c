@@ -9,23 +9,44 @@
 static unsigned flags;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void detect(void)
+unsigned lnx_cpu_flags_from(const lnx_cpu_raw *r)
 {
     unsigned f = 0;
+    /* every AVX2 kernel may also use FMA and the F16C conversions (f16 KV cache, f16 weights) */
+    if (r->avx2 && r->fma && r->f16c)
+        f |= LNX_CPU_AVX2;
+    if ((f & LNX_CPU_AVX2) && r->avx512f && r->avx512bw && r->avx512vl)
+        f |= LNX_CPU_AVX512;
+    if ((f & LNX_CPU_AVX512) && r->avx512bf16)
+        f |= LNX_CPU_AVX512BF16;
+    if ((f & LNX_CPU_AVX512BF16) && r->amx_bf16 && r->amx_tile)
+        f |= LNX_CPU_AMX_BF16;
+    return f;
+}
+
+static void detect(void)
+{
+    lnx_cpu_raw r = { 0 };
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        f |= LNX_CPU_AVX2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl"))
-        f |= LNX_CPU_AVX512;
-    if ((f & LNX_CPU_AVX512) && __builtin_cpu_supports("avx512bf16"))
-        f |= LNX_CPU_AVX512BF16;
+    /* __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 state */
+    r.avx2 = __builtin_cpu_supports("avx2");
+    r.fma = __builtin_cpu_supports("fma");
+    r.avx512f = __builtin_cpu_supports("avx512f");
+    r.avx512bw = __builtin_cpu_supports("avx512bw");
+    r.avx512vl = __builtin_cpu_supports("avx512vl");
+    r.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     unsigned a, b, c, d;
+    /* CPUID.1:ECX bit 29 F16C */
+    if (__get_cpuid(1, &a, &b, &c, &d))
+        r.f16c = (c >> 29) & 1;
     /* CPUID.(7,0).EDX: bit 22 AMX-BF16, bit 24 AMX-TILE (the OS must still grant the tile state) */
-    if ((f & LNX_CPU_AVX512BF16) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22)) && (d & (1u << 24)))
-        f |= LNX_CPU_AMX_BF16;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        r.amx_bf16 = (d >> 22) & 1;
+        r.amx_tile = (d >> 24) & 1;
+    }
 #endif
+    unsigned f = lnx_cpu_flags_from(&r);
     const char *mask = getenv("LLAVANEXT_CPU_MASK");
     if (mask && *mask)
         f &= (unsigned)strtoul(mask, NULL, 0);

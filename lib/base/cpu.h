@@ -9,6 +9,15 @@ enum {
     LNX_CPU_AMX_BF16 = 1 << 3,
 };
 
+/* What CPUID (and the OS) report, one field per feature the flags depend on. */
+typedef struct lnx_cpu_raw {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512bf16, amx_bf16, amx_tile;
+} lnx_cpu_raw;
+
+/* The LNX_CPU_* flags those features allow: a level is set only with everything its kernels use
+ * (and the levels below it), so no kernel runs an instruction the CPU lacks. */
+unsigned lnx_cpu_flags_from(const lnx_cpu_raw *raw);
+
 /* Bit set of LNX_CPU_* flags, computed once. Setting the environment variable
  * LLAVANEXT_CPU_MASK to a number masks it (used by tests to exercise the portable paths). */
 unsigned lnx_cpu_flags(void);

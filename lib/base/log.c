@@ -15,6 +15,16 @@ void lnx_log_set_default(lnx_log_fn fn, void *user_data)
     pthread_mutex_unlock(&default_lock);
 }
 
+int lnx_log_enabled(const lnx_logger *lg)
+{
+    if (lg && lg->fn)
+        return 1;
+    pthread_mutex_lock(&default_lock);
+    int on = default_logger.fn != NULL;
+    pthread_mutex_unlock(&default_lock);
+    return on;
+}
+
 void lnx_log(const lnx_logger *lg, int32_t level, const char *fmt, ...)
 {
     lnx_logger target;

@@ -18,6 +18,9 @@ typedef struct lnx_logger {
 /* Replaces the process default (fn NULL = silent). Thread-safe. */
 void lnx_log_set_default(lnx_log_fn fn, void *user_data);
 
+/* 1 when a message sent to `lg` would reach a callback (its own or the process default). */
+int lnx_log_enabled(const lnx_logger *lg);
+
 /* Formats and delivers one message to `lg` (or the default when lg or lg->fn is NULL). */
 void lnx_log(const lnx_logger *lg, int32_t level, const char *fmt, ...) LNX_PRINTF(3, 4);
 

@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "../base/file.h"
+
 static lnx_status parse_error(const json_error_t *err, const char *origin)
 {
     if (err->line < 0)
@@ -12,9 +14,8 @@ static lnx_status parse_error(const json_error_t *err, const char *origin)
 lnx_status lnx_json_load_file(json_t **out, const char *path)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return lnx_error(LNX_E_IO, "%s: cannot open: %m", path);
+    FILE *f;
+    LNX_TRY(lnx_fopen_regular(path, &f));
     json_error_t err;
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     int read_error = ferror(f);

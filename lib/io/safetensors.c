@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../base/alloc.h"
+#include "../base/file.h"
 #include "json.h"
 
 /* A header larger than this is refused before it is read (real ones are well under 1 MiB). */
@@ -31,6 +32,9 @@ struct lnx_st {
     lnx_st_tensor *tensors;
     size_t count;
     char **names;    /* owned copies of the names */
+    const lnx_st_tensor **by_name; /* the tensors sorted by name, for lookups in O(log n) */
+    void **copies;   /* aligned copies of tensors whose data the file left misaligned */
+    size_t ncopies;
     uint64_t data_bytes;
 };
 
@@ -84,6 +88,10 @@ void lnx_st_close(lnx_st *st)
         file_release(&st->files[i]);
     for (size_t i = 0; i < st->count; i++)
         free(st->names[i]);
+    for (size_t i = 0; i < st->ncopies; i++)
+        lnx_afree(st->copies[i]);
+    free(st->copies);
+    free(st->by_name);
     free(st->names);
     free(st->files);
     free(st->tensors);
@@ -96,20 +104,15 @@ static lnx_status file_load(st_file *f, const char *path, int mode)
     f->path = lnx_strdup(path);
     if (!f->path)
         return lnx_error(LNX_E_NOMEM, "out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lnx_error(LNX_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lnx_error(LNX_E_IO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
+    int fd;
+    off_t fsize;
+    LNX_TRY(lnx_open_regular(path, &fd, &fsize));
+    if (fsize < 8) {
         close(fd);
         return lnx_error(LNX_E_FORMAT, "%s: file is %lld bytes, too short for a safetensors header", path,
-                         (long long)sb.st_size);
+                         (long long)fsize);
     }
-    f->size = (size_t)sb.st_size;
+    f->size = (size_t)fsize;
     f->owned = 1;
     if (mode == LNX_ST_MMAP) {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -299,17 +302,62 @@ static lnx_status parse_file(lnx_st *st, size_t fi)
     return rc;
 }
 
-static lnx_status check_unique(const lnx_st *st)
+static int cmp_by_name(const void *a, const void *b)
 {
-    /* names within one header are unique (duplicate JSON keys are rejected); across shards: */
-    if (st->nfiles < 2)
-        return LNX_OK;
+    const lnx_st_tensor *x = *(const lnx_st_tensor *const *)a, *y = *(const lnx_st_tensor *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Sorts the name index (O(n log n)) and, since names within one header are unique (duplicate JSON
+ * keys are rejected), finds a name that two shards both hold among neighbours. */
+static lnx_status index_names(lnx_st *st)
+{
+    free(st->by_name);
+    st->by_name = malloc((st->count ? st->count : 1) * sizeof *st->by_name);
+    if (!st->by_name)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
     for (size_t i = 0; i < st->count; i++)
-        for (size_t j = i + 1; j < st->count; j++)
-            if (st->tensors[i].file != st->tensors[j].file && strcmp(st->tensors[i].name, st->tensors[j].name) == 0)
-                return lnx_error(LNX_E_FORMAT, "tensor '%s' appears in both %s and %s", st->tensors[i].name,
-                                 st->tensors[i].file, st->tensors[j].file);
+        st->by_name[i] = &st->tensors[i];
+    qsort(st->by_name, st->count, sizeof *st->by_name, cmp_by_name);
+    for (size_t k = 1; k < st->count; k++) {
+        const lnx_st_tensor *a = st->by_name[k - 1], *b = st->by_name[k];
+        if (strcmp(a->name, b->name) == 0)
+            return lnx_error(LNX_E_FORMAT, "tensor '%s' appears in both %s and %s", a->name, a->file, b->file);
+    }
     return LNX_OK;
+}
+
+/* The format promises no alignment: a tensor whose data does not start at a multiple of its
+ * element size is copied to aligned memory once, so that no kernel ever loads a misaligned
+ * element (the copy costs memory only for such tensors). */
+static lnx_status align_tensors(lnx_st *st)
+{
+    for (size_t i = 0; i < st->count; i++) {
+        lnx_st_tensor *t = &st->tensors[i];
+        size_t es = dtypes[t->dtype].size;
+        if (t->nbytes == 0 || (uintptr_t)t->data % es == 0)
+            continue;
+        void **c = realloc(st->copies, (st->ncopies + 1) * sizeof *c);
+        if (!c)
+            return lnx_error(LNX_E_NOMEM, "out of memory");
+        st->copies = c;
+        void *p = lnx_amalloc(t->nbytes);
+        if (!p)
+            return lnx_error(LNX_E_NOMEM, "%s: cannot allocate %zu bytes for an aligned copy of tensor '%s'", t->file,
+                             t->nbytes, t->name);
+        memcpy(p, t->data, t->nbytes);
+        st->copies[st->ncopies++] = p;
+        t->data = p;
+    }
+    return LNX_OK;
+}
+
+/* Work done once every file's header is parsed. */
+static lnx_status finish_open(lnx_st *st)
+{
+    LNX_TRY(index_names(st));
+    return align_tensors(st);
 }
 
 lnx_status lnx_st_open(lnx_st **out, const char *path, int mode)
@@ -324,6 +372,8 @@ lnx_status lnx_st_open(lnx_st **out, const char *path, int mode)
     lnx_status rc = file_load(&st->files[0], path, mode);
     if (rc == LNX_OK)
         rc = parse_file(st, 0);
+    if (rc == LNX_OK)
+        rc = finish_open(st);
     if (rc != LNX_OK) {
         lnx_st_close(st);
         return rc;
@@ -347,6 +397,8 @@ lnx_status lnx_st_open_buffer(lnx_st **out, const void *data, size_t len, const 
     st->files[0].base = (void *)data;
     st->files[0].size = len;
     lnx_status rc = st->files[0].path ? parse_file(st, 0) : lnx_error(LNX_E_NOMEM, "out of memory");
+    if (rc == LNX_OK)
+        rc = finish_open(st);
     if (rc != LNX_OK) {
         lnx_st_close(st);
         return rc;
@@ -368,19 +420,24 @@ lnx_status lnx_st_open_index(lnx_st **out, const char *index_path, int mode)
         return lnx_error(LNX_E_FORMAT, "%s: no \"weight_map\" object", index_path);
     }
     char dir[PATH_MAX];
+    if (strlen(index_path) >= sizeof dir) {
+        json_decref(root);
+        return lnx_error(LNX_E_INVALID, "%s: path too long", index_path);
+    }
     snprintf(dir, sizeof dir, "%s", index_path);
     char *slash = strrchr(dir, '/');
     if (slash)
-        slash[1] = '\0';
+        *slash = '\0';
     else
-        dir[0] = '\0';
+        snprintf(dir, sizeof dir, ".");
 
     lnx_st *st = calloc(1, sizeof *st);
     if (!st) {
         json_decref(root);
         return lnx_error(LNX_E_NOMEM, "out of memory");
     }
-    /* distinct shard names, in first-seen order */
+    /* distinct shard names, in first-seen order (a hash table would make this linear; real
+     * checkpoints have a few dozen shards, so a scan of the distinct names is enough) */
     const char *key;
     json_t *val;
     size_t cap = 0;
@@ -419,7 +476,11 @@ lnx_status lnx_st_open_index(lnx_st **out, const char *index_path, int mode)
     size_t loaded = 0;
     for (size_t i = 0; rc == LNX_OK && i < st->nfiles; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s%s", dir, shards[i]);
+        rc = lnx_path_join(path, sizeof path, dir, shards[i]);
+        if (rc != LNX_OK) {
+            lnx_error_prefix("%s: shard \"%.40s...\"", index_path, shards[i]);
+            break;
+        }
         rc = file_load(&st->files[i], path, mode);
         loaded = i + 1;
         if (rc == LNX_OK)
@@ -428,7 +489,7 @@ lnx_status lnx_st_open_index(lnx_st **out, const char *index_path, int mode)
     if (rc != LNX_OK)
         st->nfiles = loaded;
     if (rc == LNX_OK)
-        rc = check_unique(st);
+        rc = finish_open(st);
     /* every tensor named by the index is in the shard it names */
     json_object_foreach((json_t *)map, key, val) {
         if (rc != LNX_OK)
@@ -467,9 +528,18 @@ const lnx_st_tensor *lnx_st_at(const lnx_st *st, size_t i)
 
 const lnx_st_tensor *lnx_st_find(const lnx_st *st, const char *name)
 {
-    for (size_t i = 0; i < st->count; i++)
-        if (strcmp(st->tensors[i].name, name) == 0)
-            return &st->tensors[i];
+    size_t lo = 0, hi = st->by_name ? st->count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const lnx_st_tensor *t = st->by_name[mid];
+        int c = strcmp(t->name, name);
+        if (c == 0)
+            return t;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "../base/parallel.h"
+#include "avlog.h"
 #include "media_internal.h"
 
 /* --- positioning ------------------------------------------------------------------------------ */
@@ -315,9 +316,12 @@ typedef struct twin_job {
 static void *twin_main(void *p)
 {
     twin_job *j = p;
+    lnx_avlog_scope scope;
+    lnx_avlog_enter(&scope, &j->m->opts.log);
     j->st = read_items(j->m, j->items, j->n, j->f, j->ok);
     if (j->st)
         snprintf(j->msg, sizeof j->msg, "%s", lnx_last_error());
+    lnx_avlog_leave(&scope);
     return NULL;
 }
 
@@ -333,7 +337,21 @@ static int use_twin(lnx_media *m, int32_t n, int sequential)
 /* The shared read: targets in request order (seek-based; in index order split over two decoders
  * when use_twin says so) or sorted with one run from the start (sequential); results land in
  * request order. */
+static lnx_status read_frames_inner(lnx_media *m, const int64_t *indices, int32_t n, int sequential,
+                                    lnx_frames **out);
+
+/* Every read runs with libav's messages routed to m's logger. */
 static lnx_status read_frames(lnx_media *m, const int64_t *indices, int32_t n, int sequential, lnx_frames **out)
+{
+    lnx_avlog_scope scope;
+    lnx_avlog_enter(&scope, &m->opts.log);
+    lnx_status st = read_frames_inner(m, indices, n, sequential, out);
+    lnx_avlog_leave(&scope);
+    return st;
+}
+
+static lnx_status read_frames_inner(lnx_media *m, const int64_t *indices, int32_t n, int sequential,
+                                    lnx_frames **out)
 {
     lnx_frames *f = NULL;
     slot_item *order = malloc(sizeof *order * (size_t)n);

@@ -20,8 +20,10 @@
  * still images are decoded with libjpeg (islow DCT, fancy upsampling), as Pillow does, so that
  * they match PIL.Image.open(...).convert('RGB') byte for byte.
  *
- * Threads: a handle is used by one thread at a time and may move between threads. The library
- * never touches libav's global state (its log callback is the host's business).
+ * Threads: a handle is used by one thread at a time and may move between threads.
+ *
+ * Logging: libav's messages about a source go to its opts.log (avlog.h), never to stderr; the
+ * one piece of libav global state the library sets is that router, installed once.
  */
 #ifndef LNX_MEDIA_SAMPLER_H
 #define LNX_MEDIA_SAMPLER_H
@@ -29,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/log.h"
 #include "../base/status.h"
 #include "frames.h"
 
@@ -66,6 +69,8 @@ typedef struct lnx_media_opts {
                                 * (8192 * 8192). Each side is also capped at LNX_MEDIA_MAX_SIDE. */
     int64_t max_frames;        /* largest frame count accepted (LNX_E_LIMIT beyond); bounds the
                                 * index scan of endless host streams. 0 = default (1 << 22). */
+    lnx_logger log;            /* where libav's messages about this source go (avlog.h); fn NULL =
+                                * the process default logger */
 } lnx_media_opts;
 
 /* Defaults as documented on each field. */

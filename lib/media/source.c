@@ -13,6 +13,9 @@
 #include "../base/alloc.h"
 #include "media_internal.h"
 
+#include "../base/file.h"
+#include "avlog.h"
+
 #define AVIO_BUFFER_SIZE 65536
 #define DEFAULT_MAX_PIXELS ((uint64_t)8192 * 8192)
 #define DEFAULT_MAX_FRAMES ((int64_t)1 << 22)
@@ -309,6 +312,7 @@ static lnx_status decoder_open(lnx_media *m)
     if (ret < 0)
         return lnx_error(av_status(ret, LNX_E_MEDIA), "%s: bad codec parameters", m->origin);
     m->dec->pkt_timebase = s->time_base;
+    m->dec->opaque = m; /* its messages, also from libav's decoder threads, reach m's logger */
     m->dec->thread_count = m->opts.threads > 0 ? m->opts.threads : 0;
     m->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     m->dec->max_pixels = (int64_t)m->opts.max_frame_pixels;
@@ -570,6 +574,8 @@ static lnx_status media_new(lnx_media **out, int kind, const lnx_media_opts *opt
         m->opts.max_frames = d.max_frames;
     m->stream = -1;
     m->next_pkt = -1;
+    lnx_avlog_install();
+    lnx_avlog_register(m, &m->opts.log);
     m->last_rank = -1;
     m->held_rank = -1;
     *out = m;
@@ -612,7 +618,10 @@ static lnx_status media_finish_open(lnx_media *m)
 
 static lnx_status open_common(lnx_media **out, lnx_media *m)
 {
+    lnx_avlog_scope scope;
+    lnx_avlog_enter(&scope, &m->opts.log);
     lnx_status st = media_finish_open(m);
+    lnx_avlog_leave(&scope);
     if (st) {
         lnx_media_close(m);
         return st;
@@ -628,13 +637,14 @@ lnx_status lnx_media_open_path(lnx_media **out, const char *path, const lnx_medi
     *out = NULL;
     if (!path || !*path)
         return lnx_error(LNX_E_INVALID, "lnx_media_open_path: empty path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return lnx_error(LNX_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    lnx_status fst = lnx_fopen_regular(path, &f);
+    if (fst)
+        return fst;
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(f), &sb) != 0) {
         fclose(f);
-        return lnx_error(LNX_E_IO, "%s: not a regular file", path);
+        return lnx_error(LNX_E_IO, "%s: cannot stat: %s", path, strerror(errno));
     }
     if (sb.st_size == 0) {
         fclose(f);
@@ -760,6 +770,8 @@ void lnx_media_close(lnx_media *m)
 {
     if (!m)
         return;
+    lnx_avlog_scope scope;
+    lnx_avlog_enter(&scope, &m->opts.log);
     lnx_media_close(m->twin);
     if (m->borrowed) {
         /* the index and the memory source belong to the original handle */
@@ -768,6 +780,7 @@ void lnx_media_close(lnx_media *m)
         m->mem = NULL;
     }
     avcodec_free_context(&m->dec);
+    lnx_avlog_unregister(m);
     demux_close(m);
     av_packet_free(&m->pkt);
     av_frame_free(&m->frame);
@@ -784,6 +797,7 @@ void lnx_media_close(lnx_media *m)
         fclose(m->file);
     free(m->path);
     free(m->mem);
+    lnx_avlog_leave(&scope);
     free(m);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/file.h"
 #include "../io/json.h"
 #include "tok_internal.h"
 
@@ -658,9 +659,9 @@ lnx_status lnx_tokenizer_load(lnx_tokenizer **out, const char *tokenizer_json_pa
         return lnx_error(LNX_E_INVALID, "lnx_tokenizer_load: tokenizer_json_path is NULL");
     json_t *config = NULL;
     if (tokenizer_config_path) {
-        FILE *f = fopen(tokenizer_config_path, "rb");
-        if (!f && errno != ENOENT)
-            return lnx_error(LNX_E_IO, "%s: cannot open: %m", tokenizer_config_path);
+        FILE *f = NULL;
+        if (lnx_path_exists(tokenizer_config_path))
+            LNX_TRY(lnx_fopen_regular(tokenizer_config_path, &f));
         if (f) {
             json_error_t err;
             config = json_loadf(f, CONFIG_FLAGS, &err);

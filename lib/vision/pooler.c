@@ -31,7 +31,9 @@ lnx_status lnx_projector_bind(lnx_projector *p, const lnx_model_cfg *cfg, lnx_ws
             return st;
     }
     snprintf(buf, sizeof buf, "%simage_newline", prefix);
-    if (cfg->use_image_newline && lnx_wstore_has(ws, buf)) {
+    /* the architecture defines it (transformers creates it whatever the checkpoint holds, so a
+     * checkpoint without it would answer image prompts differently): missing is an error */
+    if (cfg->use_image_newline) {
         if ((st = lnx_wstore_vector(ws, buf, p->out_dim, &p->newline)) != LNX_OK)
             return st;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/log.h"
 #include "base/parallel.h"
 #include "base/status.h"
@@ -194,6 +195,35 @@ static void absurd_thread_count_is_rejected(void **state)
     assert_string_contains(lnx_last_error(), "100000");
 }
 
+/* A CPU with AVX2 and FMA but no F16C (some virtual machines mask it) must not get the AVX2
+ * kernels, which convert f16 with F16C instructions; and no level without the ones below it. */
+static void cpu_levels_need_every_feature_they_use(void **s)
+{
+    (void)s;
+    lnx_cpu_raw all = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    assert_int_equal(lnx_cpu_flags_from(&all), LNX_CPU_AVX2 | LNX_CPU_AVX512 | LNX_CPU_AVX512BF16 | LNX_CPU_AMX_BF16);
+    lnx_cpu_raw r = all;
+    r.f16c = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), 0);
+    r = all;
+    r.fma = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), 0);
+    r = all;
+    r.avx512vl = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2);
+    r = all;
+    r.amx_tile = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2 | LNX_CPU_AVX512 | LNX_CPU_AVX512BF16);
+    r = all;
+    r.avx512bf16 = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2 | LNX_CPU_AVX512);
+    lnx_cpu_raw none = { 0 };
+    assert_int_equal(lnx_cpu_flags_from(&none), 0);
+    /* whatever this machine has, the detected flags obey the same rules */
+    unsigned f = lnx_cpu_flags();
+    assert_true(!(f & LNX_CPU_AVX512) || (f & LNX_CPU_AVX2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +236,7 @@ int main(void)
         cmocka_unit_test(parallel_for_covers_every_index_once),
         cmocka_unit_test(nested_parallel_for_runs_serially_without_deadlock),
         cmocka_unit_test(absurd_thread_count_is_rejected),
+        cmocka_unit_test(cpu_levels_need_every_feature_they_use),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

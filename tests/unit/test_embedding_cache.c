@@ -402,6 +402,11 @@ static void bad_arguments_are_errors(void **state)
     bad.frames = 0;
     assert_int_equal(llavanext_embedding_cache_put(c, model, &bad, emb2), LLAVANEXT_E_INVALID_ARGUMENT);
     assert_string_contains(llavanext_last_error(), "IMAGE_EMBEDDINGS");
+    /* the handle keeps the message of its last failed call too */
+    char msg[256];
+    assert_true(llavanext_embedding_cache_last_error(c, msg, sizeof msg) > 0);
+    assert_string_contains(msg, "IMAGE_EMBEDDINGS");
+    assert_int_equal(llavanext_embedding_cache_last_error(NULL, msg, sizeof msg), 0);
     /* a model without weights cannot be fingerprinted */
     llavanext_model_params mp;
     llavanext_model_params_init(&mp, sizeof mp);

@@ -177,11 +177,13 @@ static void prefill_can_be_cancelled_and_the_generator_reused(void **s)
     assert_int_equal(llavanext_generator_position(g), 4);
     llavanext_generator_reset(g);
     assert_int_equal(llavanext_generator_position(g), 0);
-    llavanext_generator_cancel(g); /* a stale request is cleared by the next operation */
+    llavanext_generator_cancel(g); /* freeing with a request pending is fine */
     llavanext_generator_free(g);
     llavanext_generator *ok = make(0, 4, 0, 1);
     assert_int_equal(llavanext_generator_append_prompt(ok, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    /* a request made before the call stops that call (it is never lost), and only that one */
     llavanext_generator_cancel(ok);
+    assert_int_equal(llavanext_generator_prefill(ok), LLAVANEXT_E_ABORTED);
     assert_int_equal(llavanext_generator_prefill(ok), LLAVANEXT_OK);
     llavanext_generator_free(ok);
 }

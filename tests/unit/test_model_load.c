@@ -3,10 +3,15 @@
  * own status and a message naming the file and tensor. */
 #include "../common/testutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "base/dtype.h"
@@ -59,6 +64,8 @@ static void copy_weights(const char *dir)
 typedef enum { XF_NONE, XF_TO_F32, XF_TO_F16, XF_RENAME_NEW, XF_BAD_DTYPE, XF_BAD_SHAPE, XF_DROP, XF_NAN } xform;
 
 static const char *victim = "language_model.model.layers.1.mlp.up_proj.weight";
+/* the tensor XF_DROP leaves out (the victim unless a test says otherwise) */
+static const char *dropped;
 
 static char *new_name(const char *n)
 {
@@ -87,7 +94,7 @@ static void write_weights(const char *dir, xform x, int shards)
         int shard = shards == 2 ? (int)(i % 2) : 0;
         char *name = x == XF_RENAME_NEW ? new_name(t->name) : strdup(t->name);
         int is_victim = strcmp(t->name, victim) == 0;
-        if (x == XF_DROP && is_victim) {
+        if (x == XF_DROP && strcmp(t->name, dropped ? dropped : victim) == 0) {
             free(name);
             continue;
         }
@@ -245,10 +252,15 @@ static void mmap_load_does_not_copy_the_weights(void **s)
     struct stat sb;
     assert_int_equal(stat(tu_data("tiny-a/model.safetensors"), &sb), 0);
     long file_kb = (long)(sb.st_size / 1024);
-    long before = rss_kb();
     llavanext_model *m;
     llavanext_model_params p;
     llavanext_model_params_init(&p, sizeof p);
+    /* a first load and free leaves the heap the tokenizer and the bound tensors need (about 3 MiB,
+     * independent of the weights) free for reuse, so the measured loads see only what the load
+     * mode itself adds */
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_OK);
+    llavanext_model_free(m);
+    long before = rss_kb();
     assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_OK);
     long grown = rss_kb() - before;
     printf("    mmap: resident +%ld KiB for a %ld KiB checkpoint\n", grown, file_kb);
@@ -514,6 +526,245 @@ static void load_progress_can_cancel(void **s)
     assert_int_equal(calls, 3);
 }
 
+/* ---- faults a host hits: misaligned data, huge shard sets, special files, long paths ---- */
+
+/* tiny-a's weights rewritten with the header one byte longer, so that every tensor's data starts
+ * at an odd byte offset (the format does not promise alignment). */
+static void misaligned_tensors_load_like_aligned(void **s)
+{
+    (void)s;
+    char *dir = make_dir();
+    size_t n;
+    unsigned char *b = (unsigned char *)tu_read_file(tu_data("tiny-a/model.safetensors"), &n);
+    assert_non_null(b);
+    uint64_t hl = header_len(b);
+    unsigned char *o = malloc(n + 1);
+    memcpy(o, b, 8 + hl);
+    o[8 + hl] = ' ';
+    memcpy(o + 9 + hl, b + 8 + hl, n - 8 - hl);
+    for (int i = 0; i < 8; i++)
+        o[i] = (unsigned char)((hl + 1) >> (8 * i));
+    put(dir, "model.safetensors", o, n + 1);
+    free(o);
+    free(b);
+    for (int32_t mode = LLAVANEXT_LOAD_MMAP; mode <= LLAVANEXT_LOAD_READ; mode++) {
+        llavanext_model *m;
+        if (load(dir, mode, &m) != LLAVANEXT_OK)
+            fail_msg("load: %s", llavanext_last_error());
+        int32_t t[8];
+        greedy(m, t);
+        assert_memory_equal(t, reference_tokens, sizeof t);
+        /* the vision path too: one image through encoder and pooler equals the aligned copy's */
+        llavanext_model *a;
+        assert_int_equal(load(tu_data("tiny-a"), LLAVANEXT_LOAD_MMAP, &a), LLAVANEXT_OK);
+        llavanext_tensor *f1 = NULL, *f2 = NULL;
+        llavanext_model *both[2] = { m, a };
+        llavanext_tensor **outs[2] = { &f1, &f2 };
+        for (int k = 0; k < 2; k++) {
+            llavanext_frame_sampler *fs;
+            assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/image_120x80.png"), NULL), LLAVANEXT_OK);
+            llavanext_frames *fr;
+            assert_int_equal(llavanext_frame_sampler_uniform(&fr, fs, 1), LLAVANEXT_OK);
+            llavanext_vision_encoder *e;
+            assert_int_equal(llavanext_vision_encoder_create(&e, both[k], NULL), LLAVANEXT_OK);
+            assert_int_equal(llavanext_vision_encoder_encode_image(outs[k], e, fr, 0), LLAVANEXT_OK);
+            llavanext_vision_encoder_free(e);
+            llavanext_frames_free(fr);
+            llavanext_frame_sampler_free(fs);
+        }
+        int64_t n1 = llavanext_tensor_numel(f1);
+        assert_true(n1 > 0);
+        assert_int_equal(n1, llavanext_tensor_numel(f2));
+        assert_memory_equal(llavanext_tensor_data(f1), llavanext_tensor_data(f2), sizeof(float) * (size_t)n1);
+        llavanext_tensor_free(f1);
+        llavanext_tensor_free(f2);
+        llavanext_model_free(a);
+        llavanext_model_free(m);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Two shards of 20 000 one-element tensors each, plus their index: validating the names across
+ * shards and against the index must not compare every pair (it took 5 s when it did). */
+static void many_sharded_tensors_validate_quickly(void **s)
+{
+    (void)s;
+    enum { PER_SHARD = 20000 };
+    char *dir = tu_tempdir();
+    size_t cap = (size_t)PER_SHARD * 2 * 64 + 64, il = 0;
+    char *index = malloc(cap);
+    il += (size_t)sprintf(index, "{\"weight_map\": {");
+    for (int sh = 0; sh < 2; sh++) {
+        lnx_st_writer *w;
+        assert_int_equal(lnx_st_writer_create(&w), LNX_OK);
+        for (int i = 0; i < PER_SHARD; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "t.%d.%05d", sh, i);
+            float v = (float)i;
+            int64_t one = 1;
+            assert_int_equal(lnx_st_writer_add(w, name, LNX_ST_F32, 1, &one, &v), LNX_OK);
+            il += (size_t)sprintf(index + il, "%s\"%s\": \"s%d.safetensors\"", il > 20 ? ", " : "", name, sh);
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/s%d.safetensors", dir, sh);
+        assert_int_equal(lnx_st_writer_save(w, path), LNX_OK);
+        lnx_st_writer_free(w);
+    }
+    il += (size_t)sprintf(index + il, "}}");
+    put(dir, "model.safetensors.index.json", index, il);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    double t0 = now_s();
+    lnx_st *st;
+    assert_int_equal(lnx_st_open_index(&st, path, LNX_ST_MMAP), LNX_OK);
+    double dt = now_s() - t0;
+    printf("    2 x %d tensors validated in %.3f s\n", PER_SHARD, dt);
+    assert_int_equal(lnx_st_count(st), 2 * PER_SHARD);
+    const lnx_st_tensor *t = lnx_st_find(st, "t.1.12345");
+    assert_non_null(t);
+    float v;
+    memcpy(&v, t->data, sizeof v);
+    assert_true(v == 12345.0f);
+    assert_null(lnx_st_find(st, "t.2.00000"));
+    lnx_st_close(st);
+    /* a name in both shards is still found */
+    assert_true(dt < 1.0);
+    tu_rmtree(dir);
+    free(dir);
+    free(index);
+}
+
+static void duplicate_across_shards_is_named(void **s)
+{
+    (void)s;
+    char *dir = tu_tempdir();
+    for (int sh = 0; sh < 2; sh++) {
+        lnx_st_writer *w;
+        assert_int_equal(lnx_st_writer_create(&w), LNX_OK);
+        float v = 1;
+        int64_t one = 1;
+        assert_int_equal(lnx_st_writer_add(w, sh ? "b" : "a", LNX_ST_F32, 1, &one, &v), LNX_OK);
+        assert_int_equal(lnx_st_writer_add(w, "twice", LNX_ST_F32, 1, &one, &v), LNX_OK);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/s%d.safetensors", dir, sh);
+        assert_int_equal(lnx_st_writer_save(w, path), LNX_OK);
+        lnx_st_writer_free(w);
+    }
+    put_str(dir, "model.safetensors.index.json",
+            "{\"weight_map\": {\"a\": \"s0.safetensors\", \"b\": \"s1.safetensors\", \"twice\": \"s0.safetensors\"}}");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    lnx_st *st = NULL;
+    assert_int_equal(lnx_st_open_index(&st, path, LNX_ST_READ), LNX_E_FORMAT);
+    assert_null(st);
+    printf("    %s\n", lnx_last_error());
+    assert_string_contains(lnx_last_error(), "'twice'");
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "a load blocked on a special file\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(1);
+}
+
+/* Replaces `name` in `dir` with a FIFO, a directory or a link to a device. */
+static void make_special(const char *dir, const char *name, int kind)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+    if (kind == 0)
+        assert_int_equal(mkfifo(path, 0600), 0);
+    else if (kind == 1)
+        assert_int_equal(mkdir(path, 0700), 0);
+    else
+        assert_int_equal(symlink("/dev/zero", path), 0);
+}
+
+static void special_files_are_refused_at_once(void **s)
+{
+    (void)s;
+    static const char *kinds[] = { "FIFO", "directory", "device" };
+    signal(SIGALRM, on_alarm);
+    /* a FIFO with no writer would block open() and read() forever */
+    for (int kind = 0; kind < 3; kind++) {
+        static const char *names[] = { "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                                       "preprocessor_config.json", "chat_template.json" };
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char *dir = make_dir();
+            copy_weights(dir);
+            make_special(dir, names[i], kind);
+            printf("    %s as a %s:\n", names[i], kinds[kind]);
+            alarm(20);
+            expect_failure(dir, LLAVANEXT_E_IO, names[i], "not a regular file");
+            alarm(0);
+            tu_rmtree(dir);
+            free(dir);
+        }
+        /* a shard named by the index */
+        char *dir = make_dir();
+        write_weights(dir, XF_NONE, 2);
+        make_special(dir, "model-00002-of-00002.safetensors", kind);
+        alarm(20);
+        expect_failure(dir, LLAVANEXT_E_IO, "model-00002-of-00002.safetensors", "not a regular file");
+        alarm(0);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    signal(SIGALRM, SIG_DFL);
+}
+
+static void overlong_paths_are_errors(void **s)
+{
+    (void)s;
+    /* a model directory longer than any path buffer: an error naming the problem, not a
+     * truncated path that might name another file */
+    size_t n = 5000;
+    char *dir = malloc(n + 1);
+    memset(dir, 'a', n);
+    dir[0] = '/';
+    for (size_t i = 200; i < n; i += 200)
+        dir[i] = '/';
+    dir[n] = '\0';
+    expect_failure(dir, LLAVANEXT_E_INVALID_ARGUMENT, "too long", NULL);
+    free(dir);
+    /* a shard name that makes the shard's path too long */
+    char *d = make_dir();
+    copy_weights(d);
+    char *idx = malloc(8192);
+    char *longname = malloc(4200);
+    memset(longname, 'x', 4100);
+    strcpy(longname + 4100, ".safetensors");
+    snprintf(idx, 8192, "{\"weight_map\": {\"image_newline\": \"%s\"}}", longname);
+    put_str(d, "model.safetensors.index.json", idx);
+    expect_failure(d, LLAVANEXT_E_INVALID_ARGUMENT, "too long", NULL);
+    free(idx);
+    free(longname);
+    tu_rmtree(d);
+    free(d);
+}
+
+static void missing_image_newline_is_named(void **s)
+{
+    (void)s;
+    dropped = "image_newline";
+    broken_weight(XF_DROP, LLAVANEXT_E_FORMAT, "image_newline", "missing");
+    dropped = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +791,12 @@ int main(void)
         cmocka_unit_test(no_weights_mode_serves_text_only),
         cmocka_unit_test(null_and_bad_params_are_rejected),
         cmocka_unit_test(load_progress_can_cancel),
+        cmocka_unit_test(misaligned_tensors_load_like_aligned),
+        cmocka_unit_test(many_sharded_tensors_validate_quickly),
+        cmocka_unit_test(duplicate_across_shards_is_named),
+        cmocka_unit_test(special_files_are_refused_at_once),
+        cmocka_unit_test(overlong_paths_are_errors),
+        cmocka_unit_test(missing_image_newline_is_named),
     };
     return cmocka_run_group_tests_name("model_load", tests, NULL, NULL);
 }

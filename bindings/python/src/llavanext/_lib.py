@@ -267,6 +267,12 @@ _FUNCTIONS = {
     "llavanext_generator_context_length": (c_int64, [_vp]),
     "llavanext_generator_tokens": (POINTER(c_int32), [_vp]),
     "llavanext_generator_cancel": (None, [_vp]),
+    # per-handle error messages
+    "llavanext_model_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_frame_sampler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_vision_encoder_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_pooler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    "llavanext_generator_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
     # embedding cache
     "llavanext_embedding_cache_params_init": (None, [POINTER(EmbeddingCacheParams), c_size_t]),
     "llavanext_embedding_cache_open": (_st, [_pp, c_char_p, POINTER(EmbeddingCacheParams)]),
@@ -277,6 +283,7 @@ _FUNCTIONS = {
     "llavanext_embedding_cache_get": (_st, [_pp, _vp, _vp, POINTER(EmbeddingKey)]),
     "llavanext_embedding_cache_put": (_st, [_vp, _vp, POINTER(EmbeddingKey), _vp]),
     "llavanext_embedding_cache_stats_get": (_st, [POINTER(EmbeddingCacheStats), _vp]),
+    "llavanext_embedding_cache_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
 }
 
 
