@@ -76,6 +76,8 @@ class FrameSamplerParams(ctypes.Structure):
         ("apply_rotation", c_int32),
         ("skip_corrupt", c_int32),
         ("max_frame_pixels", c_int64),
+        ("log", LogCallback),
+        ("log_user_data", c_void_p),
     ]
 
 
