@@ -1,6 +1,13 @@
 #include "sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -18,7 +25,7 @@ static uint32_t rotr(uint32_t x, int n)
     return (x >> n) | (x << (32 - n));
 }
 
-static void compress(uint32_t h[8], const uint8_t *p)
+static void compress_one(uint32_t h[8], const uint8_t *p)
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -51,6 +58,77 @@ static void compress(uint32_t h[8], const uint8_t *p)
     h[7] += k;
 }
 
+void lnx_sha256_blocks_scalar(uint32_t h[8], const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        compress_one(h, p + 64 * i);
+}
+
+#ifdef HAVE_X86
+/* Four rounds per step with SHA256RNDS2 (two at a time), the message schedule four words at a
+ * time with SHA256MSG1/MSG2. The state lives as ABEF and CDGH, the layout the instructions use. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t n)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* C D A B */
+    __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* E F G H */
+    __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+    __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+    for (size_t b = 0; b < n; b++, p += 64) {
+        __m128i abef0 = abef, cdgh0 = cdgh;
+        __m128i w[4]; /* the last four groups of four schedule words */
+        for (int g = 0; g < 16; g++) {
+            __m128i x;
+            if (g < 4)
+                x = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            else
+                x = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]),
+                                                       _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4)),
+                                         w[(g + 3) & 3]);
+            w[g & 3] = x;
+            __m128i wk = _mm_add_epi32(x, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, abef0);
+        cdgh = _mm_add_epi32(cdgh, cdgh0);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static int cpu_has_shani(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19)) || !(c & (1u << 9))) /* SSE4.1, SSSE3 */
+        return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)); /* SHA */
+}
+#endif
+
+lnx_sha256_blocks_fn lnx_sha256_blocks_shani_fn(void)
+{
+#ifdef HAVE_X86
+    static atomic_int has = -1;
+    int v = atomic_load(&has);
+    if (v < 0) {
+        v = cpu_has_shani();
+        atomic_store(&has, v);
+    }
+    return v ? blocks_shani : NULL;
+#else
+    return NULL;
+#endif
+}
+
+static void blocks(uint32_t h[8], const uint8_t *p, size_t n)
+{
+    lnx_sha256_blocks_fn fast = lnx_sha256_blocks_shani_fn();
+    (fast ? fast : lnx_sha256_blocks_scalar)(h, p, n);
+}
+
 void lnx_sha256_init(lnx_sha256 *s)
 {
     static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -72,11 +150,12 @@ void lnx_sha256_update(lnx_sha256 *s, const void *data, size_t len)
         len -= take;
         if (s->fill < 64)
             return;
-        compress(s->h, s->block);
+        blocks(s->h, s->block, 1);
         s->fill = 0;
     }
-    for (; len >= 64; p += 64, len -= 64)
-        compress(s->h, p);
+    blocks(s->h, p, len / 64);
+    p += len / 64 * 64;
+    len %= 64;
     memcpy(s->block, p, len);
     s->fill = len;
 }
