@@ -438,8 +438,9 @@ static int encode_one(request *r, int i, llavanext_vision_encoder *enc, llavanex
     return CLI_OK;
 }
 
-/* The cache key of media i: its bytes, and the sampling as asked for (the frame count --fit
- * chose when it changed it), so that llavanext-server's entries for the same request match. */
+/* The cache key of media i: its bytes, and the sampling as asked for (the frame count --fit chose
+ * when it changed it). For uniform sampling that is llavanext-server's key of the same request, so
+ * the two share entries; by fps the server keys the cap on the count instead, a different entry. */
 static int cache_key(request *r, int i, llavanext_embedding_key *key)
 {
     cli_media *m = &r->o->media[i];

@@ -923,9 +923,9 @@ LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
 /**
  * A directory of cached embeddings (what the pooler hands the generator: pooled and projected
  * video features, or packed image embeddings), one safetensors file per entry. Entries are keyed
- * by the SHA-256 of the media bytes, how frames were sampled and how many, the model (its vision
- * and projector settings, compute precision and a fingerprint of the vision tower and projector
- * weights) and the pooling settings. The total size is capped: the least recently used entries
+ * by the SHA-256 of the media bytes, how frames were sampled and how many (and whether the display
+ * rotation was applied), the model (its vision and projector settings, compute precision and a
+ * fingerprint of the vision tower and projector weights) and the pooling settings. The total size is capped: the least recently used entries
  * are deleted first. An entry is written to a temporary file and renamed into place, so several
  * threads and processes may share one directory; an entry that fails any check on reading
  * (header, key, shape, checksum of the values) is deleted and reported as a miss, never used.
@@ -981,6 +981,8 @@ typedef struct llavanext_embedding_key {
     double fps;               /**< FPS: frames per second; else 0 */
     int32_t pool_stride;      /**< the pooler's pool_stride (0 = config's; resolved before keying) */
     int32_t pool_mode;        /**< the pooler's pool_mode (LLAVANEXT_POOL_DEFAULT is resolved) */
+    int32_t raw_orientation;  /**< non-zero when the frames were read with the frame sampler's
+                                   apply_rotation = 0 (0: rotation applied, the default) */
 } llavanext_embedding_key;
 
 /** Fills a key with zeros (UNIFORM, default pooling) and sets struct_size; pass sizeof(*key). @since 0.2 */

@@ -216,8 +216,9 @@ static lnx_status make_key(entry_key *ek, const llavanext_embedding_cache *c, co
     char fph[65], mh[65], nh[65];
     lnx_hex(fp, 32, fph);
     lnx_hex(k.media_sha256, 32, mh);
-    snprintf(ek->text, sizeof ek->text, "%s model=%s media=%s sampling=%s frames=%d fps=%.17g stride=%d mode=%d",
-             CACHE_FORMAT, fph, mh, names[k.sampling], (int)k.frames, k.fps, (int)stride, (int)mode);
+    snprintf(ek->text, sizeof ek->text,
+             "%s model=%s media=%s sampling=%s frames=%d fps=%.17g stride=%d mode=%d rotation=%s", CACHE_FORMAT, fph, mh,
+             names[k.sampling], (int)k.frames, k.fps, (int)stride, (int)mode, k.raw_orientation ? "raw" : "applied");
     lnx_sha256_buffer(ek->text, strlen(ek->text), name);
     lnx_hex(name, 32, nh);
     int pn = snprintf(ek->path, sizeof ek->path, "%s/%s%s", c->dir, nh, ENTRY_SUFFIX);

@@ -211,6 +211,9 @@ static void every_key_field_and_the_model_select_the_entry(void **state)
     other.pool_mode = LLAVANEXT_POOL_MAX;
     assert_false(is_hit(c, model, &other));
     other = k;
+    other.raw_orientation = 1;
+    assert_false(is_hit(c, model, &other));
+    other = k;
     other.sampling = LLAVANEXT_CACHE_FPS;
     other.fps = 1.0;
     assert_false(is_hit(c, model, &other));

@@ -1007,7 +1007,7 @@ class EmbeddingCache(_Handle):
         self._set(out.value)
 
     @staticmethod
-    def _key(media_sha256, sampling, frames, fps, pool_stride, pool_mode):
+    def _key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation=False):
         key = _lib.EmbeddingKey()
         _L().llavanext_embedding_key_init(ctypes.byref(key), ctypes.sizeof(key))
         if len(media_sha256) != 32:
@@ -1018,18 +1018,19 @@ class EmbeddingCache(_Handle):
         key.fps = fps
         key.pool_stride = pool_stride
         key.pool_mode = int(pool_mode)
+        key.raw_orientation = 1 if raw_orientation else 0
         return key
 
     def get(self, model, media_sha256, *, sampling=CacheSampling.UNIFORM, frames=0, fps=0.0, pool_stride=0,
-            pool_mode=PoolMode.DEFAULT):
-        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode)
+            pool_mode=PoolMode.DEFAULT, raw_orientation=False):
+        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
         out = _out()
         check(_L().llavanext_embedding_cache_get(ctypes.byref(out), self._h, model._h, ctypes.byref(key)))
         return Tensor(out.value) if out.value else None
 
     def put(self, model, media_sha256, embeddings, *, sampling=CacheSampling.UNIFORM, frames=0, fps=0.0,
-            pool_stride=0, pool_mode=PoolMode.DEFAULT):
-        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode)
+            pool_stride=0, pool_mode=PoolMode.DEFAULT, raw_orientation=False):
+        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
         check(_L().llavanext_embedding_cache_put(self._h, model._h, ctypes.byref(key), embeddings._h))
 
     def stats(self):

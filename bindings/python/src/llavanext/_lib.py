@@ -157,6 +157,7 @@ class EmbeddingKey(ctypes.Structure):
         ("fps", c_double),
         ("pool_stride", c_int32),
         ("pool_mode", c_int32),
+        ("raw_orientation", c_int32),
     ]
 
 
