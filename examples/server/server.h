@@ -85,7 +85,8 @@ typedef struct srv_job {
     double t_sample, t_encode, t_prefill, t_generate;
     int cache_hits;
 
-    atomic_int cancel;    /* set by the connection thread: the client went away */
+    atomic_int cancel;    /* set by the connection thread: the client went away (or shutdown) */
+    atomic_int shutdown;  /* set with cancel when the server stops */
     atomic_int refs;
     struct srv_job *next; /* queue link */
 } srv_job;

@@ -48,6 +48,7 @@ srv_job *job_new(void)
     pthread_cond_init(&j->cv, NULL);
     atomic_init(&j->refs, 1);
     atomic_init(&j->cancel, 0);
+    atomic_init(&j->shutdown, 0);
     static atomic_ullong counter;
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
@@ -428,6 +429,28 @@ static void generate(slot *s, srv_job *j, const char *prompt, const llavanext_te
     llavanext_generator_free(g);
 }
 
+/* A job stopped before its end: its client went away, or the server is stopping (then a client
+ * still waiting gets a 503). */
+static void end_cancelled(srv_job *j)
+{
+    if (atomic_load(&j->shutdown)) {
+        pthread_mutex_lock(&j->mu);
+        int done = j->state == JOB_DONE && j->finish != FINISH_CANCELLED;
+        pthread_mutex_unlock(&j->mu);
+        if (!done)
+            job_fail(j, 503, "server_error", "shutting_down", "the server is shutting down");
+        return;
+    }
+    atomic_fetch_add(&g_metrics.cancelled, 1);
+    pthread_mutex_lock(&j->mu);
+    if (j->state != JOB_DONE) {
+        j->finish = FINISH_CANCELLED;
+        j->state = JOB_DONE;
+    }
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
 static void run_job(slot *s, srv_job *j)
 {
     llavanext_tensor *emb[SRV_MAX_MEDIA] = { 0 };
@@ -459,16 +482,8 @@ static void run_job(slot *s, srv_job *j)
     llavanext_free(prompt);
     for (int i = 0; i < j->n_media; i++)
         llavanext_tensor_free(emb[i]);
-    if (atomic_load(&j->cancel)) {
-        atomic_fetch_add(&g_metrics.cancelled, 1);
-        pthread_mutex_lock(&j->mu);
-        if (j->state != JOB_DONE) {
-            j->finish = FINISH_CANCELLED;
-            j->state = JOB_DONE;
-        }
-        pthread_cond_broadcast(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-    }
+    if (atomic_load(&j->cancel))
+        end_cancelled(j);
 }
 
 static void *worker_main(void *arg)
@@ -499,10 +514,11 @@ static void *worker_main(void *arg)
         run_job(s, j);
         /* a job that ended without a result or an error was cancelled before it started */
         pthread_mutex_lock(&j->mu);
-        if (j->state != JOB_DONE) {
-            j->finish = FINISH_CANCELLED;
-            j->state = JOB_DONE;
-        }
+        int unfinished = j->state != JOB_DONE;
+        pthread_mutex_unlock(&j->mu);
+        if (unfinished)
+            end_cancelled(j);
+        pthread_mutex_lock(&j->mu);
         if (j->finish == FINISH_ERROR)
             fprintf(stderr, "llavanext-server: %s: %d %s\n", j->id, j->http_status, j->err_message);
         else if (j->finish == FINISH_CANCELLED)
@@ -592,11 +608,15 @@ void workers_stop(void)
 {
     pthread_mutex_lock(&W.mu);
     W.stopping = 1;
-    for (srv_job *j = W.head; j; j = j->next)
+    for (srv_job *j = W.head; j; j = j->next) {
+        atomic_store(&j->shutdown, 1);
         atomic_store(&j->cancel, 1);
+    }
     for (int i = 0; i < W.n_slots; i++)
-        if (W.slots[i].job)
+        if (W.slots[i].job) {
+            atomic_store(&W.slots[i].job->shutdown, 1);
             atomic_store(&W.slots[i].job->cancel, 1);
+        }
     pthread_cond_broadcast(&W.cv);
     pthread_mutex_unlock(&W.mu);
     for (int i = 0; i < W.n_slots; i++) {

@@ -456,6 +456,16 @@ def open_request(port, body):
     return sock
 
 
+def read_until_text(sock):
+    """Reads a streaming response until a chunk with generated text has arrived."""
+    got = b""
+    while b'"content":"' not in got.split(b'"role":"assistant"', 1)[-1]:
+        chunk = sock.recv(65536)
+        assert chunk, got
+        got += chunk
+    return got
+
+
 def test_full_queue_gets_503_and_disconnects_cancel_running_and_queued_requests(long_model):
     s = Server("--slots", "1", "--max-queue", "1", "--api-key", KEY, "--threads", "1", "--max-tokens", "20000",
                model=long_model)
@@ -464,11 +474,7 @@ def test_full_queue_gets_503_and_disconnects_cancel_running_and_queued_requests(
                     "num_frames": 2}
         # A: a streaming request, read until text arrives, so that it is generating
         a = open_request(s.port, dict(long_req, stream=True))
-        got = b""
-        while b'"content":"' not in got.split(b'"role":"assistant"', 1)[-1]:
-            chunk = a.recv(65536)
-            assert chunk, got
-            got += chunk
+        got = read_until_text(a)
         assert s.metrics()["llavanext_slots_busy"] == 1
         # B waits in the queue (its one place); C finds the queue full
         b = open_request(s.port, long_req)
@@ -499,6 +505,36 @@ def test_full_queue_gets_503_and_disconnects_cancel_running_and_queued_requests(
         wait_metric(s, "llavanext_slots_busy", 0)
     finally:
         s.stop()
+
+
+def read_all(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_stopping_answers_waiting_clients_with_503(long_model):
+    s = Server("--slots", "1", "--api-key", KEY, "--threads", "1", "--max-tokens", "20000", model=long_model)
+    long_req = {"messages": [{"role": "user", "content": "Go on."}], "temperature": 0, "max_tokens": 20000}
+    a = open_request(s.port, dict(long_req, stream=True))
+    streamed = read_until_text(a)
+    b = open_request(s.port, long_req)
+    wait_metric(s, "llavanext_queue_depth", 1)
+    t0 = time.time()
+    s.proc.terminate()
+    assert s.proc.wait(timeout=30) == 0
+    assert time.time() - t0 < 10
+    # the streaming client gets an error event and the end of the stream; the queued one a 503
+    streamed = (streamed + read_all(a)).decode()
+    assert '"code":"shutting_down"' in streamed and "data: [DONE]\n\n" in streamed
+    assert streamed.endswith("\r\n0\r\n\r\n")  # the chunked body is properly ended
+    queued = read_all(b).decode()
+    assert queued.startswith("HTTP/1.1 503") and '"code":"shutting_down"' in queued
+    a.close()
+    b.close()
 
 
 def test_binds_to_loopback_by_default():
