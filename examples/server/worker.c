@@ -217,10 +217,12 @@ static int embed_media(slot *s, srv_job *j, srv_media *m, llavanext_tensor **out
             want = mi.frame_count;
         if (want > cfg->max_frames)
             want = cfg->max_frames;
-        if (want < 1)
-            st = LLAVANEXT_E_MEDIA;
-        else
-            st = encode_video(s, m, fs, (int32_t)want, out, &t_sample, &t_encode);
+        if (want < 1) {
+            llavanext_frame_sampler_free(fs);
+            job_fail(j, 400, "invalid_request_error", "invalid_media", "the video has no decodable frames");
+            return -1;
+        }
+        st = encode_video(s, m, fs, (int32_t)want, out, &t_sample, &t_encode);
     } else {
         llavanext_frames *f = NULL;
         double t0 = now();
