@@ -925,16 +925,21 @@ LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
  * video features, or packed image embeddings), one safetensors file per entry. Entries are keyed
  * by the SHA-256 of the media bytes, how frames were sampled and how many (and whether the display
  * rotation was applied), the model (its vision and projector settings, compute precision and a
- * fingerprint of the vision tower and projector weights) and the pooling settings. The total size is capped: the least recently used entries
- * are deleted first. An entry is written to a temporary file and renamed into place, so several
- * threads and processes may share one directory; an entry that fails any check on reading
- * (header, key, shape, checksum of the values) is deleted and reported as a miss, never used.
- * The handle may be used from many threads at once.
+ * fingerprint of the vision tower and projector weights) and the pooling settings. The total size
+ * is capped: the least recently used entries are deleted first. An entry is written to a temporary
+ * file and renamed into place, so several threads and processes may share one directory; an entry
+ * that fails any check on reading (header, key, shape, checksum of the values) is deleted and
+ * reported as a miss, never used. The checks catch damage, not forgery: keep the directory
+ * writable by trusted users only. Unlike most handles, the cache may be used from many threads
+ * at once.
  * @since 0.2
  */
 typedef struct llavanext_embedding_cache llavanext_embedding_cache;
 
-/** Parameters of llavanext_embedding_cache_open(). Initialise with llavanext_embedding_cache_params_init(). @since 0.2 */
+/**
+ * Parameters of llavanext_embedding_cache_open(). Initialise with
+ * llavanext_embedding_cache_params_init(). @since 0.2
+ */
 typedef struct llavanext_embedding_cache_params {
     uint32_t struct_size;
     /** Size cap in bytes of all entries together; after each write the least recently used
