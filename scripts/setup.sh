@@ -9,7 +9,7 @@ packages=(
   gcc g++ pkg-config meson ninja-build
   libopenblas-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libjansson-dev libcmocka-dev libjpeg-dev
-  python3 python3-pytest python3-numpy
+  python3 python3-pytest python3-numpy python3-pip
   libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
   libmicrohttpd-dev
 )
@@ -26,11 +26,33 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The server's tests drive it with the official OpenAI Python client.
-if ! python3 -c "import openai" 2>/dev/null; then
-  echo "setup: installing the openai Python package"
-  python3 -m pip install --quiet --break-system-packages openai
+# From PyPI (not packaged in Debian 12): Dask's distributed scheduler and tqdm, for the Python
+# binding's llavanext.batch and its tests. Installed for Debian's python3 (the one the tests
+# use) and for the python3 first on PATH when that is another interpreter.
+pythons=(/usr/bin/python3)
+if command -v python3 >/dev/null 2>&1; then
+  first=$(command -v python3)
+  [ "$(readlink -f "$first")" = "$(readlink -f /usr/bin/python3)" ] || pythons+=("$first")
 fi
+for py in "${pythons[@]}"; do
+  [ -x "$py" ] || continue
+  if ! "$py" -c "import dask.distributed, tqdm" >/dev/null 2>&1; then
+    echo "setup: installing dask[distributed] and tqdm from PyPI for $py"
+    "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --break-system-packages \
+      "dask[distributed]>=2023.6" "tqdm>=4.60"
+  fi
+done
+# The server's tests drive it with the official OpenAI Python client (from PyPI), for the same
+# interpreters.
+for py in "${pythons[@]}"; do
+  [ -x "$py" ] || continue
+  if ! "$py" -c "import openai" >/dev/null 2>&1; then
+    echo "setup: installing openai from PyPI for $py"
+    "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --break-system-packages openai
+  fi
+done
 
 builddir=${BUILDDIR:-build}
 if [ ! -f "$builddir/build.ninja" ]; then

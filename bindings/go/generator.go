@@ -181,7 +181,7 @@ func (g *Generator) AppendPrompt(text string, media ...*Tensor) error {
 	}
 	ctext := C.CString(text)
 	defer C.free(unsafe.Pointer(ctext))
-	_, err := call(func() C.llavanext_status {
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status {
 		return C.llavanext_generator_append_prompt(g.ptr, ctext, C.size_t(len(text)), pp, C.int32_t(len(ptrs)))
 	})
 	if err == nil {
@@ -200,7 +200,7 @@ func (g *Generator) AppendTokens(ids []int32) error {
 	if len(ids) > 0 {
 		p = (*C.int32_t)(unsafe.Pointer(&ids[0]))
 	}
-	_, err := call(func() C.llavanext_status { return C.llavanext_generator_append_tokens(g.ptr, p, C.size_t(len(ids))) })
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.llavanext_generator_append_tokens(g.ptr, p, C.size_t(len(ids))) })
 	if err == nil {
 		g.done = false
 	}
@@ -213,7 +213,7 @@ func (g *Generator) Prefill() error {
 	if g.ptr == nil {
 		return ErrClosed
 	}
-	_, err := call(func() C.llavanext_status { return C.llavanext_generator_prefill(g.ptr) })
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.llavanext_generator_prefill(g.ptr) })
 	g.cb.rethrow()
 	return err
 }
@@ -231,7 +231,7 @@ func (g *Generator) Next() (Token, error) {
 	var piece *C.char
 	var n C.size_t
 	var id C.int32_t
-	st, err := call(func() C.llavanext_status { return C.llavanext_generator_next(g.ptr, &piece, &n, &id) })
+	st, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.llavanext_generator_next(g.ptr, &piece, &n, &id) })
 	g.cb.rethrow()
 	if err != nil {
 		return Token{}, err
@@ -275,7 +275,7 @@ func (g *Generator) Generate(fn func(piece string, token int32) bool) error {
 	state := &tokenState{fn: fn}
 	h := cgo.NewHandle(state)
 	defer h.Delete()
-	_, err := call(func() C.llavanext_status { return C.lnx_generate(g.ptr, C.uintptr_t(h)) })
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.lnx_generate(g.ptr, C.uintptr_t(h)) })
 	g.cb.rethrow()
 	if state.panicked {
 		panic(state.panicVal)
@@ -291,7 +291,7 @@ func (g *Generator) AddStopString(stop string) error {
 	}
 	cs := C.CString(stop)
 	defer C.free(unsafe.Pointer(cs))
-	_, err := call(func() C.llavanext_status { return C.llavanext_generator_add_stop_string(g.ptr, cs) })
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.llavanext_generator_add_stop_string(g.ptr, cs) })
 	return err
 }
 
@@ -305,7 +305,7 @@ func (g *Generator) Score(continuation string) (float64, int, error) {
 	defer C.free(unsafe.Pointer(cs))
 	var v C.double
 	var n C.int32_t
-	_, err := call(func() C.llavanext_status {
+	_, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status {
 		return C.llavanext_generator_score(&v, &n, g.ptr, cs, C.size_t(len(continuation)))
 	})
 	g.cb.rethrow()
@@ -329,7 +329,7 @@ func (g *Generator) Logits() ([]float32, error) {
 	}
 	var p *C.float
 	var n C.int32_t
-	if _, err := call(func() C.llavanext_status { return C.llavanext_generator_logits(&p, &n, g.ptr) }); err != nil {
+	if _, err := callOn(generatorErrors(g.ptr), func() C.llavanext_status { return C.llavanext_generator_logits(&p, &n, g.ptr) }); err != nil {
 		return nil, err
 	}
 	out := make([]float32, int(n))

@@ -124,6 +124,47 @@ func call(f func() C.llavanext_status) (Status, error) {
 	return st, nil
 }
 
+// errorReader copies a handle's last error message (llavanext_<object>_last_error).
+type errorReader func(buf *C.char, size C.size_t) C.size_t
+
+// callOn runs one C call on a handle and takes the message of a failure from the handle itself,
+// so the goroutine may move between OS threads around the call.
+func callOn(read errorReader, f func() C.llavanext_status) (Status, error) {
+	st := Status(f())
+	if st < 0 {
+		return st, &Error{Status: st, Message: readError(read)}
+	}
+	return st, nil
+}
+
+func readError(read errorReader) string {
+	n := read(nil, 0)
+	buf := (*C.char)(C.malloc(n + 1))
+	defer C.free(unsafe.Pointer(buf))
+	read(buf, n+1)
+	return C.GoString(buf)
+}
+
+func modelErrors(h *C.llavanext_model) errorReader {
+	return func(b *C.char, n C.size_t) C.size_t { return C.llavanext_model_last_error(h, b, n) }
+}
+
+func samplerErrors(h *C.llavanext_frame_sampler) errorReader {
+	return func(b *C.char, n C.size_t) C.size_t { return C.llavanext_frame_sampler_last_error(h, b, n) }
+}
+
+func encoderErrors(h *C.llavanext_vision_encoder) errorReader {
+	return func(b *C.char, n C.size_t) C.size_t { return C.llavanext_vision_encoder_last_error(h, b, n) }
+}
+
+func poolerErrors(h *C.llavanext_pooler) errorReader {
+	return func(b *C.char, n C.size_t) C.size_t { return C.llavanext_pooler_last_error(h, b, n) }
+}
+
+func generatorErrors(h *C.llavanext_generator) errorReader {
+	return func(b *C.char, n C.size_t) C.size_t { return C.llavanext_generator_last_error(h, b, n) }
+}
+
 // takeString copies a string the library gave away and frees it.
 func takeString(p *C.char) string {
 	s := C.GoString(p)
@@ -183,3 +224,49 @@ type ProgressFunc func(stage Stage, done, total int64) bool
 
 // LogFunc receives one log message. For a model it may be called from several threads at once.
 type LogFunc func(level LogLevel, message string)
+
+// LastError is the message of the most recent failed call on the model ("" if none), whichever
+// goroutine or OS thread made it.
+func (m *Model) LastError() string {
+	defer runtime.KeepAlive(m)
+	if m == nil || m.ptr == nil {
+		return ""
+	}
+	return readError(modelErrors(m.ptr))
+}
+
+// LastError is the message of the most recent failed call on the frame sampler ("" if none).
+func (s *FrameSampler) LastError() string {
+	defer runtime.KeepAlive(s)
+	if s == nil || s.ptr == nil {
+		return ""
+	}
+	return readError(samplerErrors(s.ptr))
+}
+
+// LastError is the message of the most recent failed call on the encoder ("" if none).
+func (e *VisionEncoder) LastError() string {
+	defer runtime.KeepAlive(e)
+	if e == nil || e.ptr == nil {
+		return ""
+	}
+	return readError(encoderErrors(e.ptr))
+}
+
+// LastError is the message of the most recent failed call on the pooler ("" if none).
+func (p *Pooler) LastError() string {
+	defer runtime.KeepAlive(p)
+	if p == nil || p.ptr == nil {
+		return ""
+	}
+	return readError(poolerErrors(p.ptr))
+}
+
+// LastError is the message of the most recent failed call on the generator ("" if none).
+func (g *Generator) LastError() string {
+	defer runtime.KeepAlive(g)
+	if g == nil || g.ptr == nil {
+		return ""
+	}
+	return readError(generatorErrors(g.ptr))
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,26 @@ func TestInvalidArgumentsAndState(t *testing.T) {
 	m.Close() // idempotent
 	if _, err := m.Tokenize("x", true); err != llavanext.ErrClosed {
 		t.Fatalf("closed model: %v", err)
+	}
+}
+
+// A handle's error message follows the handle, not the OS thread: read it from another
+// goroutine locked to another thread.
+func TestHandleErrorOnAnotherThread(t *testing.T) {
+	s := must[*llavanext.FrameSampler](t)(llavanext.OpenFrameSampler(videoPath(), nil))
+	defer s.Close()
+	_, err := s.Uniform(1000000)
+	if err == nil || !strings.Contains(err.Error(), "1000000") {
+		t.Fatalf("Uniform(1000000): %v", err)
+	}
+	got := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		got <- s.LastError()
+	}()
+	if msg := <-got; !strings.Contains(msg, "1000000") {
+		t.Fatalf("LastError on another thread: %q", msg)
 	}
 }
 

@@ -352,7 +352,7 @@ func (s *FrameSampler) frames(f func(out **C.llavanext_frames) C.llavanext_statu
 		return nil, ErrClosed
 	}
 	var out *C.llavanext_frames
-	if _, err := call(func() C.llavanext_status { return f(&out) }); err != nil {
+	if _, err := callOn(samplerErrors(s.ptr), func() C.llavanext_status { return f(&out) }); err != nil {
 		return nil, err
 	}
 	return newFrames(out), nil
@@ -366,7 +366,7 @@ func (s *FrameSampler) Info() (MediaInfo, error) {
 	}
 	var i C.llavanext_media_info
 	i.struct_size = C.uint32_t(unsafe.Sizeof(i))
-	if _, err := call(func() C.llavanext_status { return C.llavanext_frame_sampler_info(&i, s.ptr) }); err != nil {
+	if _, err := callOn(samplerErrors(s.ptr), func() C.llavanext_status { return C.llavanext_frame_sampler_info(&i, s.ptr) }); err != nil {
 		return MediaInfo{}, err
 	}
 	return MediaInfo{int(i.width), int(i.height), int(i.rotation), i.is_image != 0, i.frame_count_exact != 0,
@@ -416,7 +416,7 @@ func (s *FrameSampler) BeginUniform(count int) error {
 	if s.ptr == nil {
 		return ErrClosed
 	}
-	_, err := call(func() C.llavanext_status { return C.llavanext_frame_sampler_begin_uniform(s.ptr, C.int32_t(count)) })
+	_, err := callOn(samplerErrors(s.ptr), func() C.llavanext_status { return C.llavanext_frame_sampler_begin_uniform(s.ptr, C.int32_t(count)) })
 	return err
 }
 
@@ -428,7 +428,7 @@ func (s *FrameSampler) NextBatch(maxBatch int) (*Frames, error) {
 		return nil, ErrClosed
 	}
 	var out *C.llavanext_frames
-	st, err := call(func() C.llavanext_status { return C.llavanext_frame_sampler_next(&out, s.ptr, C.int32_t(maxBatch)) })
+	st, err := callOn(samplerErrors(s.ptr), func() C.llavanext_status { return C.llavanext_frame_sampler_next(&out, s.ptr, C.int32_t(maxBatch)) })
 	if err != nil || st == StatusDone {
 		return nil, err
 	}

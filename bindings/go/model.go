@@ -200,7 +200,7 @@ func (m *Model) Describe() (string, error) {
 		return "", err
 	}
 	var out *C.char
-	if _, err := call(func() C.llavanext_status { return C.llavanext_model_describe(&out, h) }); err != nil {
+	if _, err := callOn(modelErrors(h), func() C.llavanext_status { return C.llavanext_model_describe(&out, h) }); err != nil {
 		return "", err
 	}
 	return takeString(out), nil
@@ -217,7 +217,7 @@ func (m *Model) Tokenize(text string, addBOS bool) ([]int32, error) {
 	defer C.free(unsafe.Pointer(ctext))
 	var ids *C.int32_t
 	var n C.size_t
-	_, err = call(func() C.llavanext_status {
+	_, err = callOn(modelErrors(h), func() C.llavanext_status {
 		return C.llavanext_model_tokenize(&ids, &n, h, ctext, C.size_t(len(text)), boolInt(addBOS))
 	})
 	if err != nil {
@@ -243,7 +243,7 @@ func (m *Model) Detokenize(ids []int32, skipSpecial bool) (string, error) {
 		p = (*C.int32_t)(unsafe.Pointer(&ids[0]))
 	}
 	var out *C.char
-	_, err = call(func() C.llavanext_status {
+	_, err = callOn(modelErrors(h), func() C.llavanext_status {
 		return C.llavanext_model_detokenize(&out, h, p, C.size_t(len(ids)), boolInt(skipSpecial))
 	})
 	if err != nil {
@@ -263,7 +263,7 @@ func (m *Model) RenderChat(messagesJSON string, addGenerationPrompt bool) (strin
 	cm := C.CString(messagesJSON)
 	defer C.free(unsafe.Pointer(cm))
 	var out *C.char
-	_, err = call(func() C.llavanext_status {
+	_, err = callOn(modelErrors(h), func() C.llavanext_status {
 		return C.llavanext_model_render_chat(&out, h, cm, boolInt(addGenerationPrompt))
 	})
 	if err != nil {
@@ -304,7 +304,7 @@ func (m *Model) PlanBudget(r BudgetRequest) (Budget, error) {
 	}
 	var b C.llavanext_budget
 	b.struct_size = C.uint32_t(unsafe.Sizeof(b))
-	_, err = call(func() C.llavanext_status {
+	_, err = callOn(modelErrors(h), func() C.llavanext_status {
 		return C.llavanext_model_plan_budget(&b, h, C.int32_t(r.Frames), C.int32_t(r.PoolStride),
 			C.int64_t(r.ImageTokens), C.int64_t(r.TextTokens), C.int32_t(r.MaxNewTokens),
 			C.double(r.RopeScale), C.int64_t(r.ContextLimit))

@@ -96,7 +96,7 @@ func (e *VisionEncoder) tensor(f func(out **C.llavanext_tensor) C.llavanext_stat
 		return nil, ErrClosed
 	}
 	var out *C.llavanext_tensor
-	_, err := call(func() C.llavanext_status { return f(&out) })
+	_, err := callOn(encoderErrors(e.ptr), func() C.llavanext_status { return f(&out) })
 	e.cb.rethrow()
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (p *Pooler) run(f poolerFunc, in *Tensor) (*Tensor, error) {
 		return nil, ErrClosed
 	}
 	var out *C.llavanext_tensor
-	if _, err := call(func() C.llavanext_status { return f(&out, p.ptr, tensorPtr(in)) }); err != nil {
+	if _, err := callOn(poolerErrors(p.ptr), func() C.llavanext_status { return f(&out, p.ptr, tensorPtr(in)) }); err != nil {
 		return nil, err
 	}
 	return newTensor(out), nil

@@ -10,6 +10,7 @@
 
 struct lnx_pool {
     int size;
+    pid_t pid;     /* the process whose threads these are (a forked child has none of them) */
     pthread_t *threads;
     pthread_mutex_t lock;
     pthread_cond_t start;  /* a new loop (or stop) for workers that went to sleep */
@@ -105,6 +106,8 @@ int lnx_cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+static lnx_status start_workers(lnx_pool *pool, int nthreads);
+
 lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads)
 {
     *out = NULL;
@@ -116,13 +119,26 @@ lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads)
     if (!pool)
         return lnx_error(LNX_E_NOMEM, "out of memory creating a thread pool");
     pool->size = nthreads;
+    pool->pid = getpid();
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->finish, NULL);
+    lnx_status st = start_workers(pool, nthreads);
+    if (st != LNX_OK) {
+        lnx_pool_free(pool);
+        return st;
+    }
+    *out = pool;
+    return LNX_OK;
+}
+
+/* Starts workers 1..nthreads-1; on failure pool->size is the number that exist (plus the caller). */
+static lnx_status start_workers(lnx_pool *pool, int nthreads)
+{
     if (nthreads > 1) {
         pool->threads = calloc((size_t)nthreads - 1, sizeof *pool->threads);
         if (!pool->threads) {
-            lnx_pool_free(pool);
+            pool->size = 1;
             return lnx_error(LNX_E_NOMEM, "out of memory creating a thread pool");
         }
     }
@@ -135,18 +151,54 @@ lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads)
         if (!arg || pthread_create(&pool->threads[i - 1], NULL, worker_main, arg) != 0) {
             free(arg);
             pool->size = i; /* threads 1..i-1 exist */
-            lnx_pool_free(pool);
             return lnx_error(LNX_E_NOMEM, "could not start worker thread %d of %d", i, (int)nthreads);
         }
     }
-    *out = pool;
     return LNX_OK;
+}
+
+/* In a child forked after the pool started, only the forking thread exists: the workers, and the
+ * state of the lock they may have held, stayed in the parent. Start afresh with new workers (or
+ * serially if they cannot be started); the parent's pool is untouched. */
+static void restart_after_fork(lnx_pool *pool)
+{
+    int wanted = pool->size;
+    pool->pid = getpid();
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->finish, NULL);
+    atomic_store(&pool->generation, 0);
+    atomic_store(&pool->pending, 0);
+    atomic_store(&pool->stop, 0);
+    pool->sleepers = 0;
+    free(pool->threads);
+    pool->threads = NULL;
+    pool->size = 1;
+    if (start_workers(pool, wanted) != LNX_OK) {
+        /* the workers that did start are joined; the pool then runs on the caller alone */
+        pthread_mutex_lock(&pool->lock);
+        atomic_store(&pool->stop, 1);
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->lock);
+        for (int i = 1; i < pool->size; i++)
+            pthread_join(pool->threads[i - 1], NULL);
+        atomic_store(&pool->stop, 0);
+        pool->size = 1;
+        lnx_clear_error();
+    }
 }
 
 void lnx_pool_free(lnx_pool *pool)
 {
     if (!pool)
         return;
+    if (pool->pid != getpid()) {
+        /* freed in a forked child that never used it: its workers are the parent's */
+        free(pool->threads);
+        lnx_afree(pool->scratch);
+        free(pool);
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     atomic_store(&pool->stop, 1);
     pthread_cond_broadcast(&pool->start);
@@ -183,6 +235,8 @@ void lnx_parallel_for(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx)
 {
     if (n <= 0)
         return;
+    if (pool && !inside_loop && pool->pid != getpid())
+        restart_after_fork(pool);
     if (!pool || pool->size == 1 || n == 1 || inside_loop) {
         fn(ctx, 0, n, 0);
         return;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "../base/parallel.h"
 #include "avlog.h"
@@ -345,7 +346,14 @@ static lnx_status read_frames(lnx_media *m, const int64_t *indices, int32_t n, i
 {
     lnx_avlog_scope scope;
     lnx_avlog_enter(&scope, &m->opts.log);
-    lnx_status st = read_frames_inner(m, indices, n, sequential, out);
+    lnx_status st = LNX_OK;
+    if (m->pid != getpid()) {
+        st = lnx_media_after_fork(m);
+        reset_run(m);
+        m->held_rank = -1;
+    }
+    if (st == LNX_OK)
+        st = read_frames_inner(m, indices, n, sequential, out);
     lnx_avlog_leave(&scope);
     return st;
 }

@@ -3,6 +3,7 @@
 #define LNX_MEDIA_INTERNAL_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -110,7 +111,12 @@ struct lnx_media {
     struct lnx_media *twin;
     int twin_failed;   /* opening it failed once: reads stay on one decoder */
     int borrowed;      /* this is a twin: mem and the index arrays belong to the original */
+    pid_t pid;         /* the process that opened the decoder (libav's decoder threads live there) */
 };
+
+/* source.c: in a child forked since the decoder opened, replaces it (and the twin) with new ones
+ * and reopens the byte source privately; a no-op in the process that opened it. */
+lnx_status lnx_media_after_fork(lnx_media *m);
 
 /* source.c: (re)opens the demuxer on the byte source from its start, with the video stream picked
  * and the limits checked. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libavutil/display.h>
 #include <libavutil/imgutils.h>
@@ -574,6 +575,7 @@ static lnx_status media_new(lnx_media **out, int kind, const lnx_media_opts *opt
         m->opts.max_frames = d.max_frames;
     m->stream = -1;
     m->next_pkt = -1;
+    m->pid = getpid();
     lnx_avlog_install();
     lnx_avlog_register(m, &m->opts.log);
     m->last_rank = -1;
@@ -710,6 +712,28 @@ lnx_status lnx_media_open_callbacks(lnx_media **out, lnx_media_read_fn read_fn, 
     return open_common(out, m);
 }
 
+lnx_status lnx_media_after_fork(lnx_media *m)
+{
+    if (m->pid == getpid())
+        return LNX_OK;
+    m->pid = getpid();
+    /* the old decoder's threads and the twin's stayed in the parent: leave both (freeing them
+     * would join threads that do not exist here) and start new ones */
+    m->dec = NULL;
+    m->twin = NULL;
+    m->twin_failed = 0;
+    if (m->kind == LNX_SRC_PATH && m->path) {
+        /* the inherited stream shares its file offset with the parent's: read through our own */
+        FILE *f;
+        LNX_TRY(lnx_fopen_regular(m->path, &f));
+        fclose(m->file);
+        m->file = f;
+    }
+    if (m->kind != LNX_SRC_CALLBACKS)
+        LNX_TRY(lnx_demux_open(m));
+    return m->fmt ? decoder_open(m) : LNX_OK;
+}
+
 lnx_status lnx_media_twin(lnx_media *m)
 {
     if (m->twin)
@@ -772,6 +796,12 @@ void lnx_media_close(lnx_media *m)
         return;
     lnx_avlog_scope scope;
     lnx_avlog_enter(&scope, &m->opts.log);
+    if (m->pid != getpid()) {
+        /* a forked child: freeing a frame-threaded decoder would join libav's worker threads,
+         * which stayed in the parent; its memory is left to the child's exit */
+        m->dec = NULL;
+        m->twin = NULL;
+    }
     lnx_media_close(m->twin);
     if (m->borrowed) {
         /* the index and the memory source belong to the original handle */

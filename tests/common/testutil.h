@@ -27,6 +27,11 @@ void tu_rmtree(const char *path);
 /* Deterministic pseudo-random floats in [-1, 1). */
 void tu_fill_random(float *x, size_t n, uint64_t seed);
 
+/* For a test run that stands for one SIMD level: when LLAVANEXT_TEST_REQUIRE_CPU names CPU
+ * flags (LNX_CPU_* bits) this CPU lacks, prints why and exits 77, meson's "skipped", so that an
+ * AVX-512 run on an AVX2-only CPU is reported as skipped rather than passing on another path. */
+void tu_require_cpu(void);
+
 #define assert_string_contains(haystack, needle) \
     assert_non_null(strstr((haystack), (needle)))
 

@@ -3,6 +3,8 @@
  * kernel, float32 and half caches, causal, sliding window, grouped heads), GEMV and GEMM over
  * every weight dtype. Run once as is and once with LLAVANEXT_CPU_MASK=0 (the portable paths). */
 #include <math.h>
+/* tests/common/cpureq.c */
+void tu_require_cpu(void);
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -411,6 +413,7 @@ static void bf16_linear_matches(void **state)
 
 int main(void)
 {
+    tu_require_cpu();
     if (lnx_pool_create(&pool, 3) != LNX_OK)
         return 1;
     if (lnx_gemm_bf16_available(NULL))

@@ -223,6 +223,7 @@ static void text_long(void **s) { (void)s; decoder_matches("text_long"); }
 
 int main(void)
 {
+    tu_require_cpu();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(video8_h264),     cmocka_unit_test(video4_vp9),   cmocka_unit_test(video8_mjpeg),
         cmocka_unit_test(video4_h264_90x50), cmocka_unit_test(image_png),  cmocka_unit_test(image_jpeg),

@@ -358,6 +358,110 @@ static void each_handle_keeps_its_last_error(void **s)
     llavanext_frame_sampler_free(fs);
 }
 
+/* ---- fork: a child of a process that created (and ran) handles uses the library ---- */
+
+static llavanext_frame_sampler *fork_sampler; /* opened and read (frame-threaded) in the parent */
+static llavanext_frames *fork_frames;          /* what the parent read from it */
+
+static int child_work(llavanext_generator *g, llavanext_vision_encoder *e, llavanext_frames *f, const int32_t *want,
+                      const float *want_feat, int64_t feat_n)
+{
+    /* the parent's frame sampler: libav's decoder threads stayed in the parent */
+    llavanext_frames *again;
+    if (llavanext_frame_sampler_uniform(&again, fork_sampler, 6) != LLAVANEXT_OK)
+        return 8;
+    size_t fb = (size_t)llavanext_frames_width(again) * (size_t)llavanext_frames_height(again) * 3;
+    int frames_same = llavanext_frames_count(again) == 6 &&
+                      llavanext_frames_width(fork_frames) == llavanext_frames_width(again) &&
+                      llavanext_frames_height(fork_frames) == llavanext_frames_height(again);
+    for (int i = 0; frames_same && i < 6; i++)
+        frames_same = memcmp(llavanext_frames_data(fork_frames, i), llavanext_frames_data(again, i), fb) == 0;
+    llavanext_frames_free(again);
+    if (!frames_same)
+        return 9;
+    static const char prompt[] = "USER: What is in the box? ASSISTANT:";
+    int32_t got[6];
+    /* the parent's generator, its pool's workers left behind in the parent */
+    llavanext_generator_reset(g);
+    if (llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0) != LLAVANEXT_OK)
+        return 2;
+    for (int i = 0; i < 6; i++)
+        if (llavanext_generator_next(g, NULL, NULL, &got[i]) != LLAVANEXT_OK)
+            return 3;
+    if (memcmp(got, want, sizeof got) != 0)
+        return 4;
+    /* the parent's encoder, and a fresh generator */
+    llavanext_tensor *t;
+    if (llavanext_vision_encoder_encode_video(&t, e, f) != LLAVANEXT_OK)
+        return 5;
+    int same = llavanext_tensor_numel(t) == feat_n &&
+               memcmp(llavanext_tensor_data(t), want_feat, sizeof(float) * (size_t)feat_n) == 0;
+    llavanext_tensor_free(t);
+    if (!same)
+        return 6;
+    llavanext_generator *g2;
+    if (llavanext_generator_create(&g2, model, NULL) != LLAVANEXT_OK)
+        return 7;
+    llavanext_generator_free(g2);
+    return 0;
+}
+
+static void forked_child_uses_the_library(void **s)
+{
+    (void)s;
+    static const char prompt[] = "USER: What is in the box? ASSISTANT:";
+    llavanext_generator_params gp;
+    llavanext_generator_params_init(&gp, sizeof gp);
+    gp.temperature = 0;
+    gp.threads = 2;
+    llavanext_generator *g;
+    assert_int_equal(llavanext_generator_create(&g, model, &gp), LLAVANEXT_OK);
+    int32_t want[6];
+    assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+    greedy_tokens(g, want, 6);
+    llavanext_frames *f = some_frames(4);
+    llavanext_vision_encoder_params ep;
+    llavanext_vision_encoder_params_init(&ep, sizeof ep);
+    ep.threads = 2;
+    llavanext_vision_encoder *e;
+    assert_int_equal(llavanext_vision_encoder_create(&e, model, &ep), LLAVANEXT_OK);
+    llavanext_tensor *feat;
+    assert_int_equal(llavanext_vision_encoder_encode_video(&feat, e, f), LLAVANEXT_OK);
+    llavanext_frame_sampler_params sp;
+    llavanext_frame_sampler_params_init(&sp, sizeof sp);
+    sp.threads = 2;
+    assert_int_equal(llavanext_frame_sampler_open(&fork_sampler, tu_data("media/clip_h264_160x120_97f.mp4"), &sp),
+                     LLAVANEXT_OK);
+    assert_int_equal(llavanext_frame_sampler_uniform(&fork_frames, fork_sampler, 6), LLAVANEXT_OK);
+    for (int round = 0; round < 2; round++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alarm(60); /* a hang shows as a child killed by SIGALRM */
+            _exit(child_work(g, e, f, want, llavanext_tensor_data(feat), llavanext_tensor_numel(feat)));
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (WIFSIGNALED(status))
+            fail_msg("the forked child died of signal %d (14 = SIGALRM: it hung)", WTERMSIG(status));
+        printf("    child %d exited with %d\n", round, WEXITSTATUS(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* and the parent goes on using the same handles */
+        int32_t again[6];
+        llavanext_generator_reset(g);
+        assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), NULL, 0), LLAVANEXT_OK);
+        greedy_tokens(g, again, 6);
+        assert_memory_equal(again, want, sizeof again);
+    }
+    llavanext_frames_free(fork_frames);
+    llavanext_frame_sampler_free(fork_sampler);
+    llavanext_tensor_free(feat);
+    llavanext_vision_encoder_free(e);
+    llavanext_frames_free(f);
+    llavanext_generator_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +470,7 @@ int main(void)
         cmocka_unit_test(encoder_cancel_before_a_call),
         cmocka_unit_test(generator_cancel_before_a_call),
         cmocka_unit_test(each_handle_keeps_its_last_error),
+        cmocka_unit_test(forked_child_uses_the_library),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

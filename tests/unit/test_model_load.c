@@ -767,6 +767,7 @@ static void missing_image_newline_is_named(void **s)
 
 int main(void)
 {
+    tu_require_cpu();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_file_bf16_loads_in_both_modes),
         cmocka_unit_test(mmap_load_does_not_copy_the_weights),

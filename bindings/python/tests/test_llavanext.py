@@ -379,5 +379,6 @@ def test_embedding_cache_round_trip(model, video_path, tmp_path):
         assert cache.get(model, digest, frames=4) is None
         s = cache.stats()
         assert (s.hits, s.misses, s.writes, s.entries) == (1, 2, 1, 1)
-        with pytest.raises(L.InvalidArgumentError):
+        with pytest.raises(L.InvalidArgumentError, match="frames >= 1"):
             cache.get(model, digest, frames=0)
+        assert "frames >= 1" in cache.last_error()

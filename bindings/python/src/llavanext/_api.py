@@ -156,9 +156,14 @@ class _Callbacks:
         if self.c_log is not None:
             params.log = self.c_log
 
-    def finish(self, status):
-        """Turns a status into an exception after a call that may have run callbacks."""
-        err = error_for(status) if status < 0 else None
+    def finish(self, handle, status=None):
+        """Turns a status into an exception after a call that may have run callbacks; with a
+        handle (finish(handle, status)), the message is the handle's own last error."""
+        if status is None:
+            handle, status = None, handle
+        err = None
+        if status < 0:
+            err = handle._error(status) if handle is not None else error_for(status)
         stored = getattr(self._errors, "error", None)
         if stored is not None:
             self._errors.error = None
@@ -175,6 +180,27 @@ class _Handle:
     """An owned C handle freed by close(), the context manager or garbage collection."""
 
     _free_name = None
+    _err_name = None  # llavanext_<object>_last_error: the handle's own error message
+
+    def last_error(self):
+        """The message of the most recent failed call on this handle ("" if none), whichever
+        thread made it (llavanext_<object>_last_error)."""
+        if not self._ptr or not self._err_name:
+            return ""
+        fn = getattr(_L(), self._err_name)
+        n = fn(self._ptr, None, 0)
+        buf = ctypes.create_string_buffer(n + 1)
+        fn(self._ptr, buf, n + 1)
+        return buf.value.decode("utf-8", "replace")
+
+    def _error(self, status):
+        return error_for(status, self.last_error())
+
+    def _check(self, status):
+        """check() with the message taken from this handle rather than the thread."""
+        if status < 0:
+            raise self._error(status)
+        return status
 
     def __init__(self):
         self._ptr = None
@@ -505,6 +531,7 @@ class Model(_Handle):
     """
 
     _free_name = "llavanext_model_free"
+    _err_name = "llavanext_model_last_error"
 
     def __init__(self, path, *, load_mode=LoadMode.MMAP, check_finite=False, precision=None,
                  progress=None, log=None):
@@ -559,7 +586,7 @@ class Model(_Handle):
     def describe(self):
         """The model description as a dict (parsed from llavanext_model_describe's JSON)."""
         out = _out()
-        check(_L().llavanext_model_describe(ctypes.byref(out), self._h))
+        self._check(_L().llavanext_model_describe(ctypes.byref(out), self._h))
         return json.loads(_take_string(out.value))
 
     def tokenize(self, text, add_bos=True):
@@ -567,7 +594,7 @@ class Model(_Handle):
         data = _encode(text)
         ids = ctypes.POINTER(ctypes.c_int32)()
         count = ctypes.c_size_t()
-        check(_L().llavanext_model_tokenize(ctypes.byref(ids), ctypes.byref(count), self._h, data,
+        self._check(_L().llavanext_model_tokenize(ctypes.byref(ids), ctypes.byref(count), self._h, data,
                                             len(data), 1 if add_bos else 0))
         try:
             return ids[: count.value]
@@ -578,7 +605,7 @@ class Model(_Handle):
         ids = list(ids)
         arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
         out = _out()
-        check(_L().llavanext_model_detokenize(ctypes.byref(out), self._h, arr, len(ids),
+        self._check(_L().llavanext_model_detokenize(ctypes.byref(out), self._h, arr, len(ids),
                                               1 if skip_special else 0))
         return _take_string(out.value)
 
@@ -588,7 +615,7 @@ class Model(_Handle):
         if not isinstance(messages, (str, bytes)):
             messages = json.dumps(messages, ensure_ascii=False)
         out = _out()
-        check(_L().llavanext_model_render_chat(ctypes.byref(out), self._h, _encode(messages),
+        self._check(_L().llavanext_model_render_chat(ctypes.byref(out), self._h, _encode(messages),
                                                1 if add_generation_prompt else 0))
         return _take_string(out.value)
 
@@ -598,7 +625,7 @@ class Model(_Handle):
         context_limit > 0 caps the context."""
         b = _lib.Budget()
         b.struct_size = ctypes.sizeof(b)
-        check(_L().llavanext_model_plan_budget(ctypes.byref(b), self._h, frames, pool_stride,
+        self._check(_L().llavanext_model_plan_budget(ctypes.byref(b), self._h, frames, pool_stride,
                                                image_tokens, text_tokens, max_new_tokens,
                                                rope_scale, context_limit))
         return Budget(b.tokens_per_frame, b.visual_tokens, b.total_tokens, b.rope_scale,
@@ -627,9 +654,10 @@ class FrameSampler(_Handle):
     """An opened video or image (llavanext_frame_sampler): a path, or the media's bytes."""
 
     _free_name = "llavanext_frame_sampler_free"
+    _err_name = "llavanext_frame_sampler_last_error"
 
     def __init__(self, source, *, threads=0, apply_rotation=True, skip_corrupt=False,
-                 max_frame_pixels=0):
+                 max_frame_pixels=0, log=None):
         super().__init__()
         lib = _L()
         params = _lib.FrameSamplerParams()
@@ -638,6 +666,9 @@ class FrameSampler(_Handle):
         params.apply_rotation = 1 if apply_rotation else 0
         params.skip_corrupt = 1 if skip_corrupt else 0
         params.max_frame_pixels = max_frame_pixels
+        # log(level, message): the demuxer's and decoder's (libav's) messages about this source
+        self._callbacks = _Callbacks(log=log) if log else _NO_CALLBACKS
+        self._callbacks.install(params)
         out = _out()
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
@@ -651,14 +682,14 @@ class FrameSampler(_Handle):
     def info(self):
         i = _lib.MediaInfo()
         i.struct_size = ctypes.sizeof(i)
-        check(_L().llavanext_frame_sampler_info(ctypes.byref(i), self._h))
+        self._check(_L().llavanext_frame_sampler_info(ctypes.byref(i), self._h))
         return MediaInfo(i.width, i.height, i.rotation, bool(i.is_image),
                          bool(i.frame_count_exact), i.frame_count, i.duration, i.fps,
                          i.container.decode("utf-8", "replace"), i.codec.decode("utf-8", "replace"))
 
     def _frames(self, fn, *args):
         out = _out()
-        check(fn(ctypes.byref(out), self._h, *args))
+        self._check(fn(ctypes.byref(out), self._h, *args))
         return Frames(out.value)
 
     def uniform(self, count):
@@ -682,10 +713,10 @@ class FrameSampler(_Handle):
         """Yields the `count` uniformly spread frames in batches of at most `max_batch`, never
         holding the whole selection in memory."""
         lib = _L()
-        check(lib.llavanext_frame_sampler_begin_uniform(self._h, count))
+        self._check(lib.llavanext_frame_sampler_begin_uniform(self._h, count))
         while True:
             out = _out()
-            st = check(lib.llavanext_frame_sampler_next(ctypes.byref(out), self._h, max_batch))
+            st = self._check(lib.llavanext_frame_sampler_next(ctypes.byref(out), self._h, max_batch))
             if st == Status.DONE:
                 return
             yield Frames(out.value)
@@ -700,6 +731,7 @@ class VisionEncoder(_Handle):
     of one call (None: the library's default)."""
 
     _free_name = "llavanext_vision_encoder_free"
+    _err_name = "llavanext_vision_encoder_last_error"
 
     def __init__(self, model, *, threads=0, max_batch_frames=0, max_request_bytes=None,
                  progress=None, log=None):
@@ -720,7 +752,7 @@ class VisionEncoder(_Handle):
 
     def _tensor(self, fn, *args):
         out = _out()
-        self._callbacks.finish(fn(ctypes.byref(out), self._h, *args))
+        self._callbacks.finish(self, fn(ctypes.byref(out), self._h, *args))
         return Tensor(out.value)
 
     def preprocess_video(self, frames):
@@ -749,6 +781,7 @@ class Pooler(_Handle):
     """Spatial pooling + projector (llavanext_pooler)."""
 
     _free_name = "llavanext_pooler_free"
+    _err_name = "llavanext_pooler_last_error"
 
     def __init__(self, model, *, threads=0, pool_stride=0, pool_mode=PoolMode.DEFAULT):
         super().__init__()
@@ -769,7 +802,7 @@ class Pooler(_Handle):
 
     def _tensor(self, fn, features):
         out = _out()
-        check(fn(ctypes.byref(out), self._h, features))
+        self._check(fn(ctypes.byref(out), self._h, features))
         return Tensor(out.value)
 
     def pool(self, features):
@@ -805,6 +838,7 @@ class Generator(_Handle):
     """
 
     _free_name = "llavanext_generator_free"
+    _err_name = "llavanext_generator_last_error"
 
     _PARAMS = ("threads", "context_length", "rope_scale", "max_new_tokens", "temperature",
                "top_k", "top_p", "min_p", "repetition_penalty", "seed", "prefill_chunk",
@@ -839,15 +873,15 @@ class Generator(_Handle):
         data = _encode(text)
         media = list(media)
         arr = (ctypes.c_void_p * max(len(media), 1))(*[m._h for m in media])
-        check(_L().llavanext_generator_append_prompt(self._h, data, len(data), arr, len(media)))
+        self._check(_L().llavanext_generator_append_prompt(self._h, data, len(data), arr, len(media)))
 
     def append_tokens(self, ids):
         ids = list(ids)
         arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
-        check(_L().llavanext_generator_append_tokens(self._h, arr, len(ids)))
+        self._check(_L().llavanext_generator_append_tokens(self._h, arr, len(ids)))
 
     def prefill(self):
-        self._callbacks.finish(_L().llavanext_generator_prefill(self._h))
+        self._callbacks.finish(self, _L().llavanext_generator_prefill(self._h))
 
     def next_token(self):
         """Generates one token. Returns Token(piece, id); None when generation has stopped and
@@ -857,7 +891,7 @@ class Generator(_Handle):
         token = ctypes.c_int32()
         st = _L().llavanext_generator_next(self._h, ctypes.byref(piece), ctypes.byref(length),
                                            ctypes.byref(token))
-        self._callbacks.finish(st)
+        self._callbacks.finish(self, st)
         text = ctypes.string_at(piece.value, length.value).decode("utf-8") if length.value else ""
         if st == Status.DONE:
             return Token(text, -1) if text else None
@@ -902,7 +936,7 @@ class Generator(_Handle):
         c_cb = _lib.TokenCallback(trampoline)
         st = _L().llavanext_generator_generate(self._h, c_cb, None)
         try:
-            self._callbacks.finish(st)
+            self._callbacks.finish(self, st)
         except BaseException as e:
             if errors:
                 raise errors[0] from e
@@ -911,14 +945,14 @@ class Generator(_Handle):
             raise errors[0]
 
     def add_stop_string(self, stop):
-        check(_L().llavanext_generator_add_stop_string(self._h, _encode(stop)))
+        self._check(_L().llavanext_generator_add_stop_string(self._h, _encode(stop)))
 
     def score(self, continuation):
         """(sum of natural-log probabilities, number of tokens) of `continuation`."""
         data = _encode(continuation)
         value = ctypes.c_double()
         n = ctypes.c_int32()
-        self._callbacks.finish(_L().llavanext_generator_score(ctypes.byref(value), ctypes.byref(n),
+        self._callbacks.finish(self, _L().llavanext_generator_score(ctypes.byref(value), ctypes.byref(n),
                                                               self, data, len(data)))
         return value.value, n.value
 
@@ -929,7 +963,7 @@ class Generator(_Handle):
         """A copy of the last position's logits as array.array('f')."""
         ptr = ctypes.POINTER(ctypes.c_float)()
         count = ctypes.c_int32()
-        check(_L().llavanext_generator_logits(ctypes.byref(ptr), ctypes.byref(count), self._h))
+        self._check(_L().llavanext_generator_logits(ctypes.byref(ptr), ctypes.byref(count), self._h))
         out = array.array("f")
         out.frombytes(ctypes.string_at(ptr, count.value * 4))
         return out
@@ -995,6 +1029,7 @@ class EmbeddingCache(_Handle):
     model."""
 
     _free_name = "llavanext_embedding_cache_free"
+    _err_name = "llavanext_embedding_cache_last_error"
 
     def __init__(self, directory, *, max_bytes=0):
         super().__init__()
@@ -1025,18 +1060,18 @@ class EmbeddingCache(_Handle):
             pool_mode=PoolMode.DEFAULT, raw_orientation=False):
         key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
         out = _out()
-        check(_L().llavanext_embedding_cache_get(ctypes.byref(out), self._h, model._h, ctypes.byref(key)))
+        self._check(_L().llavanext_embedding_cache_get(ctypes.byref(out), self._h, model._h, ctypes.byref(key)))
         return Tensor(out.value) if out.value else None
 
     def put(self, model, media_sha256, embeddings, *, sampling=CacheSampling.UNIFORM, frames=0, fps=0.0,
             pool_stride=0, pool_mode=PoolMode.DEFAULT, raw_orientation=False):
         key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
-        check(_L().llavanext_embedding_cache_put(self._h, model._h, ctypes.byref(key), embeddings._h))
+        self._check(_L().llavanext_embedding_cache_put(self._h, model._h, ctypes.byref(key), embeddings._h))
 
     def stats(self):
         s = _lib.EmbeddingCacheStats()
         s.struct_size = ctypes.sizeof(s)
-        check(_L().llavanext_embedding_cache_stats_get(ctypes.byref(s), self._h))
+        self._check(_L().llavanext_embedding_cache_stats_get(ctypes.byref(s), self._h))
         return CacheStats(s.hits, s.misses, s.corrupt, s.writes, s.evictions, s.entries, s.bytes)
 
 

@@ -126,11 +126,13 @@ def status_string(status):
     return _lib.lib().llavanext_status_string(int(status)).decode("utf-8", "replace")
 
 
-def error_for(status):
-    """The exception for a failed call; reads llavanext_last_error() of this thread, so call it
-    right after the failing call."""
+def error_for(status, message=None):
+    """The exception for a failed call. Without a message, reads llavanext_last_error() of this
+    thread, so call it right after the failing call; calls on a handle pass the handle's own
+    message (llavanext_<object>_last_error) instead."""
     lib = _lib.lib()
-    message = lib.llavanext_last_error().decode("utf-8", "replace")
+    if message is None:
+        message = lib.llavanext_last_error().decode("utf-8", "replace")
     cls = _CLASSES.get(status, LlavaNextError)
     return cls(status, message, status_string(status))
 

@@ -121,6 +121,24 @@ unsafe fn cstr(p: *const c_char) -> String {
     }
 }
 
+/// Copies a handle's last error (`llavanext_<object>_last_error`) into a String.
+fn read_error(read: impl Fn(*mut c_char, usize) -> usize) -> String {
+    let n = read(ptr::null_mut(), 0);
+    let mut buf = vec![0u8; n + 1];
+    read(buf.as_mut_ptr() as *mut c_char, n + 1);
+    buf.truncate(n);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `check` for a call on a handle: the message is the handle's own, not the thread's.
+fn check_on(st: i32, read: impl Fn(*mut c_char, usize) -> usize) -> Result<i32> {
+    if st < 0 {
+        Err(Error { status: st, message: read_error(read) })
+    } else {
+        Ok(st)
+    }
+}
+
 fn check(st: i32) -> Result<i32> {
     if st < 0 {
         Err(Error::last(st))
@@ -402,7 +420,19 @@ impl Drop for CallbackBox {
 
 /// After a C call that may have run callbacks: resumes a caught panic, else maps the status.
 fn finish(cbs: &Option<CallbackBox>, st: i32) -> Result<i32> {
-    let result = check(st);
+    finish_on(cbs, check(st))
+}
+
+/// `finish` for a call on a handle, with the handle's own error message.
+fn finish_on_handle(
+    cbs: &Option<CallbackBox>,
+    st: i32,
+    read: impl Fn(*mut c_char, usize) -> usize,
+) -> Result<i32> {
+    finish_on(cbs, check_on(st, read))
+}
+
+fn finish_on(cbs: &Option<CallbackBox>, result: Result<i32>) -> Result<i32> {
     if let Some(b) = cbs {
         if let Some(payload) = lock(&b.get().panic).take() {
             resume_unwind(payload);
@@ -501,6 +531,16 @@ pub struct Budget {
 }
 
 impl Model {
+    /// The message of the most recent failed call on this handle (empty if none), whichever
+    /// thread made it (`llavanext_model_last_error`).
+    pub fn last_error(&self) -> String {
+        read_error(self.errors())
+    }
+
+    fn errors(&self) -> impl Fn(*mut c_char, usize) -> usize + '_ {
+        move |buf, size| unsafe { sys::llavanext_model_last_error(self.raw(), buf, size) }
+    }
+
     /// Loads a checkpoint directory with default options.
     pub fn load(dir: impl AsRef<Path>) -> Result<Model> {
         Model::load_with(dir, ModelOptions::default())
@@ -583,7 +623,7 @@ impl Model {
     /// A JSON description of the model.
     pub fn describe(&self) -> Result<String> {
         let mut out = ptr::null_mut();
-        check(unsafe { sys::llavanext_model_describe(&mut out, self.raw()) })?;
+        check_on(unsafe { sys::llavanext_model_describe(&mut out, self.raw()) }, self.errors())?;
         Ok(unsafe { take_string(out) })
     }
 
@@ -596,16 +636,19 @@ impl Model {
     pub fn tokenize_bytes(&self, text: &[u8], add_bos: bool) -> Result<Vec<i32>> {
         let mut ids = ptr::null_mut();
         let mut count = 0usize;
-        check(unsafe {
-            sys::llavanext_model_tokenize(
-                &mut ids,
-                &mut count,
-                self.raw(),
-                text.as_ptr() as *const c_char,
-                text.len(),
-                add_bos as i32,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_model_tokenize(
+                    &mut ids,
+                    &mut count,
+                    self.raw(),
+                    text.as_ptr() as *const c_char,
+                    text.len(),
+                    add_bos as i32,
+                )
+            },
+            self.errors(),
+        )?;
         let v = if count == 0 || ids.is_null() {
             Vec::new()
         } else {
@@ -618,15 +661,18 @@ impl Model {
     /// Text of token ids, as the Hugging Face tokenizer's decode() gives it.
     pub fn detokenize(&self, ids: &[i32], skip_special: bool) -> Result<String> {
         let mut out = ptr::null_mut();
-        check(unsafe {
-            sys::llavanext_model_detokenize(
-                &mut out,
-                self.raw(),
-                ids.as_ptr(),
-                ids.len(),
-                skip_special as i32,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_model_detokenize(
+                    &mut out,
+                    self.raw(),
+                    ids.as_ptr(),
+                    ids.len(),
+                    skip_special as i32,
+                )
+            },
+            self.errors(),
+        )?;
         Ok(unsafe { take_string(out) })
     }
 
@@ -635,9 +681,17 @@ impl Model {
     pub fn render_chat(&self, messages_json: &str, add_generation_prompt: bool) -> Result<String> {
         let m = c_string(messages_json)?;
         let mut out = ptr::null_mut();
-        check(unsafe {
-            sys::llavanext_model_render_chat(&mut out, self.raw(), m.as_ptr(), add_generation_prompt as i32)
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_model_render_chat(
+                    &mut out,
+                    self.raw(),
+                    m.as_ptr(),
+                    add_generation_prompt as i32,
+                )
+            },
+            self.errors(),
+        )?;
         Ok(unsafe { take_string(out) })
     }
 
@@ -658,19 +712,22 @@ impl Model {
             struct_size: std::mem::size_of::<sys::llavanext_budget>() as u32,
             ..Default::default()
         };
-        check(unsafe {
-            sys::llavanext_model_plan_budget(
-                &mut b,
-                self.raw(),
-                frames,
-                pool_stride,
-                image_tokens,
-                text_tokens,
-                max_new_tokens,
-                rope_scale,
-                context_limit,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_model_plan_budget(
+                    &mut b,
+                    self.raw(),
+                    frames,
+                    pool_stride,
+                    image_tokens,
+                    text_tokens,
+                    max_new_tokens,
+                    rope_scale,
+                    context_limit,
+                )
+            },
+            self.errors(),
+        )?;
         Ok(Budget {
             tokens_per_frame: b.tokens_per_frame,
             visual_tokens: b.visual_tokens,
@@ -935,6 +992,16 @@ fn char_array(a: &[c_char]) -> String {
 }
 
 impl FrameSampler {
+    /// The message of the most recent failed call on this handle (empty if none), whichever
+    /// thread made it (`llavanext_frame_sampler_last_error`).
+    pub fn last_error(&self) -> String {
+        read_error(self.errors())
+    }
+
+    fn errors(&self) -> impl Fn(*mut c_char, usize) -> usize + '_ {
+        move |buf, size| unsafe { sys::llavanext_frame_sampler_last_error(self.ptr.as_ptr(), buf, size) }
+    }
+
     pub fn open(path: impl AsRef<Path>) -> Result<FrameSampler> {
         FrameSampler::open_with(path, &FrameSamplerOptions::default())
     }
@@ -968,7 +1035,7 @@ impl FrameSampler {
             struct_size: std::mem::size_of::<sys::llavanext_media_info>() as u32,
             ..Default::default()
         };
-        check(unsafe { sys::llavanext_frame_sampler_info(&mut i, self.ptr.as_ptr()) })?;
+        check_on(unsafe { sys::llavanext_frame_sampler_info(&mut i, self.ptr.as_ptr()) }, self.errors())?;
         Ok(MediaInfo {
             width: i.width,
             height: i.height,
@@ -986,48 +1053,63 @@ impl FrameSampler {
     /// `count` frames spread uniformly (frame k is index floor(k * frame_count / count)).
     pub fn uniform(&mut self, count: i32) -> Result<Frames> {
         let mut out = ptr::null_mut();
-        check(unsafe { sys::llavanext_frame_sampler_uniform(&mut out, self.ptr.as_ptr(), count) })?;
+        check_on(
+            unsafe { sys::llavanext_frame_sampler_uniform(&mut out, self.ptr.as_ptr(), count) },
+            self.errors(),
+        )?;
         Frames::from_out(out)
     }
 
     /// Frames at `fps` per second, at most `max_count`.
     pub fn by_fps(&mut self, fps: f64, max_count: i32) -> Result<Frames> {
         let mut out = ptr::null_mut();
-        check(unsafe { sys::llavanext_frame_sampler_by_fps(&mut out, self.ptr.as_ptr(), fps, max_count) })?;
+        check_on(
+            unsafe { sys::llavanext_frame_sampler_by_fps(&mut out, self.ptr.as_ptr(), fps, max_count) },
+            self.errors(),
+        )?;
         Frames::from_out(out)
     }
 
     /// The frames showing at the given times in seconds.
     pub fn at_times(&mut self, times: &[f64]) -> Result<Frames> {
         let mut out = ptr::null_mut();
-        check(unsafe {
-            sys::llavanext_frame_sampler_at_times(
-                &mut out,
-                self.ptr.as_ptr(),
-                times.as_ptr(),
-                times.len() as i32,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_frame_sampler_at_times(
+                    &mut out,
+                    self.ptr.as_ptr(),
+                    times.as_ptr(),
+                    times.len() as i32,
+                )
+            },
+            self.errors(),
+        )?;
         Frames::from_out(out)
     }
 
     /// The frames with the given 0-based indices (ascending).
     pub fn at_indices(&mut self, indices: &[i64]) -> Result<Frames> {
         let mut out = ptr::null_mut();
-        check(unsafe {
-            sys::llavanext_frame_sampler_at_indices(
-                &mut out,
-                self.ptr.as_ptr(),
-                indices.as_ptr(),
-                indices.len() as i32,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_frame_sampler_at_indices(
+                    &mut out,
+                    self.ptr.as_ptr(),
+                    indices.as_ptr(),
+                    indices.len() as i32,
+                )
+            },
+            self.errors(),
+        )?;
         Frames::from_out(out)
     }
 
     /// `count` uniformly spread frames in batches of at most `max_batch`, never all at once.
     pub fn uniform_batches(&mut self, count: i32, max_batch: i32) -> Result<FrameBatches<'_>> {
-        check(unsafe { sys::llavanext_frame_sampler_begin_uniform(self.ptr.as_ptr(), count) })?;
+        check_on(
+            unsafe { sys::llavanext_frame_sampler_begin_uniform(self.ptr.as_ptr(), count) },
+            self.errors(),
+        )?;
         Ok(FrameBatches { sampler: self, max_batch, done: false })
     }
 }
@@ -1049,7 +1131,7 @@ impl Iterator for FrameBatches<'_> {
         let mut out = ptr::null_mut();
         let st =
             unsafe { sys::llavanext_frame_sampler_next(&mut out, self.sampler.ptr.as_ptr(), self.max_batch) };
-        match check(st) {
+        match check_on(st, self.sampler.errors()) {
             Err(e) => {
                 self.done = true;
                 Some(Err(e))
@@ -1147,6 +1229,16 @@ impl Drop for VisionEncoder {
 }
 
 impl VisionEncoder {
+    /// The message of the most recent failed call on this handle (empty if none), whichever
+    /// thread made it (`llavanext_vision_encoder_last_error`).
+    pub fn last_error(&self) -> String {
+        read_error(self.errors())
+    }
+
+    fn errors(&self) -> impl Fn(*mut c_char, usize) -> usize + '_ {
+        move |buf, size| unsafe { sys::llavanext_vision_encoder_last_error(self.ptr.as_ptr(), buf, size) }
+    }
+
     pub fn new(model: &Model) -> Result<VisionEncoder> {
         VisionEncoder::with_options(model, VisionEncoderOptions::default())
     }
@@ -1177,7 +1269,7 @@ impl VisionEncoder {
     }
 
     fn tensor(&mut self, st: i32, out: *mut sys::llavanext_tensor) -> Result<Tensor> {
-        finish(&self.callbacks, st)?;
+        finish_on_handle(&self.callbacks, st, self.errors())?;
         Tensor::from_out(out)
     }
 
@@ -1268,6 +1360,16 @@ impl Drop for Pooler {
 }
 
 impl Pooler {
+    /// The message of the most recent failed call on this handle (empty if none), whichever
+    /// thread made it (`llavanext_pooler_last_error`).
+    pub fn last_error(&self) -> String {
+        read_error(self.errors())
+    }
+
+    fn errors(&self) -> impl Fn(*mut c_char, usize) -> usize + '_ {
+        move |buf, size| unsafe { sys::llavanext_pooler_last_error(self.ptr.as_ptr(), buf, size) }
+    }
+
     pub fn new(model: &Model) -> Result<Pooler> {
         Pooler::with_options(model, &PoolerOptions::default())
     }
@@ -1302,7 +1404,7 @@ impl Pooler {
         input: &Tensor,
     ) -> Result<Tensor> {
         let mut out = ptr::null_mut();
-        check(unsafe { f(&mut out, self.ptr.as_ptr(), input.ptr.as_ptr()) })?;
+        check_on(unsafe { f(&mut out, self.ptr.as_ptr(), input.ptr.as_ptr()) }, self.errors())?;
         Tensor::from_out(out)
     }
 
@@ -1432,6 +1534,16 @@ unsafe extern "C" fn token_trampoline(
 }
 
 impl Generator {
+    /// The message of the most recent failed call on this handle (empty if none), whichever
+    /// thread made it (`llavanext_generator_last_error`).
+    pub fn last_error(&self) -> String {
+        read_error(self.errors())
+    }
+
+    fn errors(&self) -> impl Fn(*mut c_char, usize) -> usize + '_ {
+        move |buf, size| unsafe { sys::llavanext_generator_last_error(self.ptr.as_ptr(), buf, size) }
+    }
+
     pub fn new(model: &Model) -> Result<Generator> {
         Generator::with_options(model, GeneratorOptions::default())
     }
@@ -1480,22 +1592,28 @@ impl Generator {
     pub fn append_prompt(&mut self, text: &str, media: &[&Tensor]) -> Result<()> {
         let ptrs: Vec<*const sys::llavanext_tensor> =
             media.iter().map(|t| t.ptr.as_ptr() as *const _).collect();
-        check(unsafe {
-            sys::llavanext_generator_append_prompt(
-                self.ptr.as_ptr(),
-                text.as_ptr() as *const c_char,
-                text.len(),
-                ptrs.as_ptr(),
-                ptrs.len() as i32,
-            )
-        })?;
+        check_on(
+            unsafe {
+                sys::llavanext_generator_append_prompt(
+                    self.ptr.as_ptr(),
+                    text.as_ptr() as *const c_char,
+                    text.len(),
+                    ptrs.as_ptr(),
+                    ptrs.len() as i32,
+                )
+            },
+            self.errors(),
+        )?;
         self.done = false;
         Ok(())
     }
 
     /// Appends token ids as they are.
     pub fn append_tokens(&mut self, ids: &[i32]) -> Result<()> {
-        check(unsafe { sys::llavanext_generator_append_tokens(self.ptr.as_ptr(), ids.as_ptr(), ids.len()) })?;
+        check_on(
+            unsafe { sys::llavanext_generator_append_tokens(self.ptr.as_ptr(), ids.as_ptr(), ids.len()) },
+            self.errors(),
+        )?;
         self.done = false;
         Ok(())
     }
@@ -1503,7 +1621,7 @@ impl Generator {
     /// Evaluates what was appended (done implicitly by the generating calls).
     pub fn prefill(&mut self) -> Result<()> {
         let st = unsafe { sys::llavanext_generator_prefill(self.ptr.as_ptr()) };
-        finish(&self.callbacks, st).map(|_| ())
+        finish_on_handle(&self.callbacks, st, self.errors()).map(|_| ())
     }
 
     /// Generates one token. `Ok(None)` once generation has stopped (EOS, a stop string,
@@ -1516,7 +1634,7 @@ impl Generator {
         let mut len = 0usize;
         let mut id = -1i32;
         let st = unsafe { sys::llavanext_generator_next(self.ptr.as_ptr(), &mut piece, &mut len, &mut id) };
-        let st = finish(&self.callbacks, st)?;
+        let st = finish_on_handle(&self.callbacks, st, self.errors())?;
         let text = if len == 0 || piece.is_null() {
             String::new()
         } else {
@@ -1560,7 +1678,7 @@ impl Generator {
                 &mut state as *mut TokenState as *mut c_void,
             )
         };
-        let result = finish(&self.callbacks, st);
+        let result = finish_on_handle(&self.callbacks, st, self.errors());
         if let Some(p) = state.panic.take() {
             resume_unwind(p);
         }
@@ -1570,7 +1688,11 @@ impl Generator {
     /// Generation ends when the generated text contains `stop`.
     pub fn add_stop_string(&mut self, stop: &str) -> Result<()> {
         let s = c_string(stop)?;
-        check(unsafe { sys::llavanext_generator_add_stop_string(self.ptr.as_ptr(), s.as_ptr()) }).map(|_| ())
+        check_on(
+            unsafe { sys::llavanext_generator_add_stop_string(self.ptr.as_ptr(), s.as_ptr()) },
+            self.errors(),
+        )
+        .map(|_| ())
     }
 
     /// (sum of natural-log probabilities, number of tokens) of `continuation`.
@@ -1586,7 +1708,7 @@ impl Generator {
                 continuation.len(),
             )
         };
-        finish(&self.callbacks, st)?;
+        finish_on_handle(&self.callbacks, st, self.errors())?;
         Ok((v, n))
     }
 
@@ -1600,7 +1722,10 @@ impl Generator {
     pub fn logits(&mut self) -> Result<&[f32]> {
         let mut p: *const f32 = ptr::null();
         let mut n = 0i32;
-        check(unsafe { sys::llavanext_generator_logits(&mut p, &mut n, self.ptr.as_ptr()) })?;
+        check_on(
+            unsafe { sys::llavanext_generator_logits(&mut p, &mut n, self.ptr.as_ptr()) },
+            self.errors(),
+        )?;
         Ok(if p.is_null() || n <= 0 { &[] } else { unsafe { std::slice::from_raw_parts(p, n as usize) } })
     }
 

@@ -257,3 +257,13 @@ fn frames_and_tensors_borrow_c_memory() {
     let batches: Vec<Frames> = sampler.uniform_batches(8, 3).unwrap().collect::<Result<_>>().unwrap();
     assert_eq!(batches.iter().map(Frames::count).collect::<Vec<_>>(), vec![3, 3, 2]);
 }
+
+#[test]
+fn handle_error_is_read_on_another_thread() {
+    let mut s = FrameSampler::open(video()).unwrap();
+    let err = s.uniform(1_000_000).err().unwrap();
+    assert!(err.message.contains("1000000"), "{err}");
+    // the handle moves to another thread (it is Send), its error message with it
+    let msg = std::thread::spawn(move || s.last_error()).join().unwrap();
+    assert!(msg.contains("1000000"), "{msg}");
+}
