@@ -559,3 +559,24 @@ def test_sampling_with_a_seed_is_reproducible(server, roots):
         answers.append(out["choices"][0]["message"]["content"])
     assert answers[0] == answers[1] and answers[2] == answers[3]
     assert answers[0] != answers[2]
+
+
+def test_server_and_cli_share_cache_entries(tmp_path):
+    cache = str(tmp_path / "shared")
+    video = os.path.join(MEDIA, "clip_h264_90x50_41f.mp4")
+    r = subprocess.run([CLI, "run", "--model", MODEL, "--video", video, "--frames", "5", "--prompt", "Why?",
+                        "--temperature", "0", "--max-tokens", "10", "--json", "--cache-dir", cache],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    want = json.loads(r.stdout)
+    assert want["cache_hits"] == 0
+    s = Server("--cache-dir", cache, "--api-key", KEY, "--threads", "1")
+    try:
+        status, out = s.chat({"messages": video_message(data_url("clip_h264_90x50_41f.mp4"), "Why?"), "num_frames": 5,
+                              "temperature": 0, "max_tokens": 10})
+        assert status == 200, out
+        assert out["timings"]["cache_hits"] == 1  # the CLI's entry
+        assert out["choices"][0]["message"]["content"] == want["text"]
+        assert s.metrics()["llavanext_vision_encodes_total"] == 0
+    finally:
+        s.stop()
