@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 builddir=${FUZZ_BUILDDIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer template media)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config tokenizer template media chat)
 
 if [ ! -f "$builddir/build.ninja" ]; then
   # the library is instrumented for coverage (fuzzer-no-link); only the targets link libFuzzer.

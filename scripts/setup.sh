@@ -11,6 +11,7 @@ packages=(
   libjansson-dev libcmocka-dev libjpeg-dev
   python3 python3-pytest python3-numpy python3-pip
   libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
+  libmicrohttpd-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -40,6 +41,16 @@ for py in "${pythons[@]}"; do
     "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
       --break-system-packages \
       "dask[distributed]>=2023.6" "tqdm>=4.60"
+  fi
+done
+# The server's tests drive it with the official OpenAI Python client (from PyPI), for the same
+# interpreters.
+for py in "${pythons[@]}"; do
+  [ -x "$py" ] || continue
+  if ! "$py" -c "import openai" >/dev/null 2>&1; then
+    echo "setup: installing openai from PyPI for $py"
+    "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --break-system-packages openai
   fi
 done
 

@@ -41,6 +41,7 @@ typedef struct cli_run_opts {
     int fit;
     int load_read;
     int32_t precision; /* llavanext_precision */
+    const char *cache_dir; /* embedding cache directory, or NULL */
 } cli_run_opts;
 
 int cli_usage_error(const char *fmt, ...);

@@ -37,6 +37,8 @@ static const char usage[] =
     "  --load read|mmap      how to load the weights (default mmap)\n"
     "  --precision P         f32 (default, matches the reference), bf16 (faster; needs\n"
     "                        AVX512-BF16) or auto (bf16 where the CPU has it)\n"
+    "  --cache-dir DIR       reuse (and keep) video and image embeddings in DIR: a second\n"
+    "                        question about the same media skips decoding and the vision tower\n"
     "  --json                print one JSON object at the end instead of streaming\n"
     "  --dump FILE           write intermediate tensors to a safetensors file\n"
     "\n"

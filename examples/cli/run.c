@@ -172,6 +172,9 @@ static int parse_args(cli_run_opts *o, int argc, char **argv)
             o->json = 1;
         } else if (strcmp(a, "--fit") == 0) {
             o->fit = 1;
+        } else if (strcmp(a, "--cache-dir") == 0) {
+            NEED();
+            o->cache_dir = v;
         } else if (strcmp(a, "--dump") == 0) {
             NEED();
             o->dump = v;
@@ -219,6 +222,8 @@ typedef struct request {
     timings t;
     cli_dump *dump;
     int mute_encoder; /* streaming reports frames itself instead of the encoder's layers */
+    llavanext_embedding_cache *cache;
+    int cache_hits;
 } request;
 
 static int open_media(request *r)
@@ -379,57 +384,111 @@ static llavanext_status stream_video(request *r, int i, llavanext_vision_encoder
     return st;
 }
 
+/* Samples, encodes and pools media i into r->enc[i]. */
+static int encode_one(request *r, int i, llavanext_vision_encoder *enc, llavanext_pooler *pool)
+{
+    cli_media *m = &r->o->media[i];
+    if (m->is_video && m->fps == 0 && !r->dump) {
+        r->mute_encoder = 1;
+        llavanext_status st = stream_video(r, i, enc, pool, &r->enc[i].emb);
+        r->mute_encoder = 0;
+        if (st != LLAVANEXT_OK)
+            return cli_lib_error(m->path, st);
+        r->enc[i].frames = r->frames[i];
+        return CLI_OK;
+    }
+    llavanext_frames *f = NULL;
+    double t0 = cli_now();
+    llavanext_status st = m->is_video && m->fps > 0 ? llavanext_frame_sampler_by_fps(&f, r->samplers[i], m->fps, r->frames[i])
+                          : llavanext_frame_sampler_uniform(&f, r->samplers[i], m->is_video ? r->frames[i] : 1);
+    cli_progress(LLAVANEXT_STAGE_SAMPLE, 1, 1, NULL);
+    r->t.sample += cli_now() - t0;
+    if (st != LLAVANEXT_OK)
+        return cli_lib_error(m->path, st);
+    t0 = cli_now();
+    llavanext_tensor *px = NULL, *feat = NULL, *mid = NULL, *emb = NULL;
+    if (m->is_video) {
+        st = llavanext_vision_encoder_preprocess_video(&px, enc, f);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_vision_encoder_encode_pixels(&feat, enc, px);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_pooler_pool(&mid, pool, feat);
+    } else {
+        st = llavanext_vision_encoder_preprocess_image(&px, enc, f, 0);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_vision_encoder_encode_pixels(&feat, enc, px);
+        if (st == LLAVANEXT_OK)
+            st = llavanext_pooler_project(&mid, pool, feat);
+    }
+    if (st == LLAVANEXT_OK)
+        st = m->is_video ? llavanext_pooler_project(&emb, pool, mid) : llavanext_pooler_pack_image(&emb, pool, mid);
+    r->t.encode += cli_now() - t0;
+    if (st == LLAVANEXT_OK && r->dump)
+        cli_dump_media(r->dump, m->is_video, f, px, feat, mid, emb);
+    llavanext_frames_free(f);
+    llavanext_tensor_free(px);
+    llavanext_tensor_free(feat);
+    llavanext_tensor_free(mid);
+    if (st != LLAVANEXT_OK) {
+        llavanext_tensor_free(emb);
+        return cli_lib_error(m->path, st);
+    }
+    r->enc[i].emb = emb;
+    r->enc[i].frames = m->is_video ? r->frames[i] : 1;
+    return CLI_OK;
+}
+
+/* The cache key of media i: its bytes, and the sampling as asked for (the frame count --fit chose
+ * when it changed it). For uniform sampling that is llavanext-server's key of the same request, so
+ * the two share entries; by fps the server keys the cap on the count instead, a different entry. */
+static int cache_key(request *r, int i, llavanext_embedding_key *key)
+{
+    cli_media *m = &r->o->media[i];
+    llavanext_embedding_key_init(key, sizeof *key);
+    llavanext_status st = llavanext_media_hash_file(key->media_sha256, m->path);
+    if (st != LLAVANEXT_OK)
+        return cli_lib_error(m->path, st);
+    if (!m->is_video) {
+        key->sampling = LLAVANEXT_CACHE_IMAGE;
+        return CLI_OK;
+    }
+    llavanext_media_info mi;
+    mi.struct_size = sizeof mi;
+    llavanext_frame_sampler_info(&mi, r->samplers[i]);
+    int64_t asked = m->frames < mi.frame_count ? m->frames : mi.frame_count;
+    key->sampling = m->fps > 0 ? LLAVANEXT_CACHE_FPS : LLAVANEXT_CACHE_UNIFORM;
+    key->fps = m->fps;
+    key->frames = m->fps > 0 ? r->frames[i] : r->frames[i] == asked ? m->frames : r->frames[i];
+    key->pool_stride = r->pool_stride;
+    key->pool_mode = r->o->pool_mode;
+    return CLI_OK;
+}
+
 static int encode_media(request *r, llavanext_vision_encoder *enc, llavanext_pooler *pool)
 {
     for (int i = 0; i < r->o->n_media; i++) {
         cli_media *m = &r->o->media[i];
-        if (m->is_video && m->fps == 0 && !r->dump) {
-            r->mute_encoder = 1;
-            llavanext_status st = stream_video(r, i, enc, pool, &r->enc[i].emb);
-            r->mute_encoder = 0;
+        llavanext_embedding_key key;
+        if (r->cache) {
+            if (cache_key(r, i, &key) != CLI_OK)
+                return CLI_FAIL;
+            llavanext_status st = llavanext_embedding_cache_get(&r->enc[i].emb, r->cache, r->model, &key);
             if (st != LLAVANEXT_OK)
-                return cli_lib_error(m->path, st);
-            r->enc[i].frames = r->frames[i];
-            continue;
+                return cli_lib_error("the embedding cache", st);
+            if (r->enc[i].emb) {
+                r->enc[i].frames = m->is_video ? r->frames[i] : 1;
+                r->cache_hits++;
+                continue;
+            }
         }
-        llavanext_frames *f = NULL;
-        double t0 = cli_now();
-        llavanext_status st = m->is_video && m->fps > 0 ? llavanext_frame_sampler_by_fps(&f, r->samplers[i], m->fps, r->frames[i])
-                              : llavanext_frame_sampler_uniform(&f, r->samplers[i], m->is_video ? r->frames[i] : 1);
-        cli_progress(LLAVANEXT_STAGE_SAMPLE, 1, 1, NULL);
-        r->t.sample += cli_now() - t0;
-        if (st != LLAVANEXT_OK)
-            return cli_lib_error(m->path, st);
-        t0 = cli_now();
-        llavanext_tensor *px = NULL, *feat = NULL, *mid = NULL, *emb = NULL;
-        if (m->is_video) {
-            st = llavanext_vision_encoder_preprocess_video(&px, enc, f);
-            if (st == LLAVANEXT_OK)
-                st = llavanext_vision_encoder_encode_pixels(&feat, enc, px);
-            if (st == LLAVANEXT_OK)
-                st = llavanext_pooler_pool(&mid, pool, feat);
-        } else {
-            st = llavanext_vision_encoder_preprocess_image(&px, enc, f, 0);
-            if (st == LLAVANEXT_OK)
-                st = llavanext_vision_encoder_encode_pixels(&feat, enc, px);
-            if (st == LLAVANEXT_OK)
-                st = llavanext_pooler_project(&mid, pool, feat);
+        int rc = encode_one(r, i, enc, pool);
+        if (rc != CLI_OK)
+            return rc;
+        if (r->cache) {
+            llavanext_status st = llavanext_embedding_cache_put(r->cache, r->model, &key, r->enc[i].emb);
+            if (st != LLAVANEXT_OK)
+                fprintf(stderr, "llavanext-cli: warning: not cached: %s\n", llavanext_last_error());
         }
-        if (st == LLAVANEXT_OK)
-            st = m->is_video ? llavanext_pooler_project(&emb, pool, mid) : llavanext_pooler_pack_image(&emb, pool, mid);
-        r->t.encode += cli_now() - t0;
-        if (st == LLAVANEXT_OK && r->dump)
-            cli_dump_media(r->dump, m->is_video, f, px, feat, mid, emb);
-        llavanext_frames_free(f);
-        llavanext_tensor_free(px);
-        llavanext_tensor_free(feat);
-        llavanext_tensor_free(mid);
-        if (st != LLAVANEXT_OK) {
-            llavanext_tensor_free(emb);
-            return cli_lib_error(m->path, st);
-        }
-        r->enc[i].emb = emb;
-        r->enc[i].frames = m->is_video ? r->frames[i] : 1;
     }
     cli_progress_done();
     return CLI_OK;
@@ -528,11 +587,11 @@ static int answer(request *r, llavanext_generator *g, const char *text, int with
 
 static void print_json(request *r, llavanext_generator *g, stream_state *ss, int64_t prompt_tokens)
 {
-    json_t *o = json_pack("{s:I, s:O, s:s, s:i, s:{s:f, s:f, s:f, s:f, s:f}, s:f, s:i}", "prompt_tokens",
+    json_t *o = json_pack("{s:I, s:O, s:s, s:i, s:{s:f, s:f, s:f, s:f, s:f}, s:f, s:i, s:i}", "prompt_tokens",
                           (json_int_t)prompt_tokens, "generated_ids", ss->ids, "text", ss->text ? ss->text : "",
                           "frames", (int)r->total_frames, "timings", "load", r->t.load, "sample", r->t.sample, "encode",
                           r->t.encode, "prefill", r->t.prefill, "generate", r->t.generate, "rope_scale", r->rope_scale,
-                          "context_length", (int)llavanext_generator_context_length(g));
+                          "context_length", (int)llavanext_generator_context_length(g), "cache_hits", r->cache_hits);
     char *s = json_dumps(o, JSON_PRESERVE_ORDER);
     printf("%s\n", s);
     free(s);
@@ -605,6 +664,8 @@ int cli_cmd_run(int argc, char **argv, int chat)
         return cli_usage_error("chat takes exactly one --video");
     if (chat && (o.json || o.dump))
         return cli_usage_error("chat does not take --json or --dump");
+    if (o.dump && o.cache_dir)
+        return cli_usage_error("--dump writes the intermediate tensors a cached answer skips: drop --cache-dir");
     request r;
     memset(&r, 0, sizeof r);
     r.o = &o;
@@ -630,6 +691,8 @@ int cli_cmd_run(int argc, char **argv, int chat)
         rc = check_budget(&r);
     if (rc == CLI_OK && o.dump && !(r.dump = cli_dump_create()))
         rc = CLI_FAIL;
+    if (rc == CLI_OK && o.cache_dir && (st = llavanext_embedding_cache_open(&r.cache, o.cache_dir, NULL)) != LLAVANEXT_OK)
+        rc = cli_lib_error("--cache-dir", st);
     if (rc == CLI_OK && o.n_media > 0) {
         llavanext_vision_encoder_params ep;
         llavanext_vision_encoder_params_init(&ep, sizeof ep);
@@ -663,6 +726,7 @@ int cli_cmd_run(int argc, char **argv, int chat)
     if (rc == CLI_OK && chat)
         rc = chat_loop(&r, g, &ss, r.prompt);
     cli_dump_free(r.dump);
+    llavanext_embedding_cache_free(r.cache);
     for (int i = 0; i < o.n_media; i++) {
         llavanext_frame_sampler_free(r.samplers[i]);
         llavanext_tensor_free(r.enc[i].emb);

@@ -915,6 +915,149 @@ LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generato
  */
 LLAVANEXT_API void llavanext_generator_cancel(llavanext_generator *generator);
 
+/* ---------------------------------------------------------------------------------------------
+ * Embedding cache: media embeddings kept on disk, so that a second question about the same
+ * video skips decoding and the vision tower (@since 0.2; this whole block is additive)
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A directory of cached embeddings (what the pooler hands the generator: pooled and projected
+ * video features, or packed image embeddings), one safetensors file per entry. Entries are keyed
+ * by the SHA-256 of the media bytes, how frames were sampled and how many (and whether the display
+ * rotation was applied), the model (its vision and projector settings, compute precision and a
+ * fingerprint of the vision tower and projector weights) and the pooling settings. The total size
+ * is capped: the least recently used entries are deleted first. An entry is written to a temporary
+ * file and renamed into place, so several threads and processes may share one directory; an entry
+ * that fails any check on reading (header, key, shape, checksum of the values) is deleted and
+ * reported as a miss, never used. The checks catch damage, not forgery: keep the directory
+ * writable by trusted users only. Unlike most handles, the cache may be used from many threads
+ * at once.
+ * @since 0.2
+ */
+typedef struct llavanext_embedding_cache llavanext_embedding_cache;
+
+/**
+ * Parameters of llavanext_embedding_cache_open(). Initialise with
+ * llavanext_embedding_cache_params_init(). @since 0.2
+ */
+typedef struct llavanext_embedding_cache_params {
+    uint32_t struct_size;
+    /** Size cap in bytes of all entries together; after each write the least recently used
+     * entries are deleted until the directory is under it. 0 = 4 GiB; must not be negative. */
+    int64_t max_bytes;
+} llavanext_embedding_cache_params;
+
+/** Fills the defaults; pass sizeof(*params). @since 0.2 */
+LLAVANEXT_API void llavanext_embedding_cache_params_init(llavanext_embedding_cache_params *params, size_t size);
+
+/**
+ * Opens (and creates, mode 0700, if missing; its parent must exist) a cache directory.
+ * Temporary files left over by writers that died are removed when older than ten minutes.
+ * @param out     receives the cache; free with llavanext_embedding_cache_free()
+ * @param dir     path of the directory (UTF-8)
+ * @param params  NULL for defaults
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_open(llavanext_embedding_cache **out, const char *dir,
+                                                              const llavanext_embedding_cache_params *params);
+
+/** Closes the cache (the entries stay on disk). NULL-safe. @since 0.2 */
+LLAVANEXT_API void llavanext_embedding_cache_free(llavanext_embedding_cache *cache);
+
+/** How the frames of a cached entry were chosen (llavanext_embedding_key.sampling). @since 0.2 */
+enum llavanext_cache_sampling {
+    LLAVANEXT_CACHE_UNIFORM = 0, /**< llavanext_frame_sampler_uniform / begin_uniform with `frames` */
+    LLAVANEXT_CACHE_FPS = 1,     /**< llavanext_frame_sampler_by_fps with `fps` and max count `frames` */
+    LLAVANEXT_CACHE_IMAGE = 2    /**< a still image (IMAGE_EMBEDDINGS); `frames` and `fps` are 0 */
+};
+
+/**
+ * What identifies one cache entry besides the model. Initialise with
+ * llavanext_embedding_key_init(), then set the fields. Use the values as the request gave them
+ * (e.g. the frame count asked for, before clamping to the video's length): equal requests then
+ * find the entry without opening the media.
+ * @since 0.2
+ */
+typedef struct llavanext_embedding_key {
+    uint32_t struct_size;
+    uint8_t media_sha256[32]; /**< SHA-256 of the media bytes (llavanext_media_hash_memory/_file) */
+    int32_t sampling;         /**< llavanext_cache_sampling */
+    int32_t frames;           /**< UNIFORM: frame count; FPS: the max count (0 = none); IMAGE: 0 */
+    double fps;               /**< FPS: frames per second; else 0 */
+    int32_t pool_stride;      /**< the pooler's pool_stride (0 = config's; resolved before keying) */
+    int32_t pool_mode;        /**< the pooler's pool_mode (LLAVANEXT_POOL_DEFAULT is resolved) */
+    int32_t raw_orientation;  /**< non-zero when the frames were read with the frame sampler's
+                                   apply_rotation = 0 (0: rotation applied, the default) */
+} llavanext_embedding_key;
+
+/** Fills a key with zeros (UNIFORM, default pooling) and sets struct_size; pass sizeof(*key). @since 0.2 */
+LLAVANEXT_API void llavanext_embedding_key_init(llavanext_embedding_key *key, size_t size);
+
+/**
+ * SHA-256 of `size` bytes of media held in memory.
+ * @param out  receives 32 bytes
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_media_hash_memory(uint8_t *out, const void *data, size_t size);
+
+/**
+ * SHA-256 of a media file's bytes (read in blocks; LLAVANEXT_E_IO naming the file on failure).
+ * @param out  receives 32 bytes
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_media_hash_file(uint8_t *out, const char *path);
+
+/**
+ * Looks an entry up. On a hit *out receives a new tensor (VIDEO_EMBEDDINGS or IMAGE_EMBEDDINGS,
+ * with the image size) and the entry becomes the most recently used; on a miss *out is NULL and
+ * the status is still LLAVANEXT_OK. A damaged entry is deleted and counted as corrupt and as a
+ * miss. Errors are only for bad arguments and for failures other than a missing or damaged entry.
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_get(llavanext_tensor **out, llavanext_embedding_cache *cache,
+                                                             const llavanext_model *model,
+                                                             const llavanext_embedding_key *key);
+
+/**
+ * Stores `embeddings` (VIDEO_EMBEDDINGS [frames, tokens_per_frame, text_hidden] for UNIFORM and
+ * FPS keys, IMAGE_EMBEDDINGS [tokens, text_hidden] for IMAGE keys) under the key, replacing an
+ * entry with the same key, then evicts least recently used entries down to the size cap. An
+ * entry larger than the cap itself is not stored (LLAVANEXT_E_LIMIT).
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_put(llavanext_embedding_cache *cache,
+                                                             const llavanext_model *model,
+                                                             const llavanext_embedding_key *key,
+                                                             const llavanext_tensor *embeddings);
+
+/**
+ * The message of the most recent failed call on `cache`, copied into `buf` as
+ * llavanext_model_last_error() does (snprintf-style; returns its length, 0 when none failed).
+ * Thread-safe; NULL cache returns 0. @since 0.2
+ */
+LLAVANEXT_API size_t llavanext_embedding_cache_last_error(const llavanext_embedding_cache *cache, char *buf,
+                                                          size_t size);
+
+/** Counters of one cache handle and the directory's current contents. @since 0.2 */
+typedef struct llavanext_embedding_cache_stats {
+    uint32_t struct_size;
+    int64_t hits;      /**< gets that returned an entry (this handle) */
+    int64_t misses;    /**< gets that found none (this handle; corrupt ones included) */
+    int64_t corrupt;   /**< damaged entries found and deleted (this handle) */
+    int64_t writes;    /**< entries stored (this handle) */
+    int64_t evictions; /**< entries deleted for the size cap (this handle) */
+    int64_t entries;   /**< entries in the directory now */
+    int64_t bytes;     /**< their total size in bytes */
+} llavanext_embedding_cache_stats;
+
+/**
+ * Fills `out` (set out->struct_size = sizeof(*out) first; the library fills what that size
+ * covers). Scans the directory for entries and bytes.
+ * @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_embedding_cache_stats_get(llavanext_embedding_cache_stats *out,
+                                                                   llavanext_embedding_cache *cache);
+
 #ifdef __cplusplus
 }
 #endif

@@ -233,3 +233,28 @@ def test_run_on_other_models_matches_their_references(model, case_, args):
     assert out["generated_ids"] == c["generated_ids"]
     assert out["prompt_tokens"] == c["num_input_tokens"]
     assert r.stderr == b""
+
+
+def test_run_cache_dir_reuses_embeddings(tmp_path):
+    cache = str(tmp_path / "cache")
+    video = os.path.join(DATA, "media", "clip_h264_160x120_97f.mp4")
+    image = os.path.join(DATA, "media", "image_120x80.png")
+    base = ["run", "--model", MODEL, "--video", video, "--frames", "5", "--image", image, "--prompt", "What is shown?",
+            "--max-tokens", "12", "--temperature", "0", "--json"]
+    plain = json.loads(cli(*base).stdout)
+    runs = []
+    for _ in range(2):
+        r = cli(*base, "--cache-dir", cache)
+        assert r.returncode == 0, r.stderr.decode()
+        runs.append(json.loads(r.stdout))
+    assert runs[0]["cache_hits"] == 0 and runs[1]["cache_hits"] == 2
+    assert runs[1]["timings"]["encode"] == 0 and runs[1]["timings"]["sample"] == 0
+    assert plain["generated_ids"] == runs[0]["generated_ids"] == runs[1]["generated_ids"]
+    assert len([f for f in os.listdir(cache) if f.endswith(".safetensors")]) == 2
+    # another frame count or pooling is another entry
+    r = json.loads(cli(*base[:5], "--frames", "4", *base[7:], "--cache-dir", cache).stdout)
+    assert r["cache_hits"] == 1
+    r = json.loads(cli(*base, "--pool-stride", "1", "--cache-dir", cache).stdout)
+    assert r["cache_hits"] == 1  # the image (pooling applies to video only)
+    r = cli(*base, "--cache-dir", cache, "--dump", str(tmp_path / "d.safetensors"))
+    assert r.returncode == 2 and b"--cache-dir" in r.stderr

@@ -172,7 +172,43 @@ def seed_media():
     write("media", "y4m_no_frames", b"\x00" + y4m)
 
 
+# ---- llavanext-server's chat-completions requests -------------------------------------------
+
+def seed_chat():
+    import base64
+
+    def video(url):
+        return {"type": "video_url", "video_url": {"url": url}}
+
+    png = base64.b64encode(read(data("media", "image_120x80.png"))).decode()
+    webm = base64.b64encode(read(data("media", "clip_vp9_128x96_60f.webm"))[:3000]).decode()
+    requests = {
+        "text_only": {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                                 {"role": "user", "content": "hello"}],
+                      "max_tokens": 8, "temperature": 0.5, "top_p": 0.9, "seed": -3, "stop": ["a", "b"]},
+        "video_path": {"messages": [{"role": "user", "content": [video("clip_h264_90x50_41f.mp4"),
+                                                                  {"type": "text", "text": "What?"}]}],
+                       "num_frames": 4, "stream": True, "stream_options": {"include_usage": True}},
+        "file_url": {"messages": [{"role": "user", "content": [video("file:///etc/../etc/passwd"),
+                                                                video("file://localhost/x%20y.mp4")]}]},
+        "image_data": {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + png}}]}], "fps": 2},
+        "input_video": {"messages": [{"role": "user", "content": [
+            {"type": "input_video", "input_video": {"data": webm}}]}]},
+        "multi_turn": {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": None},
+                                    {"role": "developer", "content": [{"type": "text", "text": "b"}]}],
+                       "max_completion_tokens": 3, "n": 1},
+        "bad_types": {"messages": [{"role": "user", "content": [{"type": "audio_url"}, 7, None]}],
+                      "stop": "x", "stream": "yes", "tools": [{}]},
+    }
+    for name, req in requests.items():
+        write("chat", name, json.dumps(req))
+    write("chat", "base64_raw", "SGVsbG8sIHdvcmxk\nIQ==")
+    write("chat", "truncated", '{"messages": [{"role": "user", "content": [{"type": "video_url", "video')
+
+
 def main():
+    seed_chat()
     seed_safetensors()
     seed_config()
     seed_tokenizer()

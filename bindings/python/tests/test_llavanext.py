@@ -335,6 +335,9 @@ STRUCTS = {
     "llavanext_vision_encoder_params": "VisionEncoderParams",
     "llavanext_pooler_params": "PoolerParams",
     "llavanext_generator_params": "GeneratorParams",
+    "llavanext_embedding_cache_params": "EmbeddingCacheParams",
+    "llavanext_embedding_key": "EmbeddingKey",
+    "llavanext_embedding_cache_stats": "EmbeddingCacheStats",
 }
 
 
@@ -361,3 +364,21 @@ def test_function_table_matches_header():
     assert set(table) == set(declared) - not_wrapped
     for name, n in table.items():
         assert n == declared[name], name
+
+
+def test_embedding_cache_round_trip(model, video_path, tmp_path):
+    digest = L.media_hash(path=video_path)
+    assert digest == L.media_hash(open(video_path, "rb").read())
+    with L.EmbeddingCache(tmp_path / "cache") as cache:
+        assert cache.get(model, digest, frames=3) is None
+        with video_embeddings(model, video_path, 3) as emb:
+            cache.put(model, digest, emb, frames=3)
+            with cache.get(model, digest, frames=3) as hit:
+                assert hit.shape == emb.shape and hit.kind == L.TensorKind.VIDEO_EMBEDDINGS
+                assert bytes(hit.buffer()) == bytes(emb.buffer())
+        assert cache.get(model, digest, frames=4) is None
+        s = cache.stats()
+        assert (s.hits, s.misses, s.writes, s.entries) == (1, 2, 1, 1)
+        with pytest.raises(L.InvalidArgumentError, match="frames >= 1"):
+            cache.get(model, digest, frames=0)
+        assert "frames >= 1" in cache.last_error()

@@ -991,6 +991,90 @@ class Generator(_Handle):
 
 # ---- process-wide ----------------------------------------------------------------------------
 
+# ---- embedding cache -------------------------------------------------------------------------
+
+
+class CacheSampling(enum.IntEnum):
+    UNIFORM = 0
+    FPS = 1
+    IMAGE = 2
+
+
+def media_hash(data=None, *, path=None):
+    """SHA-256 (32 bytes) of media bytes, or of the file at `path`: the cache's content key."""
+    out = (ctypes.c_uint8 * 32)()
+    if path is not None:
+        check(_L().llavanext_media_hash_file(out, _path(path)))
+    else:
+        data = bytes(data)
+        check(_L().llavanext_media_hash_memory(out, data, len(data)))
+    return bytes(out)
+
+
+@dataclass
+class CacheStats:
+    hits: int
+    misses: int
+    corrupt: int
+    writes: int
+    evictions: int
+    entries: int
+    bytes: int
+
+
+class EmbeddingCache(_Handle):
+    """A directory of cached media embeddings (llavanext_embedding_cache), safe to share between
+    threads and processes. get() returns a Tensor or None; put() stores one. The key is the
+    media's SHA-256 (media_hash()), the sampling, the frame count and fps, the pooling and the
+    model."""
+
+    _free_name = "llavanext_embedding_cache_free"
+    _err_name = "llavanext_embedding_cache_last_error"
+
+    def __init__(self, directory, *, max_bytes=0):
+        super().__init__()
+        lib = _L()
+        params = _lib.EmbeddingCacheParams()
+        lib.llavanext_embedding_cache_params_init(ctypes.byref(params), ctypes.sizeof(params))
+        params.max_bytes = max_bytes
+        out = _out()
+        check(lib.llavanext_embedding_cache_open(ctypes.byref(out), _path(directory), ctypes.byref(params)))
+        self._set(out.value)
+
+    @staticmethod
+    def _key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation=False):
+        key = _lib.EmbeddingKey()
+        _L().llavanext_embedding_key_init(ctypes.byref(key), ctypes.sizeof(key))
+        if len(media_sha256) != 32:
+            raise ValueError("media_sha256 must be 32 bytes (media_hash())")
+        key.media_sha256[:] = list(media_sha256)
+        key.sampling = int(sampling)
+        key.frames = frames
+        key.fps = fps
+        key.pool_stride = pool_stride
+        key.pool_mode = int(pool_mode)
+        key.raw_orientation = 1 if raw_orientation else 0
+        return key
+
+    def get(self, model, media_sha256, *, sampling=CacheSampling.UNIFORM, frames=0, fps=0.0, pool_stride=0,
+            pool_mode=PoolMode.DEFAULT, raw_orientation=False):
+        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
+        out = _out()
+        self._check(_L().llavanext_embedding_cache_get(ctypes.byref(out), self._h, model._h, ctypes.byref(key)))
+        return Tensor(out.value) if out.value else None
+
+    def put(self, model, media_sha256, embeddings, *, sampling=CacheSampling.UNIFORM, frames=0, fps=0.0,
+            pool_stride=0, pool_mode=PoolMode.DEFAULT, raw_orientation=False):
+        key = self._key(media_sha256, sampling, frames, fps, pool_stride, pool_mode, raw_orientation)
+        self._check(_L().llavanext_embedding_cache_put(self._h, model._h, ctypes.byref(key), embeddings._h))
+
+    def stats(self):
+        s = _lib.EmbeddingCacheStats()
+        s.struct_size = ctypes.sizeof(s)
+        self._check(_L().llavanext_embedding_cache_stats_get(ctypes.byref(s), self._h))
+        return CacheStats(s.hits, s.misses, s.corrupt, s.writes, s.evictions, s.entries, s.bytes)
+
+
 _default_log = None
 _default_log_lock = threading.Lock()
 
@@ -1018,7 +1102,8 @@ def last_error():
 
 
 __all__ = [
-    "Budget", "Frames", "FrameSampler", "Generator", "LoadMode", "LogLevel", "MediaInfo",
+    "Budget", "CacheSampling", "CacheStats", "EmbeddingCache", "Frames", "FrameSampler", "Generator",
+    "LoadMode", "LogLevel", "MediaInfo", "media_hash",
     "Model", "PixelFormat", "PoolMode", "Precision", "Pooler", "SpecialToken", "Stage", "Tensor",
     "TensorKind", "Token", "VisionEncoder", "LlavaNextError", "set_default_log", "version",
     "version_number", "last_error",

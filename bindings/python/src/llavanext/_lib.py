@@ -141,6 +141,39 @@ class GeneratorParams(ctypes.Structure):
     ]
 
 
+class EmbeddingCacheParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_bytes", c_int64),
+    ]
+
+
+class EmbeddingKey(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("media_sha256", ctypes.c_uint8 * 32),
+        ("sampling", c_int32),
+        ("frames", c_int32),
+        ("fps", c_double),
+        ("pool_stride", c_int32),
+        ("pool_mode", c_int32),
+        ("raw_orientation", c_int32),
+    ]
+
+
+class EmbeddingCacheStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("hits", c_int64),
+        ("misses", c_int64),
+        ("corrupt", c_int64),
+        ("writes", c_int64),
+        ("evictions", c_int64),
+        ("entries", c_int64),
+        ("bytes", c_int64),
+    ]
+
+
 # ---- function table --------------------------------------------------------------------------
 
 _st = c_int32  # llavanext_status
@@ -237,11 +270,23 @@ _FUNCTIONS = {
     "llavanext_generator_context_length": (c_int64, [_vp]),
     "llavanext_generator_tokens": (POINTER(c_int32), [_vp]),
     "llavanext_generator_cancel": (None, [_vp]),
+    # per-handle error messages
     "llavanext_model_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
     "llavanext_frame_sampler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
     "llavanext_vision_encoder_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
     "llavanext_pooler_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
     "llavanext_generator_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
+    # embedding cache
+    "llavanext_embedding_cache_params_init": (None, [POINTER(EmbeddingCacheParams), c_size_t]),
+    "llavanext_embedding_cache_open": (_st, [_pp, c_char_p, POINTER(EmbeddingCacheParams)]),
+    "llavanext_embedding_cache_free": (None, [_vp]),
+    "llavanext_embedding_key_init": (None, [POINTER(EmbeddingKey), c_size_t]),
+    "llavanext_media_hash_memory": (_st, [POINTER(ctypes.c_uint8), _vp, c_size_t]),
+    "llavanext_media_hash_file": (_st, [POINTER(ctypes.c_uint8), c_char_p]),
+    "llavanext_embedding_cache_get": (_st, [_pp, _vp, _vp, POINTER(EmbeddingKey)]),
+    "llavanext_embedding_cache_put": (_st, [_vp, _vp, POINTER(EmbeddingKey), _vp]),
+    "llavanext_embedding_cache_stats_get": (_st, [POINTER(EmbeddingCacheStats), _vp]),
+    "llavanext_embedding_cache_last_error": (c_size_t, [_vp, c_char_p, c_size_t]),
 }
 
 
