@@ -30,7 +30,8 @@ typedef struct lnx_err_slot {
 
 /* When st is an error, stores it with the calling thread's message; returns st. */
 llavanext_status lnx_err_record(const lnx_err_slot *slot, llavanext_status st);
-/* snprintf-style copy of the message (empty when no call has failed); returns its length. */
+/* snprintf-style copy of the message (empty when no call has failed, or slot is NULL); returns its
+ * length. */
 size_t lnx_err_copy(const lnx_err_slot *slot, char *buf, size_t size);
 
 #endif

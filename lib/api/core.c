@@ -81,6 +81,11 @@ llavanext_status lnx_err_record(const lnx_err_slot *cslot, llavanext_status st)
 
 size_t lnx_err_copy(const lnx_err_slot *cslot, char *buf, size_t size)
 {
+    if (!cslot) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
     lnx_err_slot *slot = (lnx_err_slot *)cslot;
     slot_lock(slot);
     size_t n = strlen(slot->msg);

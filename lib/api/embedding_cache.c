@@ -591,10 +591,5 @@ LLAVANEXT_API llavanext_status llavanext_embedding_cache_stats_get(llavanext_emb
 
 LLAVANEXT_API size_t llavanext_embedding_cache_last_error(const llavanext_embedding_cache *c, char *buf, size_t size)
 {
-    if (!c) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&c->err, buf, size);
+    return lnx_err_copy(c ? &c->err : NULL, buf, size);
 }

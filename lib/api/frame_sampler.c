@@ -305,10 +305,5 @@ static llavanext_status api_frame_sampler_next(llavanext_frames **out, llavanext
 
 LLAVANEXT_API size_t llavanext_frame_sampler_last_error(const llavanext_frame_sampler *handle, char *buf, size_t size)
 {
-    if (!handle) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&handle->err, buf, size);
+    return lnx_err_copy(handle ? &handle->err : NULL, buf, size);
 }

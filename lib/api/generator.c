@@ -725,10 +725,5 @@ LLAVANEXT_API const int32_t *llavanext_generator_tokens(const llavanext_generato
 
 LLAVANEXT_API size_t llavanext_generator_last_error(const llavanext_generator *handle, char *buf, size_t size)
 {
-    if (!handle) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&handle->err, buf, size);
+    return lnx_err_copy(handle ? &handle->err : NULL, buf, size);
 }

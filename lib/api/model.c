@@ -429,10 +429,5 @@ static llavanext_status api_model_render_chat(char **out, const llavanext_model 
 
 LLAVANEXT_API size_t llavanext_model_last_error(const llavanext_model *handle, char *buf, size_t size)
 {
-    if (!handle) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&handle->err, buf, size);
+    return lnx_err_copy(handle ? &handle->err : NULL, buf, size);
 }

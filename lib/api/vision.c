@@ -564,20 +564,10 @@ static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_poole
 
 LLAVANEXT_API size_t llavanext_vision_encoder_last_error(const llavanext_vision_encoder *handle, char *buf, size_t size)
 {
-    if (!handle) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&handle->err, buf, size);
+    return lnx_err_copy(handle ? &handle->err : NULL, buf, size);
 }
 
 LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *handle, char *buf, size_t size)
 {
-    if (!handle) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return lnx_err_copy(&handle->err, buf, size);
+    return lnx_err_copy(handle ? &handle->err : NULL, buf, size);
 }

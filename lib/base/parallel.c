@@ -157,6 +157,17 @@ static lnx_status start_workers(lnx_pool *pool, int nthreads)
     return LNX_OK;
 }
 
+/* Tells workers 1..size-1 to stop and joins them. */
+static void stop_workers(lnx_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->stop, 1);
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 1; i < pool->size; i++)
+        pthread_join(pool->threads[i - 1], NULL);
+}
+
 /* In a child forked after the pool started, only the forking thread exists: the workers, and the
  * state of the lock they may have held, stayed in the parent. Start afresh with new workers (or
  * serially if they cannot be started); the parent's pool is untouched. */
@@ -176,12 +187,7 @@ static void restart_after_fork(lnx_pool *pool)
     pool->size = 1;
     if (start_workers(pool, wanted) != LNX_OK) {
         /* the workers that did start are joined; the pool then runs on the caller alone */
-        pthread_mutex_lock(&pool->lock);
-        atomic_store(&pool->stop, 1);
-        pthread_cond_broadcast(&pool->start);
-        pthread_mutex_unlock(&pool->lock);
-        for (int i = 1; i < pool->size; i++)
-            pthread_join(pool->threads[i - 1], NULL);
+        stop_workers(pool);
         atomic_store(&pool->stop, 0);
         pool->size = 1;
         lnx_clear_error();
@@ -199,12 +205,7 @@ void lnx_pool_free(lnx_pool *pool)
         free(pool);
         return;
     }
-    pthread_mutex_lock(&pool->lock);
-    atomic_store(&pool->stop, 1);
-    pthread_cond_broadcast(&pool->start);
-    pthread_mutex_unlock(&pool->lock);
-    for (int i = 1; i < pool->size; i++)
-        pthread_join(pool->threads[i - 1], NULL);
+    stop_workers(pool);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->finish);
