@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../io/json.h"
+#include "../vision/onevision.h"
 
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
 {
@@ -115,6 +116,8 @@ static lnx_status load_configs(llavanext_model *m)
     m->pre.do_rescale = p->do_rescale;
     m->pre.do_normalize = p->do_normalize;
     m->pre.resample = p->resample;
+    m->pre.resize_h = p->resize_h;
+    m->pre.resize_w = p->resize_w;
     return LNX_OK;
 }
 
@@ -287,7 +290,8 @@ LLAVANEXT_API int32_t llavanext_model_tokens_per_frame(const llavanext_model *m,
         return 0;
     int32_t s = pool_stride ? pool_stride : m->cfg.pool_stride;
     int32_t g = m->cfg.vision.image_size / m->cfg.vision.patch_size;
-    int32_t o = lnx_pool_out_side(g, s);
+    /* LLaVA-OneVision resizes each frame's grid to ceil(g / s) per side instead of pooling */
+    int32_t o = m->cfg.family == LNX_FAMILY_ONEVISION ? lnx_onevision_pool_side(g, s) : lnx_pool_out_side(g, s);
     return o * o;
 }
 

@@ -206,10 +206,12 @@ lnx_status lnx_preprocess_anyres(const lnx_preproc_cfg *c, const lnx_anyres_plan
         return st;
     if (!c || !out)
         return lnx_error(LNX_E_INVALID, "NULL argument to AnyRes preprocessing");
-    if (!c->do_center_crop || c->crop_h != p->size || c->crop_w != p->size)
+    /* every patch ends S x S: by a centre crop (LLaVA-NeXT) or by resizing to exactly S x S (OneVision) */
+    int exact = !c->do_center_crop && c->resize_h == p->size && c->resize_w == p->size;
+    if (!exact && (!c->do_center_crop || c->crop_h != p->size || c->crop_w != p->size))
         return lnx_error(LNX_E_UNSUPPORTED, "AnyRes needs a centre crop to the %dx%d patch size", (int)p->size,
                          (int)p->size);
-    int32_t base = c->shortest_edge;
+    int32_t base = exact ? p->size : c->shortest_edge;
     if (!dim_ok(base))
         return lnx_error(LNX_E_INVALID, "invalid shortest_edge %d", (int)base);
     size_t padded_bytes, base_bytes;
