@@ -233,3 +233,36 @@ def test_run_on_other_models_matches_their_references(model, case_, args):
     assert out["generated_ids"] == c["generated_ids"]
     assert out["prompt_tokens"] == c["num_input_tokens"]
     assert r.stderr == b""
+
+
+ONEVISION_CASES = [
+    ("video8_mjpeg", ["--video", "media/clip_mjpeg_96x72_45f.avi", "--frames", "8"]),
+    ("multi_image", ["--image", "media/image_120x80.png", "--image", "media/image_50x130.jpg"]),
+]
+
+
+@pytest.mark.parametrize("case_,args", ONEVISION_CASES)
+def test_run_on_onevision_matches_its_references(case_, args, tmp_path):
+    """LLaVA-OneVision (SigLIP + Qwen2, tests/data/tiny-ov) from media files, as a user runs it:
+    greedy ids, decoded text, prompt length and the dumped stages against the references."""
+    with open(os.path.join(DATA, "reference", "tiny-ov", case_, "case.json")) as f:
+        c = json.load(f)
+    media = [os.path.join(DATA, a) if a.startswith("media/") else a for a in args]
+    question = c["conversation"][0]["content"][-1]["text"]
+    dump = tmp_path / "dump.safetensors"
+    r = cli("run", "--model", os.path.join(DATA, "tiny-ov"), *media, "--prompt", question, "--max-tokens", "12",
+            "--temperature", "0", "--json", "--dump", str(dump))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["generated_ids"] == c["generated_ids"]
+    assert out["prompt_tokens"] == c["num_input_tokens"]
+    assert out["text"] == c["generated_text"]
+    got = load_safetensors(str(dump))
+    want = load_safetensors(os.path.join(DATA, "reference", "tiny-ov", case_, "reference.safetensors"))
+    names = (["video_projected_features", "video_pooled_features"] if case_.startswith("video")
+             else ["image_packed_features", "image_packed_features_1"])
+    for name in names:
+        ref_name = name if name in want else "image%d_packed_features" % (1 if name.endswith("_1") else 0)
+        assert got[name][0][-2:] == want[ref_name][0][-2:], name
+        diff = max(abs(a - b) for a, b in zip(got[name][1], want[ref_name][1]))
+        assert diff < 1e-4, (name, diff)
