@@ -318,7 +318,8 @@ LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavan
         "rope_scaling_factor", c->text.rope_factor, "rope_scaling_type", c->text.rope_type == LNX_ROPE_LINEAR ? "linear" : "none",
         "rms_norm_eps", (double)c->text.rms_eps, "max_position_embeddings", (int)c->text.max_pos,
         "tie_word_embeddings", c->tie_word_embeddings,
-        "video", "pool_mode", c->pool_mode == LNX_POOL_MAX ? "max" : "average", "pool_stride", (int)c->pool_stride,
+        "video", "pool_mode", c->pool_mode == LNX_POOL_MAX ? "max" : c->pool_mode == LNX_POOL_BILINEAR ? "bilinear" : "average",
+        "pool_stride", (int)c->pool_stride,
         "tokens_per_frame", (int)llavanext_model_tokens_per_frame(m, 0),
         "select_strategy", c->select_strategy == LNX_SELECT_FULL ? "full" : "default",
         "vision_feature_layer", (int)c->vision_feature_layer,
@@ -332,6 +333,12 @@ LLAVANEXT_API llavanext_status llavanext_model_describe(char **out, const llavan
         "weights_loaded", m->st != NULL);
     if (!o)
         return lnx_error(LNX_E_NOMEM, "out of memory describing the model");
+    /* the family and, for LLaVA-OneVision, its image token rule (added keys, after the others) */
+    json_object_set_new(o, "family", json_string(c->family == LNX_FAMILY_ONEVISION ? "llava_onevision" : "llava_next_video"));
+    json_object_set_new(json_object_get(o, "vision"), "model_type",
+                        json_string(c->vision.siglip ? "siglip_vision_model" : "clip_vision_model"));
+    if (c->anyres_max)
+        json_object_set_new(o, "anyres_max", json_integer(c->anyres_max));
     *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return *out ? LNX_OK : lnx_error(LNX_E_NOMEM, "out of memory");
