@@ -94,7 +94,7 @@ lnx_status lnx_vision_cfg_check(const lnx_vision_cfg *v, const char *origin)
     if (v->hidden % v->heads)
         return lnx_error(LNX_E_FORMAT, "%s: vision hidden_size %d is not divisible by %d heads", origin,
                          (int)v->hidden, (int)v->heads);
-    if (v->image_size % v->patch_size)
+    if (v->image_size % v->patch_size && !v->siglip) /* SigLIP's conv drops the remainder (384 / 14) */
         return lnx_error(LNX_E_FORMAT, "%s: vision image_size %d is not a multiple of patch_size %d", origin,
                          (int)v->image_size, (int)v->patch_size);
     if (v->image_size > 4096)

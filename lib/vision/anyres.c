@@ -104,8 +104,10 @@ lnx_status lnx_anyres_plan_for(lnx_anyres_plan *out, int32_t img_h, int32_t img_
     if (!out)
         return lnx_error(LNX_E_INVALID, "NULL AnyRes plan");
     memset(out, 0, sizeof *out);
-    if (patch < 1 || !dim_ok(size) || size % patch != 0)
-        return lnx_error(LNX_E_INVALID, "AnyRes patch size %d is not a multiple of the vision patch %d", (int)size,
+    /* the feature grid is size // patch per side (SigLIP at 384 with 14-pixel patches: 27, the
+     * last 6 pixels of each side unused by the patch embedding) */
+    if (patch < 1 || !dim_ok(size) || size < patch)
+        return lnx_error(LNX_E_INVALID, "AnyRes patch size %d is smaller than the vision patch %d", (int)size,
                          (int)patch);
     int32_t best[2];
     lnx_status st = lnx_anyres_best_resolution(best, img_h, img_w, pinpoints, npin);
