@@ -328,7 +328,8 @@ LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const lla
 typedef struct llavanext_budget {
     uint32_t struct_size;
     int32_t tokens_per_frame;      /**< with the requested pooling stride */
-    int64_t visual_tokens;         /**< frames x tokens_per_frame + image_tokens */
+    int64_t visual_tokens;         /**< frames x tokens_per_frame + image_tokens (LLaVA-OneVision:
+                                        + 1, the newline after the video, when frames > 0) */
     int64_t total_tokens;          /**< visual + text + max_new_tokens */
     double rope_scale;             /**< the RoPE factor the plan uses */
     int64_t context_length;        /**< max_position_embeddings x rope_scale, or the smaller limit */

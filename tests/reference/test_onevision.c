@@ -228,6 +228,29 @@ static void two_images(void **s)
     json_decref(c);
 }
 
+static void budget_counts_the_video_newline(void **s)
+{
+    (void)s;
+    llavanext_budget b;
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    /* 8 frames of 3x3 tokens, the newline, 20 text and 10 new tokens */
+    assert_int_equal(llavanext_model_plan_budget(&b, model, 8, 0, 0, 20, 10, 0, 0), LLAVANEXT_OK);
+    assert_int_equal(b.tokens_per_frame, 9);
+    assert_int_equal(b.visual_tokens, 8 * 9 + 1);
+    assert_int_equal(b.total_tokens, 8 * 9 + 1 + 20 + 10);
+    assert_int_equal(b.context_length, 4096);
+    assert_true(b.fits);
+    /* the most frames that fit a 100-token limit: (100 - 20 - 10 - 1) / 9 = 7 */
+    assert_int_equal(llavanext_model_plan_budget(&b, model, 8, 0, 0, 20, 10, 0, 100), LLAVANEXT_OK);
+    assert_false(b.fits);
+    assert_int_equal(b.suggested_frames, 7);
+    /* images: the token count of the anyres_max rule (25 base + 12 x (17 + 1)) */
+    assert_int_equal(llavanext_model_image_tokens(model, 200, 280), 25 + 12 * 18);
+    /* without the resize-down the 3x4 grid would give 25 + 15 x 21 */
+    assert_true(llavanext_model_image_tokens(model, 200, 280) < 25 + 15 * 21);
+}
+
 static void family_is_reported(void **s)
 {
     (void)s;
@@ -236,6 +259,9 @@ static void family_is_reported(void **s)
     json_t *j = json_loads(d, 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "text"), "model_type")), "qwen2");
+    assert_string_equal(json_string_value(json_object_get(j, "family")), "llava_onevision");
+    assert_int_equal(json_integer_value(json_object_get(j, "anyres_max")), 9);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "video"), "pool_mode")), "bilinear");
     json_decref(j);
     llavanext_free(d);
     assert_int_equal(llavanext_model_token_id(model, LLAVANEXT_TOKEN_BOS), -1);
@@ -249,6 +275,7 @@ int main(void)
         cmocka_unit_test(video_projector_then_resize),
         cmocka_unit_test(image_resized_down),
         cmocka_unit_test(two_images),
+        cmocka_unit_test(budget_counts_the_video_newline),
         cmocka_unit_test(family_is_reported),
     };
     return cmocka_run_group_tests_name("tiny_ov_onevision", tests, setup, teardown);
