@@ -64,7 +64,9 @@ static lnx_status add_regex(lnx_tokenizer *t, const char *pattern, size_t len, c
         return lnx_error(LNX_E_UNSUPPORTED, "%s: more than %d regex pre-tokenizers", origin, MAX_SPLITS);
     int err;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    /* \C could end a match inside a character: refused, so every piece stays valid UTF-8 */
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &err,
+                                   &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(err, msg, sizeof msg);
@@ -205,7 +207,10 @@ static lnx_status split(bl_ctx *c, int level, const char *s, size_t n)
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
         size_t ms = ov[0], me = ov[1];
         if (me == ms) { /* an empty match splits nothing: step over one character */
-            pos = ms + lnx_utf8_len((unsigned char)s[ms]);
+            if (ms >= n)
+                break;
+            size_t step = lnx_utf8_len((unsigned char)s[ms]);
+            pos = ms + (step ? step : 1);
             continue;
         }
         st = split(c, level + 1, s + gap, ms - gap);

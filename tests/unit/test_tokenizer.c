@@ -767,6 +767,24 @@ static void bytelevel_unsupported_forms_are_refused(void **state)
     json_object_set_new(split, "behavior", json_string("Removed"));
     assert_int_equal(load_tree(&t, root, NULL), LNX_E_UNSUPPORTED);
     assert_null(t);
+    /* \C could split a character */
+    json_object_set_new(split, "behavior", json_string("Isolated"));
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("\\C"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_E_UNSUPPORTED);
+    /* a pattern that matches the empty string splits nothing there and terminates */
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("x*"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_OK);
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(lnx_tokenizer_encode(t, "a xx b\xc3\xa9", 8, 0, &ids, &n), LNX_OK);
+    assert_true(n > 0);
+    char *back;
+    size_t len;
+    assert_int_equal(lnx_tokenizer_decode(t, ids, n, 0, &back, &len), LNX_OK);
+    assert_string_equal(back, "a xx b\xc3\xa9");
+    free(back);
+    free(ids);
+    lnx_tokenizer_free(t);
     json_decref(root);
 }
 
