@@ -22,6 +22,7 @@ Cases (reference/tiny-ov/<case>/case.json + reference.safetensors):
   video8_mjpeg   8 frames of tiny-a's MJPEG reference video (RGB24 stored), 8*9+1 video tokens
   image_200x280  a synthetic 200x280 image whose 3x4 grid is too large (anyres_max_9 resize-down)
   multi_image    tiny-a's 120x80 PNG and 50x130 JPEG images in one prompt
+  image_video_mixed  the 120x80 PNG and every other of those frames (the 4-frame uniform sampling)
   text_chatml    a ChatML text prompt with a system turn, digits, CJK, emoji and code
 Also tokenizer/qwen2-tiny-cases.json: the tokenizer corpus (same schema as llama2-cases.json).
 
@@ -32,7 +33,6 @@ not run by the tests). It runs on Debian 12's python3-torch (1.13) and python3-p
   /tmp/v/bin/pip install transformers==4.47.1 safetensors jinja2
   /tmp/v/bin/python scripts/make_onevision_fixture.py
 """
-import glob
 import json
 import os
 import shutil
@@ -106,10 +106,10 @@ TOKENIZER_CASES = [
 
 
 def corpus_lines():
-    lines = []
-    for p in sorted(glob.glob(os.path.join(HERE, "..", "docs", "*.md"))) + [os.path.join(HERE, "..", "README.md")]:
-        with open(p, encoding="utf-8") as f:
-            lines += f.read().splitlines(keepends=True)
+    """The training text: the shared fixtures' description (a file this project never edits, so
+    the tokenizer is reproducible) and the lines above."""
+    with open(os.path.join(ROOT, "FIXTURES.md"), encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
     return lines + EXTRA_CORPUS * 20
 
 
@@ -183,7 +183,7 @@ def config(vocab, ids):
 
 
 def build_model(cfg):
-    torch.manual_seed(int(os.environ.get("OV_SEED", "6")))
+    torch.manual_seed(int(os.environ.get("OV_SEED", "4")))
     model = LlavaOnevisionForConditionalGeneration(cfg)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -312,6 +312,8 @@ def main():
              images=[synthetic_image(200, 280)])
     run_case(model, proc, ref, "multi_image", user("image", "image", text="What differs between these two?"),
              images=[png, jpg])
+    run_case(model, proc, ref, "image_video_mixed", user("image", "video", text="Does the picture appear in the clip?"),
+             video=frames[::2], images=[png])
     text = [{"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]}] + \
         user(text="Summarise: the year 2024 had 366 days, 视频里有一只猫 😀, and `def f(x): return x ** 2`.\n"
                   "    Then   list   three   colours.")

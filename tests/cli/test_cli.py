@@ -238,6 +238,8 @@ def test_run_on_other_models_matches_their_references(model, case_, args):
 ONEVISION_CASES = [
     ("video8_mjpeg", ["--video", "media/clip_mjpeg_96x72_45f.avi", "--frames", "8"]),
     ("multi_image", ["--image", "media/image_120x80.png", "--image", "media/image_50x130.jpg"]),
+    ("image_video_mixed", ["--image", "media/image_120x80.png", "--video", "media/clip_mjpeg_96x72_45f.avi",
+                           "--frames", "4"]),
 ]
 
 
@@ -259,9 +261,10 @@ def test_run_on_onevision_matches_its_references(case_, args, tmp_path):
     assert out["text"] == c["generated_text"]
     got = load_safetensors(str(dump))
     want = load_safetensors(os.path.join(DATA, "reference", "tiny-ov", case_, "reference.safetensors"))
-    names = (["video_projected_features", "video_pooled_features"] if case_.startswith("video")
-             else ["image_packed_features", "image_packed_features_1"])
-    for name in names:
+    names = {"video8_mjpeg": ["video_projected_features", "video_pooled_features"],
+             "multi_image": ["image_packed_features", "image_packed_features_1"],
+             "image_video_mixed": ["image_packed_features", "video_projected_features", "video_pooled_features"]}
+    for name in names[case_]:
         ref_name = name if name in want else "image%d_packed_features" % (1 if name.endswith("_1") else 0)
         assert got[name][0][-2:] == want[ref_name][0][-2:], name
         diff = max(abs(a - b) for a, b in zip(got[name][1], want[ref_name][1]))

@@ -228,6 +228,40 @@ static void two_images(void **s)
     json_decref(c);
 }
 
+static void image_and_video_in_one_prompt(void **s)
+{
+    (void)s;
+    json_t *c;
+    lnx_st *ref = open_ref("image_video_mixed", &c);
+    llavanext_tensor *img = image_stages(ref, "image_", "pixel_values");
+    /* the frames in one batch, through the one-call pooler */
+    const lnx_st_tensor *frames = ref_tensor(ref, "video_frames_rgb24");
+    int n = (int)frames->shape[0];
+    llavanext_frames *parts[8];
+    assert_true(n <= 8);
+    llavanext_tensor *px[8];
+    for (int i = 0; i < n; i++) {
+        parts[i] = host_frame(frames, i);
+        assert_int_equal(llavanext_vision_encoder_preprocess_video(&px[i], enc, parts[i]), LLAVANEXT_OK);
+        llavanext_frames_free(parts[i]);
+    }
+    llavanext_tensor *all_px = concat_free(px, n), *feat, *emb;
+    check(all_px, ref, "pixel_values_videos", 1e-6);
+    assert_int_equal(llavanext_vision_encoder_encode_pixels(&feat, enc, all_px), LLAVANEXT_OK);
+    check(feat, ref, "video_selected_features", 1e-4);
+    assert_int_equal(llavanext_pooler_apply(&emb, pool, feat), LLAVANEXT_OK);
+    check(emb, ref, "video_pooled_features", 1e-4);
+    assert_int_equal(json_integer_value(json_object_get(c, "num_video_tokens")), n * 9 + 1);
+    const llavanext_tensor *media[2] = { img, emb };
+    generate_and_compare(ref, c, media, 2);
+    llavanext_tensor_free(img);
+    llavanext_tensor_free(all_px);
+    llavanext_tensor_free(feat);
+    llavanext_tensor_free(emb);
+    lnx_st_close(ref);
+    json_decref(c);
+}
+
 static void budget_counts_the_video_newline(void **s)
 {
     (void)s;
@@ -275,6 +309,7 @@ int main(void)
         cmocka_unit_test(video_projector_then_resize),
         cmocka_unit_test(image_resized_down),
         cmocka_unit_test(two_images),
+        cmocka_unit_test(image_and_video_in_one_prompt),
         cmocka_unit_test(budget_counts_the_video_newline),
         cmocka_unit_test(family_is_reported),
     };
