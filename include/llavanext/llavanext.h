@@ -677,7 +677,9 @@ typedef struct llavanext_pooler_params {
     uint32_t struct_size;
     int32_t threads;     /**< 0 = one per CPU */
     int32_t pool_stride; /**< 0 = config's; 1 = no pooling; s: s x s cells per token */
-    int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT */
+    int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT (the only one a
+                              LLaVA-OneVision model accepts: its frames are resized bilinearly to
+                              ceil(g / pool_stride) per side) */
 } llavanext_pooler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */

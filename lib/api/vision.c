@@ -308,6 +308,9 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
     API_CHECK(p.pool_mode >= LLAVANEXT_POOL_DEFAULT && p.pool_mode <= LLAVANEXT_POOL_MAX,
               "llavanext_pooler_params: pool_mode %d is unknown", (int)p.pool_mode);
     API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_pooler_params: threads = %d", (int)p.threads);
+    if (model->cfg.family == LNX_FAMILY_ONEVISION && p.pool_mode != LLAVANEXT_POOL_DEFAULT)
+        return lnx_error(LNX_E_UNSUPPORTED, "llavanext_pooler_params: this LLaVA-OneVision model resizes each frame's "
+                         "grid (bilinear); pool_mode must be LLAVANEXT_POOL_DEFAULT");
     llavanext_pooler *pl = calloc(1, sizeof *pl);
     if (!pl)
         return lnx_error(LNX_E_NOMEM, "out of memory");

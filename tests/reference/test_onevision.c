@@ -288,6 +288,19 @@ static void budget_counts_the_video_newline(void **s)
 static void family_is_reported(void **s)
 {
     (void)s;
+    /* average/max pooling does not exist in this family; a stride changes the resize target */
+    llavanext_pooler_params pp;
+    llavanext_pooler_params_init(&pp, sizeof pp);
+    pp.pool_mode = LLAVANEXT_POOL_MAX;
+    llavanext_pooler *p2 = (llavanext_pooler *)&p2;
+    assert_int_equal(llavanext_pooler_create(&p2, model, &pp), LLAVANEXT_E_UNSUPPORTED);
+    assert_null(p2);
+    pp.pool_mode = LLAVANEXT_POOL_DEFAULT;
+    pp.pool_stride = 1;
+    assert_int_equal(llavanext_pooler_create(&p2, model, &pp), LLAVANEXT_OK);
+    assert_int_equal(llavanext_pooler_tokens_per_frame(p2), 25);
+    llavanext_pooler_free(p2);
+    assert_int_equal(llavanext_model_tokens_per_frame(model, 3), 4);
     char *d;
     assert_int_equal(llavanext_model_describe(&d, model), LLAVANEXT_OK);
     json_t *j = json_loads(d, 0, NULL);
