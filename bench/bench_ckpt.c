@@ -9,18 +9,60 @@
 
 bench_geom bench_geom_7b(void)
 {
-    bench_geom g = { 1024, 24, 16, 4096, 336, 14, 4096, 32, 32, 32, 11008, 32064, 4096, 2.0 };
+    bench_geom g = { 1024, 24, 16, 4096, 336, 14, 4096, 32, 32, 32, 11008, 32064, 4096, 2.0, 0, 0 };
     return g;
 }
 
 bench_geom bench_geom_tiny(void)
 {
-    bench_geom g = { 64, 3, 4, 128, 56, 14, 64, 2, 4, 2, 160, 512, 256, 2.0 };
+    bench_geom g = { 64, 3, 4, 128, 56, 14, 64, 2, 4, 2, 160, 512, 256, 2.0, 0, 0 };
     return g;
+}
+
+bench_geom bench_geom_ov_05b(void)
+{
+    bench_geom g = { 1152, 26, 16, 4304, 384, 14, 896, 24, 14, 2, 4864, 152000, 32768, 1.0, 1, 1 };
+    return g;
+}
+
+bench_geom bench_geom_ov_7b(void)
+{
+    bench_geom g = { 1152, 26, 16, 4304, 384, 14, 3584, 28, 28, 4, 18944, 152128, 32768, 1.0, 1, 0 };
+    return g;
+}
+
+bench_geom bench_geom_ov_tiny(void)
+{
+    bench_geom g = { 64, 3, 4, 112, 70, 14, 64, 2, 4, 2, 160, 512, 4096, 1.0, 1, 1 };
+    return g;
+}
+
+static char *onevision_config_json(const bench_geom *g)
+{
+    char *s = malloc(4096);
+    if (!s)
+        return NULL;
+    snprintf(s, 4096,
+             "{\"architectures\": [\"LlavaOnevisionForConditionalGeneration\"], \"model_type\": \"llava_onevision\","
+             " \"image_token_index\": %d, \"video_token_index\": %d, \"projector_hidden_act\": \"gelu\","
+             " \"vision_feature_layer\": -1, \"vision_feature_select_strategy\": \"full\","
+             " \"vision_aspect_ratio\": \"anyres_max_9\","
+             " \"text_config\": {\"model_type\": \"qwen2\", \"hidden_size\": %d, \"intermediate_size\": %d,"
+             " \"num_attention_heads\": %d, \"num_hidden_layers\": %d, \"num_key_value_heads\": %d,"
+             " \"max_position_embeddings\": %d, \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,"
+             " \"vocab_size\": %d, \"tie_word_embeddings\": %s, \"use_sliding_window\": false},"
+             " \"vision_config\": {\"model_type\": \"siglip_vision_model\", \"hidden_size\": %d, \"image_size\": %d,"
+             " \"intermediate_size\": %d, \"num_attention_heads\": %d, \"num_hidden_layers\": %d, \"patch_size\": %d,"
+             " \"vision_use_head\": false}}",
+             g->vocab - 2, g->vocab - 1, g->t_hidden, g->t_inter, g->t_heads, g->t_layers, g->t_kv_heads, g->max_pos,
+             g->vocab, g->tied ? "true" : "false", g->v_hidden, g->image, g->v_inter, g->v_heads, g->v_layers, g->patch);
+    return s;
 }
 
 char *bench_config_json(const bench_geom *g)
 {
+    if (g->onevision)
+        return onevision_config_json(g);
     char *s = malloc(4096);
     if (!s)
         return NULL;
@@ -65,12 +107,18 @@ static void for_each_tensor(const bench_geom *g, tensor_fn fn, void *user)
     const char *vp = "vision_tower.vision_model.";
     const int64_t D = g->v_hidden, I = g->v_inter, P = g->patch, grid = g->image / g->patch;
     emit(fn, user, K_WEIGHT, 4, D, 3, P, P, "%sembeddings.patch_embedding.weight%.0d", vp, 0);
-    emit(fn, user, K_WEIGHT, 1, D, 0, 0, 0, "%sembeddings.class_embedding%.0d", vp, 0);
-    emit(fn, user, K_WEIGHT, 2, grid * grid + 1, D, 0, 0, "%sembeddings.position_embedding.weight%.0d", vp, 0);
-    emit(fn, user, K_ONES, 1, D, 0, 0, 0, "%spre_layrnorm.weight%.0d", vp, 0);
-    emit(fn, user, K_BIAS, 1, D, 0, 0, 0, "%spre_layrnorm.bias%.0d", vp, 0);
-    /* feature layer -2: the last layer is never run, so it is not stored */
-    for (int l = 0; l < g->v_layers - 1; l++) {
+    if (g->onevision) { /* SigLIP: patch bias, no CLS, no pre-LayerNorm */
+        emit(fn, user, K_BIAS, 1, D, 0, 0, 0, "%sembeddings.patch_embedding.bias%.0d", vp, 0);
+        emit(fn, user, K_WEIGHT, 2, grid * grid, D, 0, 0, "%sembeddings.position_embedding.weight%.0d", vp, 0);
+    } else {
+        emit(fn, user, K_WEIGHT, 1, D, 0, 0, 0, "%sembeddings.class_embedding%.0d", vp, 0);
+        emit(fn, user, K_WEIGHT, 2, grid * grid + 1, D, 0, 0, "%sembeddings.position_embedding.weight%.0d", vp, 0);
+        emit(fn, user, K_ONES, 1, D, 0, 0, 0, "%spre_layrnorm.weight%.0d", vp, 0);
+        emit(fn, user, K_BIAS, 1, D, 0, 0, 0, "%spre_layrnorm.bias%.0d", vp, 0);
+    }
+    /* feature layer -2 (LLaVA-NeXT-Video): the last layer is never run, so it is not stored;
+     * OneVision's feature layer -1 runs every layer */
+    for (int l = 0; l < g->v_layers - (g->onevision ? 0 : 1); l++) {
         static const char *const lin[] = { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                            "self_attn.out_proj" };
         emit(fn, user, K_ONES, 1, D, 0, 0, 0, "%sencoder.layers.%d.layer_norm1.weight", vp, l);
@@ -104,13 +152,19 @@ static void for_each_tensor(const bench_geom *g, tensor_fn fn, void *user)
         emit(fn, user, K_WEIGHT, 2, qd, Dt, 0, 0, "%slayers.%d.self_attn.q_proj.weight", tp, l);
         emit(fn, user, K_WEIGHT, 2, kvd, Dt, 0, 0, "%slayers.%d.self_attn.k_proj.weight", tp, l);
         emit(fn, user, K_WEIGHT, 2, kvd, Dt, 0, 0, "%slayers.%d.self_attn.v_proj.weight", tp, l);
+        if (g->onevision) { /* Qwen2: q/k/v biases */
+            emit(fn, user, K_BIAS, 1, qd, 0, 0, 0, "%slayers.%d.self_attn.q_proj.bias", tp, l);
+            emit(fn, user, K_BIAS, 1, kvd, 0, 0, 0, "%slayers.%d.self_attn.k_proj.bias", tp, l);
+            emit(fn, user, K_BIAS, 1, kvd, 0, 0, 0, "%slayers.%d.self_attn.v_proj.bias", tp, l);
+        }
         emit(fn, user, K_WEIGHT, 2, Dt, qd, 0, 0, "%slayers.%d.self_attn.o_proj.weight", tp, l);
         emit(fn, user, K_WEIGHT, 2, It, Dt, 0, 0, "%slayers.%d.mlp.gate_proj.weight", tp, l);
         emit(fn, user, K_WEIGHT, 2, It, Dt, 0, 0, "%slayers.%d.mlp.up_proj.weight", tp, l);
         emit(fn, user, K_WEIGHT, 2, Dt, It, 0, 0, "%slayers.%d.mlp.down_proj.weight", tp, l);
     }
     emit(fn, user, K_ONES, 1, Dt, 0, 0, 0, "%snorm.weight%.0d", tp, 0);
-    emit(fn, user, K_WEIGHT, 2, g->vocab, Dt, 0, 0, "%slm_head.weight%.0d", "language_model.", 0);
+    if (!g->tied)
+        emit(fn, user, K_WEIGHT, 2, g->vocab, Dt, 0, 0, "%slm_head.weight%.0d", "language_model.", 0);
 }
 
 static int64_t numel(int32_t ndim, const int64_t *shape)

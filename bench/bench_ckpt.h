@@ -13,12 +13,21 @@ typedef struct bench_geom {
     /* language model (Llama) */
     int32_t t_hidden, t_layers, t_heads, t_kv_heads, t_inter, vocab, max_pos;
     double rope_factor;
+    /* LLaVA-OneVision: SigLIP tower (patch bias, no CLS, feature layer -1: every layer runs) and
+     * Qwen2 (q/k/v biases, rope theta 1e6), LM head tied when `tied` */
+    int32_t onevision, tied;
 } bench_geom;
 
 /* CLIP ViT-L/14-336 + Llama-2-7B (LLaVA-NeXT-Video-7B). */
 bench_geom bench_geom_7b(void);
 /* A tiny geometry (hidden 64) for the smoke test. */
 bench_geom bench_geom_tiny(void);
+/* SigLIP so400m/14-384 (26 layers) + Qwen2-0.5B (llava-onevision-qwen2-0.5b-ov-hf). */
+bench_geom bench_geom_ov_05b(void);
+/* SigLIP so400m/14-384 (26 layers) + Qwen2-7B (llava-onevision-qwen2-7b-ov-hf, LLaVA-Video-7B-Qwen2). */
+bench_geom bench_geom_ov_7b(void);
+/* A tiny OneVision geometry for the smoke test. */
+bench_geom bench_geom_ov_tiny(void);
 
 /* config.json for the geometry (malloc'ed). */
 char *bench_config_json(const bench_geom *g);

@@ -4,6 +4,12 @@
  *
  *   llavanext-bench [--layers N] [--precision f32|bf16] [--runs R] [--threads T] [--json]
  *                   [--stages vision,prefill,decode,sample] [--smoke] [--rss [--rss-dir DIR]]
+ *                   [--family next-video|onevision] [--size 0.5b|7b]
+ *
+ * --family onevision measures LLaVA-OneVision instead: SigLIP so400m/14-384 (26 layers, all run:
+ * feature layer -1; 729 tokens per frame, the projector on all of them, then the bilinear resize
+ * to 14x14) + Qwen2-0.5B (--size 0.5b, the default) or Qwen2-7B (--size 7b), contexts of 8 and
+ * 32 frames (8 * 196 + 1 + 31 and 32 * 196 + 1 + 31 tokens).
  *
  * --layers N truncates both towers to N layers (default 1); per-layer times are measured as the
  * difference between the N-layer and the 0-layer run of the same stage, and full-depth figures
@@ -33,6 +39,7 @@
 #include "kernels/ops.h"
 #include "llm/llama.h"
 #include "vision/clip.h"
+#include "vision/onevision.h"
 #include "vision/pooler.h"
 #include "vision/preprocess.h"
 
@@ -45,6 +52,7 @@
 
 typedef struct opts {
     int layers, layers_given, runs, threads, json, smoke, rss, no_ceilings;
+    int onevision, ov_7b;
     int32_t precision;
     const char *stages;
     const char *rss_dir;
@@ -85,6 +93,7 @@ typedef struct bench {
     double c_sgemm_vision, c_sgemm_prefill, c_fgemm_vision, c_fgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
     /* the vision ceilings again at one frame's rows (577), the shape a 1-frame request runs */
     double c_sgemm_vision1, c_fgemm_vision1, c_bgemm_vision1;
+    int full_v_layers, full_t_layers; /* the untruncated depths the figures extrapolate to */
 } bench;
 
 static int cmp_double(const void *a, const void *b)
@@ -155,7 +164,8 @@ static void bind_model(bench *b)
 {
     if (lnx_wstore_create(&b->ws, b->st) || lnx_clip_bind(&b->clip, &b->cfg, b->ws, "vision_tower.vision_model.") ||
         lnx_projector_bind(&b->proj, &b->cfg, b->ws, "") ||
-        lnx_llama_bind(&b->llama, &b->cfg.text, b->ws, "language_model.model.", "language_model.lm_head.weight") ||
+        lnx_llama_bind(&b->llama, &b->cfg.text, b->ws, "language_model.model.",
+                       b->g.tied ? NULL : "language_model.lm_head.weight") ||
         lnx_rope_init(&b->rope, b->cfg.text.head_dim, b->cfg.text.rope_theta, b->cfg.text.rope_factor))
         die_lnx("binding the weights");
     if (lnx_gemm_ctx_create(&b->gemm, b->o.precision))
@@ -164,6 +174,18 @@ static void bind_model(bench *b)
     b->proj.gemm = b->gemm;
     b->llama.gemm = b->gemm;
     lnx_preproc_cfg_default(&b->pre, b->cfg.vision.image_size);
+    if (b->g.onevision) { /* LlavaOnevisionVideoProcessor: resize to S x S, mean = std = 0.5 */
+        b->pre.do_center_crop = 0;
+        b->pre.resize_h = b->pre.resize_w = b->cfg.vision.image_size;
+        for (int c = 0; c < 3; c++)
+            b->pre.mean[c] = b->pre.std[c] = 0.5f;
+    }
+}
+
+/* Tokens per frame after pooling (LLaVA-NeXT-Video) or the resize (OneVision), per side. */
+static int32_t pooled_side(const bench *b)
+{
+    return b->g.onevision ? lnx_onevision_pool_side(b->clip.grid, 2) : lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
 }
 
 static void unbind_model(bench *b)
@@ -205,8 +227,10 @@ static double vision_fixed_flop(const bench *b, double F)
 {
     const lnx_vision_cfg *v = &b->cfg.vision;
     double D = v->hidden, P = v->patch_size, npatch = (double)b->clip.grid * b->clip.grid;
-    double Dt = b->cfg.text.hidden, pooled = npatch / 4;
-    return F * (2.0 * npatch * 3 * P * P * D + 2.0 * pooled * (D * Dt + Dt * Dt));
+    double Dt = b->cfg.text.hidden, o = pooled_side(b);
+    /* the projector runs on the pooled tokens, or (OneVision) on every token before the resize */
+    double projected = b->g.onevision ? npatch : o * o;
+    return F * (2.0 * npatch * 3 * P * P * D + 2.0 * projected * (D * Dt + Dt * Dt));
 }
 
 static double llama_layer_params(const lnx_text_cfg *c)
@@ -236,13 +260,13 @@ static const int SRC_W = 1280, SRC_H = 720;
 static void vision_setup(bench *b, int F, vision_bufs *v)
 {
     int32_t S = b->cfg.vision.image_size, T = lnx_clip_out_tokens(&b->clip), D = b->cfg.vision.hidden;
-    int32_t o = lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
+    int32_t o = pooled_side(b), Dt = b->cfg.text.hidden;
     v->F = F;
     v->rgb = malloc((size_t)F * SRC_W * SRC_H * 3);
     v->pixels = lnx_amalloc(sizeof(float) * (size_t)F * 3 * S * S);
     v->feats = lnx_amalloc(sizeof(float) * (size_t)F * T * D);
-    v->pooled = lnx_amalloc(sizeof(float) * (size_t)F * o * o * D);
-    v->proj = lnx_amalloc(sizeof(float) * (size_t)F * o * o * b->cfg.text.hidden);
+    v->pooled = lnx_amalloc(sizeof(float) * (size_t)F * o * o * (D > Dt ? D : Dt));
+    v->proj = lnx_amalloc(sizeof(float) * (size_t)F * (b->g.onevision ? T : o * o) * Dt);
     if (!v->rgb || !v->pixels || !v->feats || !v->pooled || !v->proj) {
         fprintf(stderr, "llavanext-bench: out of memory for %d frames\n", F);
         exit(1);
@@ -287,7 +311,7 @@ static double vit_pass(bench *b, vision_bufs *v, int32_t layers)
 static double vision_once(bench *b, vision_bufs *v, double *fixed)
 {
     int32_t S = b->cfg.vision.image_size, D = b->cfg.vision.hidden;
-    int32_t o = lnx_pool_out_side(b->clip.grid, b->cfg.pool_stride);
+    int32_t o = pooled_side(b), g = b->clip.grid;
     double t0 = bench_now();
     for (int i = 0; i < v->F; i++)
         if (lnx_frame_prep_run(v->prep, v->rgb + (size_t)i * SRC_W * SRC_H * 3, SRC_W * 3,
@@ -296,9 +320,15 @@ static double vision_once(bench *b, vision_bufs *v, double *fixed)
     double t_pre = bench_now() - t0;
     double t_vit = vit_pass(b, v, b->clip.run_layers);
     double t1 = bench_now();
-    lnx_pool_frames(b->pool, v->feats, v->F, b->clip.grid, D, b->cfg.pool_stride, b->cfg.pool_mode, v->pooled);
-    if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj))
-        die_lnx("projector");
+    if (b->g.onevision) { /* project every token, then resize each frame's grid */
+        if (lnx_project(&b->proj, b->pool, v->feats, (int64_t)v->F * g * g, v->proj))
+            die_lnx("projector");
+        lnx_bilinear_resize(b->pool, v->proj, v->F, g, g, b->cfg.text.hidden, o, o, v->pooled);
+    } else {
+        lnx_pool_frames(b->pool, v->feats, v->F, g, D, b->cfg.pool_stride, b->cfg.pool_mode, v->pooled);
+        if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj))
+            die_lnx("projector");
+    }
     double t_post = bench_now() - t1;
     double t_vit0 = vit_pass(b, v, 0);
     *fixed = t_pre + t_vit0 + t_post;
@@ -346,7 +376,7 @@ static void stage_vision(bench *b, int F)
     vision_bufs v;
     vision_setup(b, F, &v);
     s->layers = b->clip.run_layers;
-    s->full_layers = b->o.smoke ? s->layers : 23;
+    s->full_layers = b->o.smoke ? s->layers : b->full_v_layers;
     double T = b->clip.tokens;
     s->unit = "FLOP";
     s->work = vision_fixed_flop(b, F) + F * s->layers * vit_layer_flop(&b->cfg.vision, T);
@@ -428,7 +458,7 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
     if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1, lnx_llama_kv_dtype(&b->llama)))
         die_lnx("language model buffers");
     fill_input(r.input, T * c->hidden);
-    int full = b->o.smoke ? c->layers : 32;
+    int full = b->o.smoke ? c->layers : b->full_t_layers;
     double lp = llama_layer_params(c);
     if (do_prefill || do_decode) {
         char name[32];
@@ -669,15 +699,25 @@ static const char *rate_unit(const char *unit, double *scale)
     return "frames/s";
 }
 
+static const char *geometry_name(const bench *b)
+{
+    if (b->o.smoke)
+        return b->g.onevision ? "tiny OneVision (smoke)" : "tiny (smoke)";
+    return !b->g.onevision ? "LLaVA-NeXT-Video-7B (CLIP ViT-L/14-336 + Llama-2-7B)"
+           : b->o.ov_7b   ? "LLaVA-OneVision 7B (SigLIP so400m/14-384 + Qwen2-7B)"
+                          : "LLaVA-OneVision 0.5B (SigLIP so400m/14-384 + Qwen2-0.5B)";
+}
+
 static void print_text(const bench *b)
 {
-    printf("\nceilings: sgemm %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes); "
+    printf("\nmodel: %s\n", geometry_name(b));
+    printf("ceilings: sgemm %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes); "
            "BF16 dot %.1f GFLOP/s; AMX BF16 %.1f GFLOP/s; stream read %.1f GB/s\n",
            b->c_sgemm_vision / 1e9, b->c_sgemm_prefill / 1e9, b->c_bf16 / 1e9, b->c_amx / 1e9, b->c_stream / 1e9);
     printf("          float32 GEMM of the library (%s) %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
            lnx_sgemm_backend(), b->c_fgemm_vision / 1e9, b->c_fgemm_prefill / 1e9);
-    printf("          one frame's vision shapes (577 rows): sgemm %.1f, float32 GEMM %.1f, bf16 GEMM %.1f GFLOP/s\n",
-           b->c_sgemm_vision1 / 1e9, b->c_fgemm_vision1 / 1e9, b->c_bgemm_vision1 / 1e9);
+    printf("          one frame's vision shapes (%d rows): sgemm %.1f, float32 GEMM %.1f, bf16 GEMM %.1f GFLOP/s\n",
+           (int)b->clip.tokens, b->c_sgemm_vision1 / 1e9, b->c_fgemm_vision1 / 1e9, b->c_bgemm_vision1 / 1e9);
     if (b->c_bgemm_vision > 0)
         printf("          bf16 backend GEMM %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
                b->c_bgemm_vision / 1e9, b->c_bgemm_prefill / 1e9);
@@ -713,6 +753,8 @@ static void print_json(const bench *b)
 {
     json_t *root = json_object();
     json_t *ceil = json_object();
+    json_object_set_new(root, "model", json_string(geometry_name(b)));
+    json_object_set_new(root, "family", json_string(b->g.onevision ? "llava_onevision" : "llava_next_video"));
     json_object_set_new(ceil, "sgemm_vision_flops", json_real(b->c_sgemm_vision));
     json_object_set_new(ceil, "sgemm_prefill_flops", json_real(b->c_sgemm_prefill));
     json_object_set_new(ceil, "f32_gemm_vision_flops", json_real(b->c_fgemm_vision));
@@ -776,7 +818,8 @@ static int usage(FILE *f, const char *argv0)
 {
     fprintf(f,
             "usage: %s [--layers N] [--precision f32|bf16|auto] [--runs R] [--threads T] [--json]\n"
-            "          [--stages vision,prefill,decode,sample] [--smoke] [--no-ceilings] [--rss [--rss-dir DIR]]\n",
+            "          [--stages vision,prefill,decode,sample] [--smoke] [--no-ceilings] [--rss [--rss-dir DIR]]\n"
+            "          [--family next-video|onevision] [--size 0.5b|7b]\n",
             argv0);
     return f == stdout ? 0 : 2;
 }
@@ -810,6 +853,17 @@ static int parse(int argc, char **argv, opts *o)
                 o->stages = v;
             else if (!strcmp(a, "--rss-dir"))
                 o->rss_dir = v;
+            else if (!strcmp(a, "--family")) {
+                if (!strcmp(v, "onevision"))
+                    o->onevision = 1;
+                else if (strcmp(v, "next-video") != 0)
+                    return -1;
+            } else if (!strcmp(a, "--size")) {
+                if (!strcmp(v, "7b"))
+                    o->ov_7b = 1;
+                else if (strcmp(v, "0.5b") != 0)
+                    return -1;
+            }
             else if (!strcmp(a, "--precision")) {
                 if (!strcmp(v, "f32"))
                     o->precision = LNX_PRECISION_F32;
@@ -849,14 +903,23 @@ int main(int argc, char **argv)
         lnx_pool_free(b.pool);
         return rc;
     }
-    b.g = b.o.smoke ? bench_geom_tiny() : bench_geom_7b();
+    if (b.o.onevision)
+        b.g = b.o.smoke ? bench_geom_ov_tiny() : b.o.ov_7b ? bench_geom_ov_7b() : bench_geom_ov_05b();
+    else
+        b.g = b.o.smoke ? bench_geom_tiny() : bench_geom_7b();
+    /* full depth: the layers the feature layer needs (-2 of CLIP's 24, -1 of SigLIP's 26) */
+    b.full_v_layers = b.g.onevision ? b.g.v_layers : b.g.v_layers - 1;
+    b.full_t_layers = b.g.t_layers;
     if (!b.o.smoke) {
-        b.g.v_layers = b.o.layers + 1; /* feature layer -2: run N layers */
+        b.g.v_layers = b.o.layers + (b.g.onevision ? 0 : 1); /* run N layers */
         b.g.t_layers = b.o.layers;
     }
     parse_cfg(&b.g, &b.cfg);
     size_t len = 0;
-    note(&b, "building %s of random bf16 weights ...\n", b.o.smoke ? "a tiny model" : "the truncated 7B model");
+    note(&b, "building %s of random bf16 weights ...\n",
+         b.o.smoke ? "a tiny model" : !b.o.onevision ? "the truncated 7B model"
+                                     : b.o.ov_7b ? "the truncated OneVision 7B model (SigLIP + Qwen2-7B)"
+                                                 : "the truncated OneVision 0.5B model (SigLIP + Qwen2-0.5B)");
     b.img = bench_ckpt_memory(&b.g, 42, &len);
     if (!b.img) {
         fprintf(stderr, "llavanext-bench: out of memory for the weights\n");
@@ -900,7 +963,12 @@ int main(int argc, char **argv)
         if (want_stage(&b, "vision", name))
             stage_vision(&b, F);
     }
+    /* 8 and 32 frames with 32 text tokens: 144 tokens per frame, or OneVision's 196 + 1 newline */
     int64_t ctx[2] = { 1152, 4608 };
+    if (b.g.onevision) {
+        ctx[0] = 8 * 196 + 1 + 31;
+        ctx[1] = 32 * 196 + 1 + 31;
+    }
     if (b.o.smoke) {
         ctx[0] = 40;
         ctx[1] = 100;

@@ -441,3 +441,68 @@ func TestFramesAndTensors(t *testing.T) {
 		t.Fatalf("batches %v", counts)
 	}
 }
+
+// tests/data/tiny-ov (LLaVA-OneVision: SigLIP + Qwen2): Project, then Pool (the resize); the
+// generator adds the newline after the video; greedy ids as transformers gives them.
+func TestOneVisionVideoMatchesReference(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(dataDir(), "reference", "tiny-ov", "video8_mjpeg", "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Conversation   json.RawMessage `json:"conversation"`
+		PromptText     string          `json:"prompt_text"`
+		NumInputTokens int             `json:"num_input_tokens"`
+		GeneratedIDs   []int32         `json:"generated_ids"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	m := must[*llavanext.Model](t)(llavanext.LoadModel(filepath.Join(dataDir(), "tiny-ov"), nil))
+	defer m.Close()
+	s := must[*llavanext.FrameSampler](t)(llavanext.OpenFrameSampler(filepath.Join(dataDir(), "media", "clip_mjpeg_96x72_45f.avi"), nil))
+	defer s.Close()
+	f := must[*llavanext.Frames](t)(s.Uniform(8))
+	defer f.Close()
+	enc := must[*llavanext.VisionEncoder](t)(llavanext.NewVisionEncoder(m, nil))
+	defer enc.Close()
+	feats := must[*llavanext.Tensor](t)(enc.EncodeVideo(f))
+	defer feats.Close()
+	pool := must[*llavanext.Pooler](t)(llavanext.NewPooler(m, nil))
+	defer pool.Close()
+	proj := must[*llavanext.Tensor](t)(pool.Project(feats))
+	defer proj.Close()
+	if proj.Kind() != llavanext.TensorVideoProjected {
+		t.Fatalf("kind %d", proj.Kind())
+	}
+	emb := must[*llavanext.Tensor](t)(pool.Pool(proj))
+	defer emb.Close()
+	prompt := must[string](t)(m.RenderChat(string(r.Conversation), true))
+	if prompt != r.PromptText {
+		t.Fatalf("prompt %q, want %q", prompt, r.PromptText)
+	}
+	g := must[*llavanext.Generator](t)(llavanext.NewGenerator(m, llavanext.Greedy(12)))
+	defer g.Close()
+	if err := g.AppendPrompt(prompt, emb); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.TokenIDs()) != r.NumInputTokens {
+		t.Fatalf("%d prompt tokens, want %d", len(g.TokenIDs()), r.NumInputTokens)
+	}
+	var ids []int32
+	for {
+		tok, err := g.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.ID >= 0 {
+			ids = append(ids, tok.ID)
+		}
+	}
+	if !equalIDs(ids, r.GeneratedIDs) {
+		t.Fatalf("ids %v, want %v", ids, r.GeneratedIDs)
+	}
+}

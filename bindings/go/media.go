@@ -134,6 +134,8 @@ const (
 	TensorImageProjected  TensorKind = C.LLAVANEXT_TENSOR_IMAGE_PROJECTED
 	TensorImageEmbeddings TensorKind = C.LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS
 	TensorOther           TensorKind = C.LLAVANEXT_TENSOR_OTHER
+	// TensorVideoProjected: LLaVA-OneVision's projected frames before the resize (library 0.2).
+	TensorVideoProjected TensorKind = C.LLAVANEXT_TENSOR_VIDEO_PROJECTED
 )
 
 // Tensor is a float32 array with a shape and a kind (llavanext_tensor).

@@ -76,8 +76,10 @@ void cli_dump_media(cli_dump *d, int is_video, const llavanext_frames *f, const 
         add(d, "video_frames_rgb24", nth, LNX_ST_U8, 4, fdims, llavanext_frames_data(f, 0));
         add_tensor(d, "pixel_values_videos", nth, pixels, 1);
         add_tensor(d, "video_selected_features", nth, features, 0);
-        add_tensor(d, "video_pooled_features", nth, mid, 0);
-        add_tensor(d, "video_projected_features", nth, emb, 0);
+        /* LLaVA-OneVision projects first, then resizes ("pools") the projected grid */
+        int projected_first = mid && llavanext_tensor_kind(mid) == LLAVANEXT_TENSOR_VIDEO_PROJECTED;
+        add_tensor(d, projected_first ? "video_projected_features" : "video_pooled_features", nth, mid, 0);
+        add_tensor(d, projected_first ? "video_pooled_features" : "video_projected_features", nth, emb, 0);
     } else {
         int nth = d->images++;
         add(d, "image_rgb24", nth, LNX_ST_U8, 3, fdims + 1, llavanext_frames_data(f, 0));

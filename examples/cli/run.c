@@ -366,10 +366,9 @@ static llavanext_status stream_video(request *r, int i, llavanext_vision_encoder
         t0 = cli_now();
         llavanext_tensor *feat = NULL, *pooled = NULL;
         st = llavanext_vision_encoder_encode_video(&feat, enc, f);
+        /* pool + project, in the model family's order (LLaVA-OneVision projects first) */
         if (st == LLAVANEXT_OK)
-            st = llavanext_pooler_pool(&pooled, pool, feat);
-        if (st == LLAVANEXT_OK)
-            st = llavanext_pooler_project(&parts[nparts++], pool, pooled);
+            st = llavanext_pooler_apply(&parts[nparts++], pool, feat);
         r->t.encode += cli_now() - t0;
         done += llavanext_frames_count(f);
         cli_progress(LLAVANEXT_STAGE_ENCODE, done, r->frames[i], NULL);
@@ -413,6 +412,8 @@ static int encode_one(request *r, int i, llavanext_vision_encoder *enc, llavanex
             st = llavanext_vision_encoder_encode_pixels(&feat, enc, px);
         if (st == LLAVANEXT_OK)
             st = llavanext_pooler_pool(&mid, pool, feat);
+        if (st == LLAVANEXT_E_INVALID_ARGUMENT) /* a family that projects before pooling (LLaVA-OneVision) */
+            st = llavanext_pooler_project(&mid, pool, feat);
     } else {
         st = llavanext_vision_encoder_preprocess_image(&px, enc, f, 0);
         if (st == LLAVANEXT_OK)
@@ -421,7 +422,9 @@ static int encode_one(request *r, int i, llavanext_vision_encoder *enc, llavanex
             st = llavanext_pooler_project(&mid, pool, feat);
     }
     if (st == LLAVANEXT_OK)
-        st = m->is_video ? llavanext_pooler_project(&emb, pool, mid) : llavanext_pooler_pack_image(&emb, pool, mid);
+        st = !m->is_video ? llavanext_pooler_pack_image(&emb, pool, mid)
+             : llavanext_tensor_kind(mid) == LLAVANEXT_TENSOR_VIDEO_PROJECTED ? llavanext_pooler_pool(&emb, pool, mid)
+                                                                              : llavanext_pooler_project(&emb, pool, mid);
     r->t.encode += cli_now() - t0;
     if (st == LLAVANEXT_OK && r->dump)
         cli_dump_media(r->dump, m->is_video, f, px, feat, mid, emb);

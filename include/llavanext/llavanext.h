@@ -338,7 +338,8 @@ LLAVANEXT_API llavanext_status llavanext_model_render_chat(char **out, const lla
 typedef struct llavanext_budget {
     uint32_t struct_size;
     int32_t tokens_per_frame;      /**< with the requested pooling stride */
-    int64_t visual_tokens;         /**< frames x tokens_per_frame + image_tokens */
+    int64_t visual_tokens;         /**< frames x tokens_per_frame + image_tokens (LLaVA-OneVision:
+                                        + 1, the newline after the video, when frames > 0) */
     int64_t total_tokens;          /**< visual + text + max_new_tokens */
     double rope_scale;             /**< the RoPE factor the plan uses */
     int64_t context_length;        /**< max_position_embeddings x rope_scale, or the smaller limit */
@@ -569,7 +570,10 @@ enum llavanext_tensor_kind {
     LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS = 5, /**< [frames, tokens_per_frame, text_hidden]: fills <video> */
     LLAVANEXT_TENSOR_IMAGE_PROJECTED = 6,  /**< [patches, g*g, text_hidden] */
     LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS = 7, /**< [tokens, text_hidden] packed AnyRes: fills <image> */
-    LLAVANEXT_TENSOR_OTHER = 8            /**< anything else (e.g. host-made embeddings) */
+    LLAVANEXT_TENSOR_OTHER = 8,            /**< anything else (e.g. host-made embeddings) */
+    /** [frames, g*g, text_hidden] LLaVA-OneVision: the projector's output per frame, before the
+     *  resize to tokens_per_frame (that family projects first, then pools). @since 0.2 */
+    LLAVANEXT_TENSOR_VIDEO_PROJECTED = 9
 };
 
 /** The tensor's llavanext_tensor_kind. @since 0.1 */
@@ -717,7 +721,9 @@ typedef struct llavanext_pooler_params {
     uint32_t struct_size;
     int32_t threads;     /**< 0 = one per CPU */
     int32_t pool_stride; /**< 0 = config's; 1 = no pooling; s: s x s cells per token */
-    int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT */
+    int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT (the only one a
+                              LLaVA-OneVision model accepts: its frames are resized bilinearly to
+                              ceil(g / pool_stride) per side) */
 } llavanext_pooler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -739,10 +745,20 @@ LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pooler);
 LLAVANEXT_API size_t llavanext_pooler_last_error(const llavanext_pooler *pooler, char *buf, size_t size);
 /** Embeddings per video frame with this pooler's stride. @since 0.1 */
 LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pooler);
-/** VIDEO_FEATURES -> VIDEO_POOLED (spatial pooling only). @since 0.1 */
+/**
+ * VIDEO_FEATURES -> VIDEO_POOLED (spatial pooling only). For LLaVA-OneVision models, which project
+ * before pooling: VIDEO_PROJECTED -> VIDEO_EMBEDDINGS (bilinear resize of each frame's g x g grid
+ * to ceil(g / stride) per side, as the reference does); the generator adds the one image_newline
+ * that follows a video when it places VIDEO_EMBEDDINGS of such a model.
+ * @since 0.1
+ */
 LLAVANEXT_API llavanext_status llavanext_pooler_pool(llavanext_tensor **out, llavanext_pooler *pooler,
                                                      const llavanext_tensor *features);
-/** VIDEO_POOLED -> VIDEO_EMBEDDINGS, IMAGE_FEATURES -> IMAGE_PROJECTED (projector MLP). @since 0.1 */
+/**
+ * VIDEO_POOLED -> VIDEO_EMBEDDINGS, IMAGE_FEATURES -> IMAGE_PROJECTED (projector MLP). For
+ * LLaVA-OneVision models: VIDEO_FEATURES -> VIDEO_PROJECTED (then llavanext_pooler_pool).
+ * @since 0.1
+ */
 LLAVANEXT_API llavanext_status llavanext_pooler_project(llavanext_tensor **out, llavanext_pooler *pooler,
                                                         const llavanext_tensor *features);
 /** IMAGE_PROJECTED -> IMAGE_EMBEDDINGS (unpadding, newline embeddings, base first). @since 0.1 */
@@ -750,7 +766,8 @@ LLAVANEXT_API llavanext_status llavanext_pooler_pack_image(llavanext_tensor **ou
                                                            const llavanext_tensor *projected);
 /**
  * Features to the embeddings the generator splices in: VIDEO_FEATURES -> pool -> project ->
- * VIDEO_EMBEDDINGS; IMAGE_FEATURES -> project -> pack -> IMAGE_EMBEDDINGS.
+ * VIDEO_EMBEDDINGS (LLaVA-OneVision: project -> pool); IMAGE_FEATURES -> project -> pack ->
+ * IMAGE_EMBEDDINGS (LLaVA-OneVision: with the anyres_max resize-down of large grids).
  * @since 0.1
  */
 LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, llavanext_pooler *pooler,

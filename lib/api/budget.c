@@ -3,11 +3,19 @@
 
 #include <math.h>
 
+#include "../vision/onevision.h"
+
 #define MAX_TOKENS ((int64_t)1 << 40)
+
+/* LLaVA-OneVision follows the frames of a video with one image_newline embedding. */
+static int64_t video_extra(const llavanext_model *m, int64_t frames)
+{
+    return m->cfg.family == LNX_FAMILY_ONEVISION && frames > 0 ? 1 : 0;
+}
 
 static int64_t visual(const llavanext_model *m, int64_t frames, int32_t stride, int64_t image_tokens)
 {
-    return frames * llavanext_model_tokens_per_frame(m, stride) + image_tokens;
+    return frames * llavanext_model_tokens_per_frame(m, stride) + video_extra(m, frames) + image_tokens;
 }
 
 static llavanext_status api_model_plan_budget(llavanext_budget *out, const llavanext_model *m,
@@ -58,7 +66,7 @@ static llavanext_status api_model_plan_budget(llavanext_budget *out, const llava
     if (context_limit > 0 && context_limit < b.context_length)
         b.context_length = context_limit;
     b.fits = b.total_tokens <= b.context_length;
-    int64_t room = b.context_length - image_tokens - text_tokens - max_new_tokens;
+    int64_t room = b.context_length - image_tokens - text_tokens - max_new_tokens - video_extra(m, frames);
     b.suggested_frames = room > 0 && b.tokens_per_frame > 0 ? (int32_t)(room / b.tokens_per_frame) : 0;
     if (b.suggested_frames > frames)
         b.suggested_frames = frames;
@@ -83,5 +91,7 @@ LLAVANEXT_API int64_t llavanext_model_image_tokens(const llavanext_model *m, int
                             m->cfg.vision.image_size, m->cfg.vision.patch_size) != LNX_OK)
         return -1;
     int32_t g = m->cfg.vision.image_size / m->cfg.vision.patch_size;
-    return lnx_anyres_packed_tokens(height, width, plan.rows, plan.cols, g, m->proj.newline != NULL || !m->st);
+    int32_t max_tiles = m->cfg.family == LNX_FAMILY_ONEVISION ? m->cfg.anyres_max : 0;
+    return lnx_onevision_packed_tokens(height, width, plan.rows, plan.cols, g, max_tiles,
+                                       m->proj.newline != NULL || !m->st);
 }

@@ -262,6 +262,13 @@ static int64_t media_rows(const llavanext_tensor *t, int64_t D)
     return t->numel / D;
 }
 
+/* LLaVA-OneVision follows a video's frames with one image_newline embedding: 1 when the
+ * generator adds it after this tensor (pooler output of such a model), else 0. */
+static int64_t video_newline(const llavanext_model *m, const llavanext_tensor *t)
+{
+    return m->cfg.family == LNX_FAMILY_ONEVISION && t->kind == LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS && m->proj.newline;
+}
+
 static llavanext_status api_generator_append_prompt(llavanext_generator *g, const char *text,
                                                                  size_t text_len, const llavanext_tensor *const *media,
                                                                  int32_t media_count);
@@ -318,7 +325,7 @@ static llavanext_status api_generator_append_prompt(llavanext_generator *g, cons
                            "model's hidden size %lld", (int)found, (long long)D);
             break;
         }
-        total += rows;
+        total += rows + video_newline(m, t);
         found++;
     }
     if (st == LNX_OK && found != media_count)
@@ -348,6 +355,10 @@ static llavanext_status api_generator_append_prompt(llavanext_generator *g, cons
         const llavanext_tensor *t = media[mi++];
         int64_t rows = media_rows(t, D);
         memcpy(g->pending + (g->n_tokens - g->n_eval) * D, t->data, sizeof(float) * (size_t)(rows * D));
+        if (video_newline(m, t)) {
+            memcpy(g->pending + (g->n_tokens - g->n_eval + rows) * D, m->proj.newline, sizeof(float) * (size_t)D);
+            rows++;
+        }
         for (int64_t r = 0; r < rows; r++)
             g->tokens[g->n_tokens + r] = ids[i];
         g->n_tokens += rows;

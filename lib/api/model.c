@@ -10,6 +10,7 @@
 
 #include "../base/file.h"
 #include "../io/json.h"
+#include "../vision/onevision.h"
 
 LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t size)
 {
@@ -123,6 +124,8 @@ static lnx_status load_configs(llavanext_model *m)
     m->pre.do_rescale = p->do_rescale;
     m->pre.do_normalize = p->do_normalize;
     m->pre.resample = p->resample;
+    m->pre.resize_h = p->resize_h;
+    m->pre.resize_w = p->resize_w;
     return LNX_OK;
 }
 
@@ -298,7 +301,8 @@ LLAVANEXT_API int32_t llavanext_model_tokens_per_frame(const llavanext_model *m,
         return 0;
     int32_t s = pool_stride ? pool_stride : m->cfg.pool_stride;
     int32_t g = m->cfg.vision.image_size / m->cfg.vision.patch_size;
-    int32_t o = lnx_pool_out_side(g, s);
+    /* LLaVA-OneVision resizes each frame's grid to ceil(g / s) per side instead of pooling */
+    int32_t o = m->cfg.family == LNX_FAMILY_ONEVISION ? lnx_onevision_pool_side(g, s) : lnx_pool_out_side(g, s);
     return o * o;
 }
 
@@ -332,7 +336,8 @@ static llavanext_status api_model_describe(char **out, const llavanext_model *m)
         "rope_scaling_factor", c->text.rope_factor, "rope_scaling_type", c->text.rope_type == LNX_ROPE_LINEAR ? "linear" : "none",
         "rms_norm_eps", (double)c->text.rms_eps, "max_position_embeddings", (int)c->text.max_pos,
         "tie_word_embeddings", c->tie_word_embeddings,
-        "video", "pool_mode", c->pool_mode == LNX_POOL_MAX ? "max" : "average", "pool_stride", (int)c->pool_stride,
+        "video", "pool_mode", c->pool_mode == LNX_POOL_MAX ? "max" : c->pool_mode == LNX_POOL_BILINEAR ? "bilinear" : "average",
+        "pool_stride", (int)c->pool_stride,
         "tokens_per_frame", (int)llavanext_model_tokens_per_frame(m, 0),
         "select_strategy", c->select_strategy == LNX_SELECT_FULL ? "full" : "default",
         "vision_feature_layer", (int)c->vision_feature_layer,
@@ -346,6 +351,12 @@ static llavanext_status api_model_describe(char **out, const llavanext_model *m)
         "weights_loaded", m->st != NULL);
     if (!o)
         return lnx_error(LNX_E_NOMEM, "out of memory describing the model");
+    /* the family and, for LLaVA-OneVision, its image token rule (added keys, after the others) */
+    json_object_set_new(o, "family", json_string(c->family == LNX_FAMILY_ONEVISION ? "llava_onevision" : "llava_next_video"));
+    json_object_set_new(json_object_get(o, "vision"), "model_type",
+                        json_string(c->vision.siglip ? "siglip_vision_model" : "clip_vision_model"));
+    if (c->anyres_max)
+        json_object_set_new(o, "anyres_max", json_integer(c->anyres_max));
     *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return *out ? LNX_OK : lnx_error(LNX_E_NOMEM, "out of memory");

@@ -148,7 +148,7 @@ LLAVANEXT_API llavanext_status llavanext_tensor_create(llavanext_tensor **out, i
     API_CHECK(out, "llavanext_tensor_create: out is NULL");
     *out = NULL;
     API_CHECK(dims, "llavanext_tensor_create: dims is NULL");
-    API_CHECK(kind >= LLAVANEXT_TENSOR_VIDEO_PIXELS && kind <= LLAVANEXT_TENSOR_OTHER,
+    API_CHECK(kind >= LLAVANEXT_TENSOR_VIDEO_PIXELS && kind <= LLAVANEXT_TENSOR_VIDEO_PROJECTED,
               "llavanext_tensor_create: kind %d is unknown", (int)kind);
     API_CHECK(image_height >= 0 && image_width >= 0, "llavanext_tensor_create: negative image size");
     llavanext_tensor *t;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "../base/alloc.h"
+#include "../vision/onevision.h"
 
 /* Default of llavanext_vision_encoder_params.max_request_bytes. */
 #define DEFAULT_MAX_REQUEST_BYTES ((int64_t)8 << 30)
@@ -374,6 +375,9 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
     API_CHECK(p.pool_mode >= LLAVANEXT_POOL_DEFAULT && p.pool_mode <= LLAVANEXT_POOL_MAX,
               "llavanext_pooler_params: pool_mode %d is unknown", (int)p.pool_mode);
     API_CHECK(p.threads >= 0 && p.threads <= 1024, "llavanext_pooler_params: threads = %d", (int)p.threads);
+    if (model->cfg.family == LNX_FAMILY_ONEVISION && p.pool_mode != LLAVANEXT_POOL_DEFAULT)
+        return lnx_error(LNX_E_UNSUPPORTED, "llavanext_pooler_params: this LLaVA-OneVision model resizes each frame's "
+                         "grid (bilinear); pool_mode must be LLAVANEXT_POOL_DEFAULT");
     llavanext_pooler *pl = calloc(1, sizeof *pl);
     if (!pl)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -401,11 +405,24 @@ LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pl)
     free(pl);
 }
 
+static int onevision(const llavanext_model *m)
+{
+    return m->cfg.family == LNX_FAMILY_ONEVISION;
+}
+
+/* Side of a pooled frame: floor(g / s) for LLaVA-NeXT-Video's pooling, ceil(g / s) for
+ * OneVision's bilinear resize. */
+static int32_t pooled_side(const llavanext_pooler *pl)
+{
+    int32_t g = pl->model->clip.grid;
+    return onevision(pl->model) ? lnx_onevision_pool_side(g, pl->stride) : lnx_pool_out_side(g, pl->stride);
+}
+
 LLAVANEXT_API int32_t llavanext_pooler_tokens_per_frame(const llavanext_pooler *pl)
 {
     if (!pl)
         return 0;
-    int32_t o = lnx_pool_out_side(pl->model->clip.grid, pl->stride);
+    int32_t o = pooled_side(pl);
     return o * o;
 }
 
@@ -435,6 +452,20 @@ static llavanext_status api_pooler_pool(llavanext_tensor **out, llavanext_pooler
     API_CHECK(pl && features, "llavanext_pooler_pool: NULL argument");
     const lnx_clip *clip = &pl->model->clip;
     int32_t g = clip->grid;
+    if (onevision(pl->model)) {
+        /* OneVision: VIDEO_PROJECTED -> bilinear resize of each frame's grid -> VIDEO_EMBEDDINGS */
+        if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES)
+            return lnx_error(LNX_E_INVALID, "llavanext_pooler_pool: this LLaVA-OneVision model projects before it "
+                             "pools: pass VIDEO_FEATURES to llavanext_pooler_project first");
+        int32_t Dt = pl->model->proj.out_dim, o = pooled_side(pl);
+        LNX_TRY(check_features(features, LLAVANEXT_TENSOR_VIDEO_PROJECTED, (int64_t)g * g, Dt, "llavanext_pooler_pool"));
+        int64_t dims[3] = { features->dims[0], (int64_t)o * o, Dt };
+        llavanext_tensor *t;
+        LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS, 3, dims));
+        lnx_bilinear_resize(pl->pool, features->data, (int32_t)features->dims[0], g, g, Dt, o, o, t->data);
+        *out = t;
+        return LNX_OK;
+    }
     if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES && features->ndim == 3 && features->dims[1] != (int64_t)g * g)
         return lnx_error(LNX_E_UNSUPPORTED,
                          "llavanext_pooler_pool: %lld tokens per frame do not form a square grid (the \"full\" "
@@ -469,13 +500,15 @@ static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_poo
     API_CHECK(pl && in, "llavanext_pooler_project: NULL argument");
     const lnx_projector *pr = &pl->model->proj;
     int32_t kind;
-    if (in->kind == LLAVANEXT_TENSOR_VIDEO_POOLED)
+    if (onevision(pl->model) && in->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES)
+        kind = LLAVANEXT_TENSOR_VIDEO_PROJECTED;
+    else if (in->kind == LLAVANEXT_TENSOR_VIDEO_POOLED && !onevision(pl->model))
         kind = LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS;
     else if (in->kind == LLAVANEXT_TENSOR_IMAGE_FEATURES)
         kind = LLAVANEXT_TENSOR_IMAGE_PROJECTED;
     else
-        return lnx_error(LNX_E_INVALID, "llavanext_pooler_project: tensor kind %d is neither VIDEO_POOLED nor "
-                         "IMAGE_FEATURES", (int)in->kind);
+        return lnx_error(LNX_E_INVALID, "llavanext_pooler_project: tensor kind %d is neither %s nor "
+                         "IMAGE_FEATURES", (int)in->kind, onevision(pl->model) ? "VIDEO_FEATURES" : "VIDEO_POOLED");
     API_CHECK(in->ndim == 3 && in->dims[2] == pr->in_dim && in->dims[0] > 0 && in->dims[1] > 0,
               "llavanext_pooler_project: tensor must be [N, T, %d]", (int)pr->in_dim);
     int64_t dims[3] = { in->dims[0], in->dims[1], pr->out_dim };
@@ -519,12 +552,23 @@ static llavanext_status api_pooler_pack_image(llavanext_tensor **out, llavanext_
     if (in->dims[0] != plan.patches)
         return lnx_error(LNX_E_INVALID, "llavanext_pooler_pack_image: %lld patches, the %dx%d image needs %d",
                          (long long)in->dims[0], (int)in->image_w, (int)in->image_h, (int)plan.patches);
-    int64_t n = lnx_anyres_packed_tokens(in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.newline != NULL);
+    int32_t max_tiles = onevision(m) ? m->cfg.anyres_max : 0;
+    int64_t n = lnx_onevision_packed_tokens(in->image_h, in->image_w, plan.rows, plan.cols, g, max_tiles,
+                                            m->proj.newline != NULL);
     int64_t dims[2] = { n, m->proj.out_dim };
     llavanext_tensor *t;
     LNX_TRY(lnx_tensor_new(&t, LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS, 2, dims));
-    lnx_anyres_pack(in->data, in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.out_dim, m->proj.newline,
-                    t->data);
+    lnx_status st = LNX_OK;
+    if (max_tiles)
+        st = lnx_onevision_pack(pl->pool, in->data, in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.out_dim,
+                                max_tiles, m->proj.newline, t->data);
+    else
+        lnx_anyres_pack(in->data, in->image_h, in->image_w, plan.rows, plan.cols, g, m->proj.out_dim, m->proj.newline,
+                        t->data);
+    if (st != LNX_OK) {
+        llavanext_tensor_free(t);
+        return st;
+    }
     t->image_h = in->image_h;
     t->image_w = in->image_w;
     *out = t;
@@ -548,7 +592,10 @@ static llavanext_status api_pooler_apply(llavanext_tensor **out, llavanext_poole
     API_CHECK(pl && features, "llavanext_pooler_apply: NULL argument");
     llavanext_tensor *mid;
     lnx_status st;
-    if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES) {
+    if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES && onevision(pl->model)) {
+        LNX_TRY(llavanext_pooler_project(&mid, pl, features));
+        st = llavanext_pooler_pool(out, pl, mid);
+    } else if (features->kind == LLAVANEXT_TENSOR_VIDEO_FEATURES) {
         LNX_TRY(llavanext_pooler_pool(&mid, pl, features));
         st = llavanext_pooler_project(out, pl, mid);
     } else if (features->kind == LLAVANEXT_TENSOR_IMAGE_FEATURES) {

@@ -55,12 +55,15 @@ static lnx_status positive(int64_t v, const char *what, const char *origin)
     return LNX_OK;
 }
 
-static lnx_status parse_vision(lnx_vision_cfg *v, const json_t *o, const char *origin)
+static lnx_status parse_vision(lnx_vision_cfg *v, const json_t *o, const char *origin, int onevision)
 {
     const char *mt;
-    LNX_TRY(lnx_json_get_string(o, "model_type", "clip_vision_model", &mt, origin));
+    LNX_TRY(lnx_json_get_string(o, "model_type", onevision ? "siglip_vision_model" : "clip_vision_model", &mt, origin));
+    if (strcmp(mt, "siglip_vision_model") == 0)
+        return lnx_siglip_parse_vision(v, o, origin);
     if (strcmp(mt, "clip_vision_model") != 0)
-        return lnx_error(LNX_E_UNSUPPORTED, "%s: vision_config.model_type \"%s\" is not supported (only clip_vision_model)",
+        return lnx_error(LNX_E_UNSUPPORTED, "%s: vision_config.model_type \"%s\" is not supported (clip_vision_model or "
+                         "siglip_vision_model)",
                          origin, mt);
     /* LlavaNextVideoConfig's default vision tower is CLIP ViT-L/14-336; the CLIPVisionConfig
      * class defaults apply to keys a given vision_config omits. */
@@ -74,6 +77,11 @@ static lnx_status parse_vision(lnx_vision_cfg *v, const json_t *o, const char *o
     LNX_TRY(lnx_json_get_i32(o, "num_channels", 3, &v->channels, origin));
     LNX_TRY(get_float(o, "layer_norm_eps", 1e-5, &v->ln_eps, origin));
     LNX_TRY(get_act(o, "hidden_act", LNX_ACT_QUICK_GELU, &v->act, origin));
+    return lnx_vision_cfg_check(v, origin);
+}
+
+lnx_status lnx_vision_cfg_check(const lnx_vision_cfg *v, const char *origin)
+{
     LNX_TRY(positive(v->hidden, "vision_config.hidden_size", origin));
     LNX_TRY(positive(v->layers, "vision_config.num_hidden_layers", origin));
     LNX_TRY(positive(v->heads, "vision_config.num_attention_heads", origin));
@@ -86,7 +94,7 @@ static lnx_status parse_vision(lnx_vision_cfg *v, const json_t *o, const char *o
     if (v->hidden % v->heads)
         return lnx_error(LNX_E_FORMAT, "%s: vision hidden_size %d is not divisible by %d heads", origin,
                          (int)v->hidden, (int)v->heads);
-    if (v->image_size % v->patch_size)
+    if (v->image_size % v->patch_size && !v->siglip) /* SigLIP's conv drops the remainder (384 / 14) */
         return lnx_error(LNX_E_FORMAT, "%s: vision image_size %d is not a multiple of patch_size %d", origin,
                          (int)v->image_size, (int)v->patch_size);
     if (v->image_size > 4096)
@@ -120,13 +128,17 @@ static lnx_status parse_rope(lnx_text_cfg *t, const json_t *o, const char *origi
     return LNX_OK;
 }
 
-static lnx_status parse_text(lnx_text_cfg *t, const json_t *o, const char *origin)
+static lnx_status parse_text(lnx_text_cfg *t, const json_t *o, const char *origin, int onevision)
 {
     const char *mt;
-    LNX_TRY(lnx_json_get_string(o, "model_type", "llama", &mt, origin));
+    LNX_TRY(lnx_json_get_string(o, "model_type", onevision ? "qwen2" : "llama", &mt, origin));
+    if (strcmp(mt, "qwen2") == 0) {
+        LNX_TRY(lnx_qwen2_parse_text(t, o, origin));
+        return lnx_text_cfg_check(t, o, origin);
+    }
     int mistral = strcmp(mt, "mistral") == 0;
     if (!mistral && strcmp(mt, "llama") != 0)
-        return lnx_error(LNX_E_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not supported (llama or mistral)",
+        return lnx_error(LNX_E_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not supported (llama, mistral or qwen2)",
                          origin, mt);
     snprintf(t->model_type, sizeof t->model_type, "%s", mt);
     /* LlamaConfig / MistralConfig class defaults */
@@ -147,6 +159,16 @@ static lnx_status parse_text(lnx_text_cfg *t, const json_t *o, const char *origi
     LNX_TRY(lnx_json_get_bool(o, "mlp_bias", 0, &t->mlp_bias, origin));
     LNX_TRY(get_act(o, "hidden_act", LNX_ACT_SILU, &t->act, origin));
     LNX_TRY(parse_rope(t, o, origin));
+    return lnx_text_cfg_check(t, o, origin);
+}
+
+lnx_status lnx_text_cfg_parse_rope(lnx_text_cfg *t, const json_t *o, const char *origin)
+{
+    return parse_rope(t, o, origin);
+}
+
+lnx_status lnx_text_cfg_check(lnx_text_cfg *t, const json_t *o, const char *origin)
+{
     LNX_TRY(positive(t->hidden, "text_config.hidden_size", origin));
     LNX_TRY(positive(t->heads, "text_config.num_attention_heads", origin));
     LNX_TRY(positive(t->kv_heads, "text_config.num_key_value_heads", origin));
@@ -236,12 +258,14 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
     LNX_TRY(lnx_json_get_string(o, "model_type", NULL, &mt, origin));
     if (!mt)
         return lnx_error(LNX_E_FORMAT, "%s: no \"model_type\"", origin);
-    if (strcmp(mt, "llava_next_video") != 0)
-        return lnx_error(LNX_E_UNSUPPORTED, "%s: model_type \"%s\" is not supported (only llava_next_video)", origin, mt);
+    int onevision = strcmp(mt, "llava_onevision") == 0;
+    if (!onevision && strcmp(mt, "llava_next_video") != 0)
+        return lnx_error(LNX_E_UNSUPPORTED, "%s: model_type \"%s\" is not supported (llava_next_video or llava_onevision)",
+                         origin, mt);
     const json_t *archs = json_object_get(o, "architectures");
     if (json_is_array(archs) && json_array_size(archs) > 0) {
         const char *a = json_string_value(json_array_get(archs, 0));
-        if (a && strcmp(a, "LlavaNextVideoForConditionalGeneration") != 0)
+        if (a && strcmp(a, onevision ? "LlavaOnevisionForConditionalGeneration" : "LlavaNextVideoForConditionalGeneration") != 0)
             return lnx_error(LNX_E_UNSUPPORTED, "%s: architecture \"%s\" is not supported", origin, a);
     }
     const json_t *vc = json_object_get(o, "vision_config");
@@ -250,13 +274,13 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
         return lnx_error(LNX_E_FORMAT, "%s: \"vision_config\" must be an object", origin);
     if (tc && !json_is_object(tc) && !json_is_null(tc))
         return lnx_error(LNX_E_FORMAT, "%s: \"text_config\" must be an object", origin);
-    LNX_TRY(parse_vision(&c->vision, json_is_object(vc) ? vc : NULL, origin));
-    LNX_TRY(parse_text(&c->text, json_is_object(tc) ? tc : NULL, origin));
+    LNX_TRY(parse_vision(&c->vision, json_is_object(vc) ? vc : NULL, origin, onevision));
+    LNX_TRY(parse_text(&c->text, json_is_object(tc) ? tc : NULL, origin, onevision));
     LNX_TRY(get_act(o, "projector_hidden_act", LNX_ACT_GELU, &c->projector_act, origin));
     LNX_TRY(lnx_json_get_bool(o, "multimodal_projector_bias", 1, &c->projector_bias, origin));
-    LNX_TRY(lnx_json_get_i32(o, "vision_feature_layer", -2, &c->vision_feature_layer, origin));
+    LNX_TRY(lnx_json_get_i32(o, "vision_feature_layer", onevision ? -1 : -2, &c->vision_feature_layer, origin));
     const char *sel;
-    LNX_TRY(lnx_json_get_string(o, "vision_feature_select_strategy", "default", &sel, origin));
+    LNX_TRY(lnx_json_get_string(o, "vision_feature_select_strategy", onevision ? "full" : "default", &sel, origin));
     if (strcmp(sel, "default") == 0)
         c->select_strategy = LNX_SELECT_DEFAULT;
     else if (strcmp(sel, "full") == 0)
@@ -274,8 +298,8 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
     LNX_TRY(lnx_json_get_i32(o, "spatial_pool_stride", 2, &c->pool_stride, origin));
     LNX_TRY(positive(c->pool_stride, "spatial_pool_stride", origin));
     LNX_TRY(parse_pinpoints(c, json_object_get(o, "image_grid_pinpoints"), origin));
-    LNX_TRY(lnx_json_get_i32(o, "video_token_index", 32000, &c->video_token, origin));
-    LNX_TRY(lnx_json_get_i32(o, "image_token_index", 32001, &c->image_token, origin));
+    LNX_TRY(lnx_json_get_i32(o, "video_token_index", onevision ? 151647 : 32000, &c->video_token, origin));
+    LNX_TRY(lnx_json_get_i32(o, "image_token_index", onevision ? 151646 : 32001, &c->image_token, origin));
     /* transformers ties the LM head by the text config's flag (LlamaConfig default: false) */
     LNX_TRY(lnx_json_get_bool(json_is_object(tc) ? tc : NULL, "tie_word_embeddings", 0, &c->tie_word_embeddings, origin));
     LNX_TRY(lnx_json_get_bool(o, "use_image_newline_parameter", 1, &c->use_image_newline, origin));
@@ -289,6 +313,8 @@ lnx_status lnx_config_parse(lnx_model_cfg *c, const json_t *o, const char *origi
                          (int)c->video_token, (int)c->image_token, (int)c->text.vocab);
     default_processor(c);
     default_generation(c);
+    if (onevision)
+        LNX_TRY(lnx_onevision_parse(c, o, json_is_object(tc) ? tc : NULL, origin));
     LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "bos_token_id", 1, &c->gen.bos_id, origin));
     LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "eos_token_id", 2, &c->gen.eos_ids[0], origin));
     LNX_TRY(lnx_json_get_i32(json_is_object(tc) ? tc : NULL, "pad_token_id", -1, &c->gen.pad_id, origin));
@@ -340,6 +366,8 @@ lnx_status lnx_config_parse_processor(lnx_model_cfg *c, const json_t *o, const c
         return lnx_error(LNX_E_FORMAT, "%s: not a JSON object", origin);
     lnx_processor_cfg *p = &c->proc;
     LNX_TRY(get_size_field(o, "size", "shortest_edge", p->shortest_edge, &p->shortest_edge, origin));
+    if (c->family == LNX_FAMILY_ONEVISION)
+        LNX_TRY(lnx_onevision_parse_processor(c, o, origin));
     LNX_TRY(get_size_field(o, "crop_size", "height", p->crop_h, &p->crop_h, origin));
     LNX_TRY(get_size_field(o, "crop_size", "width", p->crop_w, &p->crop_w, origin));
     LNX_TRY(get_triplet(o, "image_mean", p->mean, origin));
@@ -355,6 +383,9 @@ lnx_status lnx_config_parse_processor(lnx_model_cfg *c, const json_t *o, const c
             return lnx_error(LNX_E_FORMAT, "%s: image_std must be finite and non-zero", origin);
     if (p->resample != 3)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: resample %d is not supported (only 3 = bicubic)", origin, (int)p->resample);
+    if (p->resize_h && (p->resize_h != c->vision.image_size || p->resize_w != c->vision.image_size))
+        return lnx_error(LNX_E_UNSUPPORTED, "%s: size %dx%d differs from the vision tower's image_size %d", origin,
+                         (int)p->resize_h, (int)p->resize_w, (int)c->vision.image_size);
     if (p->crop_h != c->vision.image_size || p->crop_w != c->vision.image_size)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: crop_size %dx%d differs from the vision tower's image_size %d", origin,
                          (int)p->crop_h, (int)p->crop_w, (int)c->vision.image_size);

@@ -48,9 +48,10 @@ lnx_status lnx_llama_bind(lnx_llama *m, const lnx_text_cfg *cfg, lnx_wstore *ws,
         LNX_TRY(lnx_wstore_vector(ws, buf, D, &L->in_norm));
         snprintf(buf, sizeof buf, "%spost_attention_layernorm.weight", lp);
         LNX_TRY(lnx_wstore_vector(ws, buf, D, &L->post_norm));
-        LNX_TRY(bind_lin(ws, lp, "self_attn.q_proj", qd, D, cfg->attention_bias, &L->q, &L->q_b));
-        LNX_TRY(bind_lin(ws, lp, "self_attn.k_proj", kvd, D, cfg->attention_bias, &L->k, &L->k_b));
-        LNX_TRY(bind_lin(ws, lp, "self_attn.v_proj", kvd, D, cfg->attention_bias, &L->v, &L->v_b));
+        int qkv_bias = cfg->attention_bias || cfg->qkv_bias; /* Qwen2: q/k/v with bias, o_proj without */
+        LNX_TRY(bind_lin(ws, lp, "self_attn.q_proj", qd, D, qkv_bias, &L->q, &L->q_b));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.k_proj", kvd, D, qkv_bias, &L->k, &L->k_b));
+        LNX_TRY(bind_lin(ws, lp, "self_attn.v_proj", kvd, D, qkv_bias, &L->v, &L->v_b));
         LNX_TRY(bind_lin(ws, lp, "self_attn.o_proj", D, qd, cfg->attention_bias, &L->o, &L->o_b));
         LNX_TRY(bind_lin(ws, lp, "mlp.gate_proj", cfg->intermediate, D, cfg->mlp_bias, &L->gate, &L->gate_b));
         LNX_TRY(bind_lin(ws, lp, "mlp.up_proj", cfg->intermediate, D, cfg->mlp_bias, &L->up, &L->up_b));

@@ -93,8 +93,57 @@ static size_t decode_byte_run(sink *k, const lnx_tokenizer *t, const int32_t *id
     return end;
 }
 
+/* ---- byte-level (ByteLevel decoder) ---- */
+
+/* One byte of the byte stream, converted the way String::from_utf8_lossy does: an invalid
+ * sequence (a maximal valid prefix, or a byte that cannot start one) becomes one U+FFFD. */
+static void lossy_byte(sink *k, const lnx_tokenizer *t, uint8_t pend[4], uint8_t *n_pend, uint8_t *need, uint8_t c)
+{
+    lnx_utf8_acc acc;
+    memcpy(acc.b, pend, sizeof acc.b);
+    acc.have = *n_pend;
+    acc.need = *need;
+    int r = lnx_utf8_acc_feed(&acc, c);
+    if (r == LNX_UTF8_BAD && acc.have) {
+        sink_replacements(k, t, 1);
+        acc.have = 0;
+        r = lnx_utf8_acc_feed(&acc, c);
+    }
+    if (r == LNX_UTF8_BAD) {
+        sink_replacements(k, t, 1);
+        acc.have = 0;
+    } else if (r == LNX_UTF8_CHAR) {
+        sink_put(k, t, (const char *)acc.b, acc.have);
+        acc.have = 0;
+    }
+    memcpy(pend, acc.b, sizeof acc.b);
+    *n_pend = acc.have;
+    *need = acc.need;
+}
+
+static void lossy_token(sink *k, const lnx_tokenizer *t, int32_t id, uint8_t pend[4], uint8_t *n_pend, uint8_t *need)
+{
+    const uint8_t *s = (const uint8_t *)t->dec_text[id];
+    for (uint32_t i = 0; i < t->dec_len[id]; i++)
+        lossy_byte(k, t, pend, n_pend, need, s[i]);
+}
+
+static void decode_bytes(sink *k, const lnx_tokenizer *t, const int32_t *ids, size_t n, int skip)
+{
+    uint8_t pend[4] = {0}, n_pend = 0, need = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(skip && t->special[ids[i]]))
+            lossy_token(k, t, ids[i], pend, &n_pend, &need);
+    if (n_pend)
+        sink_replacements(k, t, 1);
+}
+
 static void decode_into(sink *k, const lnx_tokenizer *t, const int32_t *ids, size_t n, int skip)
 {
+    if (t->dec_byte_level) {
+        decode_bytes(k, t, ids, n, skip);
+        return;
+    }
     for (size_t i = 0; i < n;) {
         if (skip && t->special[ids[i]]) {
             i++;
@@ -209,6 +258,8 @@ lnx_status lnx_detok_push(lnx_detok *d, int32_t id, char *buf, size_t cap, size_
     sink k = stream_sink(d, buf, cap);
     if (t->special[id]) {
         /* skipped: it does not end a byte run either, as in decode */
+    } else if (t->dec_byte_level) {
+        lossy_token(&k, t, id, d->pend, &d->n_pend, &d->need);
     } else if (is_byte_piece(t, id)) {
         stream_byte(d, &k, (uint8_t)t->byte_val[id]);
     } else {
@@ -225,6 +276,8 @@ lnx_status lnx_detok_flush(lnx_detok *d, char *buf, size_t cap, size_t *len)
     *len = 0;
     lnx_detok saved = *d;
     sink k = stream_sink(d, buf, cap);
+    if (d->tok->dec_byte_level && d->n_pend)
+        d->n_pend = 1; /* an incomplete character is one U+FFFD, as in decode */
     end_run(d, &k);
     lnx_status st = stream_finish(d, &saved, &k, len);
     if (st == LNX_OK)

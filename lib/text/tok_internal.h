@@ -137,7 +137,7 @@ typedef struct lnx_tok_replace {
     size_t pattern_len, content_len;
 } lnx_tok_replace;
 
-enum { LNX_NORM_PREPEND, LNX_NORM_REPLACE };
+enum { LNX_NORM_PREPEND, LNX_NORM_REPLACE, LNX_NORM_NFC };
 
 typedef struct lnx_tok_norm {
     int kind;
@@ -186,6 +186,10 @@ struct lnx_tokenizer {
     const char *strip_char;
     size_t strip_len;
     int32_t strip_start;
+
+    /* byte-level BPE (tok_bytelevel.c): regex Split / ByteLevel pre-tokenizers, NULL when none */
+    struct lnx_tok_bytelevel *bl;
+    int dec_byte_level; /* ByteLevel decoder: dec_text holds each piece's bytes */
 };
 
 /* Appends s[0..n) to out with every occurrence of r->pattern replaced by r->content. */
@@ -195,5 +199,19 @@ lnx_status lnx_tok_replace_all(const lnx_tok_replace *r, const char *s, size_t n
  * *res points at it (its bytes are (*res)->p[0..(*res)->n)). */
 lnx_status lnx_tok_normalize(const lnx_tokenizer *t, const char *s, size_t n, lnx_tok_buf *a, lnx_tok_buf *b,
                              const lnx_tok_buf **res);
+
+/* ---- byte-level BPE (tok_bytelevel.c) ---- */
+
+/* 1 when `type` is a pre-tokenizer tok_bytelevel.c handles (Split, ByteLevel). */
+int lnx_tok_bl_is_pretokenizer(const char *type);
+/* Adds a Split (Isolated regex) or ByteLevel pre-tokenizer step to t->bl. */
+lnx_status lnx_tok_bl_parse_pretokenizer(lnx_tokenizer *t, const json_t *p, const char *type, const char *origin);
+/* Pre-tokenizes s[0..n) with t->bl's regexes, maps bytes to characters when ByteLevel, runs BPE. */
+lnx_status lnx_tok_bl_encode(const lnx_tokenizer *t, lnx_bpe_work *work, const char *s, size_t n, lnx_tok_ids *out);
+/* ByteLevel decoder: replaces dec_text of every piece whose characters all map with its bytes. */
+lnx_status lnx_tok_bl_decoder_tables(lnx_tokenizer *t, const char *origin);
+/* Appends the NFC form of valid UTF-8 s[0..n) to out. */
+lnx_status lnx_tok_nfc(const char *s, size_t n, lnx_tok_buf *out);
+void lnx_tok_bl_free(struct lnx_tok_bytelevel *b);
 
 #endif

@@ -207,6 +207,8 @@ static lnx_status parse_normalizer(lnx_tokenizer *t, const json_t *n, const char
         step.r.content = dup_json_string(t, p, &step.r.content_len);
         if (!step.r.content)
             return nomem(origin);
+    } else if (strcmp(type, "NFC") == 0) {
+        step.kind = LNX_NORM_NFC;
     } else if (strcmp(type, "Replace") == 0) {
         step.kind = LNX_NORM_REPLACE;
         st = string_pattern(t, n, "normalizer Replace", origin, &step.r);
@@ -269,8 +271,13 @@ static lnx_status parse_pretokenizer(lnx_tokenizer *t, const json_t *p, const ch
             st = parse_pretokenizer(t, json_array_get(list, i), origin, depth + 1);
         return st;
     }
+    if ((strcmp(type, "Metaspace") == 0 && t->bl) || (lnx_tok_bl_is_pretokenizer(type) && t->n_pretok))
+        return lnx_error(LNX_E_UNSUPPORTED, "%s: pre_tokenizer Metaspace together with Split/ByteLevel is not supported",
+                         origin);
     if (strcmp(type, "Metaspace") == 0)
         return parse_metaspace(t, p, origin);
+    if (lnx_tok_bl_is_pretokenizer(type))
+        return lnx_tok_bl_parse_pretokenizer(t, p, type, origin);
     return lnx_error(LNX_E_UNSUPPORTED, "%s: pre_tokenizer type \"%s\" is not supported", origin, type);
 }
 
@@ -307,6 +314,8 @@ static lnx_status parse_post_processor(lnx_tokenizer *t, const json_t *p, const 
     lnx_status st = component_type(p, "post_processor", origin, &type);
     if (st != LNX_OK)
         return st;
+    if (strcmp(type, "ByteLevel") == 0)
+        return LNX_OK; /* it only adjusts offsets, which the library does not report */
     if (strcmp(type, "TemplateProcessing") != 0)
         return lnx_error(LNX_E_UNSUPPORTED, "%s: post_processor type \"%s\" is not supported", origin, type);
     const json_t *single = json_object_get(p, "single");
@@ -336,7 +345,7 @@ static lnx_status parse_post_processor(lnx_tokenizer *t, const json_t *p, const 
 typedef struct decoder_state {
     lnx_tok_replace *rep;
     size_t n_rep;
-    int fuse, strip;
+    int fuse, strip, byte_level;
 } decoder_state;
 
 static lnx_status parse_decoder(lnx_tokenizer *t, const json_t *d, decoder_state *ds, const char *origin, int depth)
@@ -352,6 +361,14 @@ static lnx_status parse_decoder(lnx_tokenizer *t, const json_t *d, decoder_state
         for (size_t i = 0; i < json_array_size(list) && st == LNX_OK; i++)
             st = parse_decoder(t, json_array_get(list, i), ds, origin, depth + 1);
         return st;
+    }
+    if (strcmp(type, "ByteLevel") == 0 || ds->byte_level) {
+        /* the byte-level decoder stands alone (as Qwen2's and Llama-3's files have it) */
+        if (ds->byte_level || ds->n_rep || t->dec_byte_fallback || ds->fuse || ds->strip)
+            return lnx_error(LNX_E_UNSUPPORTED, "%s: decoder ByteLevel combined with other decoders is not supported",
+                             origin);
+        ds->byte_level = 1;
+        return LNX_OK;
     }
     /* Supported chains are Replace*, ByteFallback?, Fuse?, Strip? in this order (Strip after Fuse),
      * which decode and the streaming detokenizer both reproduce exactly. */
@@ -465,6 +482,8 @@ static lnx_status setup_decoder(lnx_tokenizer *t, const json_t *d, const char *o
         st = parse_decoder(t, d, &ds, origin, 0);
     if (st == LNX_OK)
         st = build_decoder_tables(t, &ds, origin);
+    if (st == LNX_OK && ds.byte_level)
+        st = lnx_tok_bl_decoder_tables(t, origin);
     free(ds.rep);
     return st;
 }

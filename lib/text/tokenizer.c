@@ -14,6 +14,7 @@ void lnx_tokenizer_free(lnx_tokenizer *t)
     if (!t)
         return;
     lnx_bpe_free(&t->bpe);
+    lnx_tok_bl_free(t->bl);
     lnx_tok_strmap_free(&t->added_map);
     free(t->piece);
     free(t->dec_text);
@@ -97,7 +98,9 @@ lnx_status lnx_tok_normalize(const lnx_tokenizer *t, const char *s, size_t n, ln
         lnx_tok_buf *out = bufs[i & 1];
         lnx_status st;
         out->n = 0;
-        if (step->kind == LNX_NORM_PREPEND) {
+        if (step->kind == LNX_NORM_NFC) {
+            st = lnx_tok_nfc(cur, cur_n, out);
+        } else if (step->kind == LNX_NORM_PREPEND) {
             /* Prepend leaves an empty string empty. */
             st = cur_n ? lnx_tok_buf_put(out, step->r.content, step->r.content_len) : LNX_OK;
             if (st == LNX_OK)
@@ -177,6 +180,8 @@ static lnx_status pretokenize(enc_ctx *c, size_t level, const char *s, size_t n,
     const lnx_tokenizer *t = c->t;
     if (n == 0)
         return LNX_OK;
+    if (t->bl)
+        return lnx_tok_bl_encode(t, &c->work, s, n, &c->ids);
     if (level == t->n_pretok)
         return lnx_bpe_encode_word(&t->bpe, &c->work, s, n, &c->ids);
     const lnx_tok_metaspace *ms = &t->pretok[level];

@@ -104,8 +104,10 @@ lnx_status lnx_anyres_plan_for(lnx_anyres_plan *out, int32_t img_h, int32_t img_
     if (!out)
         return lnx_error(LNX_E_INVALID, "NULL AnyRes plan");
     memset(out, 0, sizeof *out);
-    if (patch < 1 || !dim_ok(size) || size % patch != 0)
-        return lnx_error(LNX_E_INVALID, "AnyRes patch size %d is not a multiple of the vision patch %d", (int)size,
+    /* the feature grid is size // patch per side (SigLIP at 384 with 14-pixel patches: 27, the
+     * last 6 pixels of each side unused by the patch embedding) */
+    if (patch < 1 || !dim_ok(size) || size < patch)
+        return lnx_error(LNX_E_INVALID, "AnyRes patch size %d is smaller than the vision patch %d", (int)size,
                          (int)patch);
     int32_t best[2];
     lnx_status st = lnx_anyres_best_resolution(best, img_h, img_w, pinpoints, npin);
@@ -206,10 +208,12 @@ lnx_status lnx_preprocess_anyres(const lnx_preproc_cfg *c, const lnx_anyres_plan
         return st;
     if (!c || !out)
         return lnx_error(LNX_E_INVALID, "NULL argument to AnyRes preprocessing");
-    if (!c->do_center_crop || c->crop_h != p->size || c->crop_w != p->size)
+    /* every patch ends S x S: by a centre crop (LLaVA-NeXT) or by resizing to exactly S x S (OneVision) */
+    int exact = !c->do_center_crop && c->resize_h == p->size && c->resize_w == p->size;
+    if (!exact && (!c->do_center_crop || c->crop_h != p->size || c->crop_w != p->size))
         return lnx_error(LNX_E_UNSUPPORTED, "AnyRes needs a centre crop to the %dx%d patch size", (int)p->size,
                          (int)p->size);
-    int32_t base = c->shortest_edge;
+    int32_t base = exact ? p->size : c->shortest_edge;
     if (!dim_ok(base))
         return lnx_error(LNX_E_INVALID, "invalid shortest_edge %d", (int)base);
     size_t padded_bytes, base_bytes;

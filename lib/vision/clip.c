@@ -36,20 +36,26 @@ lnx_status lnx_clip_bind(lnx_clip *m, const lnx_model_cfg *cfg, lnx_wstore *ws, 
     const lnx_vision_cfg *v = &cfg->vision;
     int64_t D = v->hidden, P = v->patch_size;
     m->grid = v->image_size / v->patch_size;
-    m->tokens = m->grid * m->grid + 1;
+    m->tokens = m->grid * m->grid + (v->siglip ? 0 : 1);
     m->run_layers = cfg->vision_feature_layer < 0 ? v->layers + 1 + cfg->vision_feature_layer : cfg->vision_feature_layer;
     m->select = cfg->select_strategy;
     char buf[512];
     snprintf(buf, sizeof buf, "%sembeddings.patch_embedding.weight", prefix);
     LNX_TRY(lnx_wstore_conv(ws, buf, D, 3, P, P, &m->patch));
-    snprintf(buf, sizeof buf, "%sembeddings.class_embedding", prefix);
-    LNX_TRY(lnx_wstore_vector(ws, buf, D, &m->class_emb));
+    if (v->siglip) {
+        snprintf(buf, sizeof buf, "%sembeddings.patch_embedding.bias", prefix);
+        LNX_TRY(lnx_wstore_vector(ws, buf, D, &m->patch_b));
+    } else {
+        snprintf(buf, sizeof buf, "%sembeddings.class_embedding", prefix);
+        LNX_TRY(lnx_wstore_vector(ws, buf, D, &m->class_emb));
+    }
     snprintf(buf, sizeof buf, "%sembeddings.position_embedding.weight", prefix);
     int64_t pdims[2] = { m->tokens, D };
     LNX_TRY(lnx_wstore_floats(ws, buf, 2, pdims, &m->pos_emb));
     /* transformers' misspelling "pre_layrnorm" is the real tensor name */
     snprintf(buf, sizeof buf, "%spre_layrnorm", prefix);
-    LNX_TRY(bind_norm(ws, buf, "", D, &m->pre_ln_w, &m->pre_ln_b));
+    if (!v->siglip)
+        LNX_TRY(bind_norm(ws, buf, "", D, &m->pre_ln_w, &m->pre_ln_b));
     m->layers = calloc((size_t)(m->run_layers ? m->run_layers : 1), sizeof *m->layers);
     if (!m->layers)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -128,8 +134,12 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
     /* patch embedding as one GEMM over all frames' patches */
     im2col_ctx ic = { pixels, m->cfg.image_size, m->cfg.patch_size, m->grid, cols };
     lnx_parallel_for(pool, F * npatch, im2col_rows, &ic);
-    lnx_gemm_x(m->gemm, pool, F * npatch, cols, K, &m->patch, NULL, qkv, D, 0);
-    for (int64_t f = 0; f < F; f++) {
+    lnx_gemm_x(m->gemm, pool, F * npatch, cols, K, &m->patch, m->patch_b, qkv, D, 0);
+    for (int64_t f = 0; f < F && m->cfg.siglip; f++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t d = 0; d < D; d++)
+                x[(f * T + t) * D + d] = qkv[(f * npatch + t) * D + d] + m->pos_emb[t * D + d];
+    for (int64_t f = 0; f < F && !m->cfg.siglip; f++) {
         float *xf = x + f * T * D;
         for (int64_t d = 0; d < D; d++)
             xf[d] = m->class_emb[d] + m->pos_emb[d];
@@ -137,7 +147,8 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
             for (int64_t d = 0; d < D; d++)
                 xf[t * D + d] = qkv[(f * npatch + t - 1) * D + d] + m->pos_emb[t * D + d];
     }
-    lnx_layernorm(pool, x, rows, D, m->pre_ln_w, m->pre_ln_b, m->cfg.ln_eps, x);
+    if (!m->cfg.siglip)
+        lnx_layernorm(pool, x, rows, D, m->pre_ln_w, m->pre_ln_b, m->cfg.ln_eps, x);
     if (hidden_states)
         memcpy(hidden_states, x, sizeof(float) * (size_t)rows * (size_t)D);
     const float scale = 1.0f / sqrtf((float)(D / m->cfg.heads));

@@ -1,4 +1,5 @@
-/* The CLIP ViT vision tower, run up to the configured feature layer. */
+/* The CLIP ViT vision tower, run up to the configured feature layer; also SigLIP's (cfg.siglip:
+ * patch embedding with bias, no CLS token, no pre-LayerNorm, otherwise the same encoder). */
 #ifndef LNX_VISION_CLIP_H
 #define LNX_VISION_CLIP_H
 
@@ -18,11 +19,12 @@ typedef struct lnx_clip_layer {
 typedef struct lnx_clip {
     lnx_vision_cfg cfg;
     int32_t grid;       /* patches per side */
-    int32_t tokens;     /* grid^2 + 1 */
+    int32_t tokens;     /* grid^2 + 1 (CLIP), grid^2 (SigLIP) */
     int32_t run_layers; /* layers evaluated to reach the feature layer */
     int32_t select;     /* LNX_SELECT_* */
     lnx_wmat patch;     /* [D, 3*P*P] */
-    const float *class_emb, *pos_emb, *pre_ln_w, *pre_ln_b;
+    const float *class_emb, *pos_emb, *pre_ln_w, *pre_ln_b; /* class and pre-LN: CLIP only */
+    const float *patch_b;                                   /* SigLIP only */
     lnx_clip_layer *layers;
     const struct lnx_gemm_ctx *gemm; /* GEMM backend (NULL = float32); set by the owner after binding */
 } lnx_clip;

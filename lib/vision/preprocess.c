@@ -49,6 +49,8 @@ static lnx_status check_cfg(const lnx_preproc_cfg *c)
         return lnx_error(LNX_E_UNSUPPORTED, "resample filter %d is not supported (only bicubic, 3)", (int)c->resample);
     if (c->do_resize && !dim_ok(c->shortest_edge))
         return lnx_error(LNX_E_INVALID, "invalid shortest_edge %d", (int)c->shortest_edge);
+    if (c->do_resize && (c->resize_h || c->resize_w) && (!dim_ok(c->resize_h) || !dim_ok(c->resize_w)))
+        return lnx_error(LNX_E_INVALID, "invalid resize size %dx%d", (int)c->resize_w, (int)c->resize_h);
     if (c->do_center_crop && (!dim_ok(c->crop_h) || !dim_ok(c->crop_w)))
         return lnx_error(LNX_E_INVALID, "invalid crop size %dx%d", (int)c->crop_w, (int)c->crop_h);
     if (c->do_rescale && !isfinite(c->rescale_factor))
@@ -83,6 +85,11 @@ static lnx_status resized_size(int32_t out[2], const lnx_preproc_cfg *c, int32_t
         return LNX_OK;
     /* int(S * long / short): the exact quotient's floor, since S * long < 2^53 leaves the double
      * division no room to round up to the next integer. */
+    if (c->resize_h > 0 && c->resize_w > 0) {
+        out[0] = c->resize_h;
+        out[1] = c->resize_w;
+        return LNX_OK;
+    }
     int32_t s = c->shortest_edge;
     int64_t other = w <= h ? (int64_t)s * h / w : (int64_t)s * w / h;
     if (other > LNX_RESAMPLE_MAX_DIM)

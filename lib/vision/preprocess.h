@@ -34,6 +34,7 @@ typedef struct lnx_preproc_cfg {
     double rescale_factor;  /* 1/255 */
     int32_t do_resize, do_center_crop, do_rescale, do_normalize;
     int32_t resample;       /* must be LNX_RESAMPLE_BICUBIC */
+    int32_t resize_h, resize_w; /* size {"height", "width"} (OneVision): resize to exactly this; 0 = shortest edge */
 } lnx_preproc_cfg;
 
 /* The CLIP settings of LLaVA-NeXT-Video for an S x S vision input: shortest edge and crop S,

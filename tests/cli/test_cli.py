@@ -258,3 +258,39 @@ def test_run_cache_dir_reuses_embeddings(tmp_path):
     assert r["cache_hits"] == 1  # the image (pooling applies to video only)
     r = cli(*base, "--cache-dir", cache, "--dump", str(tmp_path / "d.safetensors"))
     assert r.returncode == 2 and b"--cache-dir" in r.stderr
+
+
+ONEVISION_CASES = [
+    ("video8_mjpeg", ["--video", "media/clip_mjpeg_96x72_45f.avi", "--frames", "8"]),
+    ("multi_image", ["--image", "media/image_120x80.png", "--image", "media/image_50x130.jpg"]),
+    ("image_video_mixed", ["--image", "media/image_120x80.png", "--video", "media/clip_mjpeg_96x72_45f.avi",
+                           "--frames", "4"]),
+]
+
+
+@pytest.mark.parametrize("case_,args", ONEVISION_CASES)
+def test_run_on_onevision_matches_its_references(case_, args, tmp_path):
+    """LLaVA-OneVision (SigLIP + Qwen2, tests/data/tiny-ov) from media files, as a user runs it:
+    greedy ids, decoded text, prompt length and the dumped stages against the references."""
+    with open(os.path.join(DATA, "reference", "tiny-ov", case_, "case.json")) as f:
+        c = json.load(f)
+    media = [os.path.join(DATA, a) if a.startswith("media/") else a for a in args]
+    question = c["conversation"][0]["content"][-1]["text"]
+    dump = tmp_path / "dump.safetensors"
+    r = cli("run", "--model", os.path.join(DATA, "tiny-ov"), *media, "--prompt", question, "--max-tokens", "12",
+            "--temperature", "0", "--json", "--dump", str(dump))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["generated_ids"] == c["generated_ids"]
+    assert out["prompt_tokens"] == c["num_input_tokens"]
+    assert out["text"] == c["generated_text"]
+    got = load_safetensors(str(dump))
+    want = load_safetensors(os.path.join(DATA, "reference", "tiny-ov", case_, "reference.safetensors"))
+    names = {"video8_mjpeg": ["video_projected_features", "video_pooled_features"],
+             "multi_image": ["image_packed_features", "image_packed_features_1"],
+             "image_video_mixed": ["image_packed_features", "video_projected_features", "video_pooled_features"]}
+    for name in names[case_]:
+        ref_name = name if name in want else "image%d_packed_features" % (1 if name.endswith("_1") else 0)
+        assert got[name][0][-2:] == want[ref_name][0][-2:], name
+        diff = max(abs(a - b) for a, b in zip(got[name][1], want[ref_name][1]))
+        assert diff < 1e-4, (name, diff)

@@ -101,6 +101,9 @@ def seed_config():
     c["vision_feature_select_strategy"] = "full"
     write("config", "mistral_variant", json.dumps(c))
     write("config", "defaults_only", '{"text_config": {}, "vision_config": {}}\0{}\0{"eos_token_id": [2, 3]}')
+    ov = [read(data("tiny-ov", f)) for f in ("config.json", "preprocessor_config.json", "generation_config.json")]
+    write("config", "tiny_ov_all", b"\0".join(ov))
+    write("config", "onevision_defaults", '{"model_type": "llava_onevision"}\0{"size": {"height": 384, "width": 384}}\0{}')
 
 
 # ---- tokenizer ------------------------------------------------------------------------------
@@ -137,6 +140,8 @@ def seed_tokenizer():
     write("tokenizer", "load_llama_config", b"\x03" + llama + b"\0" + cfg)
     mistral = small_tokenizer(data("tokenizer", "mistral", "tokenizer.json"), 40)
     write("tokenizer", "load_mistral", b"\x02" + mistral)
+    qwen2 = small_tokenizer(data("tiny-ov", "tokenizer.json"), 40)
+    write("tokenizer", "load_qwen2_bytelevel", b"\x03" + qwen2 + b"\0" + read(data("tiny-ov", "tokenizer_config.json")))
 
 
 # ---- template -------------------------------------------------------------------------------

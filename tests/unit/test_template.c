@@ -568,6 +568,27 @@ static void str_and_dict_methods(void **state)
     check_group("methods");
 }
 
+/* Qwen2-Instruct's tokenizer_config.json template (the ChatML fallback of LLaVA-OneVision
+ * checkpoints without chat_template.json); expected strings rendered by jinja2 3.1 with
+ * transformers' settings (sandboxed, trim_blocks, lstrip_blocks). */
+static void qwen2_chatml_template_renders_as_jinja(void **state)
+{
+    (void)state;
+    static const char qwen2[] =
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+        "You are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+        "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>"
+        "assistant\n' }}{% endif %}";
+    expect_render(qwen2, "[{\"role\": \"user\", \"content\": \"Hi \xe8\xa7\x86\xe9\xa2\x91 \xf0\x9f\x98\x80\"}]",
+                  "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi "
+                  "\xe8\xa7\x86\xe9\xa2\x91 \xf0\x9f\x98\x80<|im_end|>\n<|im_start|>assistant\n");
+    expect_render(qwen2,
+                  "[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Q?\"}, "
+                  "{\"role\": \"assistant\", \"content\": \"A.\"}, {\"role\": \"user\", \"content\": \"More\\n  spaces\"}]",
+                  "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
+                  "A.<|im_end|>\n<|im_start|>user\nMore\n  spaces<|im_end|>\n<|im_start|>assistant\n");
+}
+
 static void generation_tag_renders_its_body(void **state)
 {
     (void)state;
@@ -819,6 +840,7 @@ int main(void)
         cmocka_unit_test(tests_match_jinja),
         cmocka_unit_test(str_and_dict_methods),
         cmocka_unit_test(generation_tag_renders_its_body),
+        cmocka_unit_test(qwen2_chatml_template_renders_as_jinja),
         cmocka_unit_test(missing_special_tokens_are_undefined),
         cmocka_unit_test(source_need_not_be_nul_terminated),
         cmocka_unit_test(raise_exception_gives_exactly_its_message),

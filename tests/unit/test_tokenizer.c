@@ -30,6 +30,16 @@ static lnx_tokenizer *load_mistral(void)
     return t;
 }
 
+static lnx_tokenizer *load_qwen2_tiny(void)
+{
+    lnx_tokenizer *t = NULL;
+    lnx_status st = lnx_tokenizer_load(&t, tu_data("tiny-ov/tokenizer.json"), tu_data("tiny-ov/tokenizer_config.json"));
+    if (st != LNX_OK)
+        print_error("load: %s\n", lnx_last_error());
+    assert_int_equal(st, LNX_OK);
+    return t;
+}
+
 static json_t *load_json(const char *path)
 {
     json_error_t err;
@@ -354,9 +364,10 @@ static void edit_nested_unknown_normalizer(json_t *root)
                                   "prepend", "x", "type", "Lowercase"));
 }
 
+/* ByteLevel is supported (byte-level BPE); its add_prefix_space form is not. */
 static void edit_bytelevel_pretokenizer(json_t *root)
 {
-    json_object_set_new(root, "pre_tokenizer", json_pack("{s:s, s:b}", "type", "ByteLevel", "add_prefix_space", 0));
+    json_object_set_new(root, "pre_tokenizer", json_pack("{s:s, s:b}", "type", "ByteLevel", "add_prefix_space", 1));
 }
 
 static void edit_merge_unknown_piece(json_t *root)
@@ -677,6 +688,106 @@ static void empty_text_gives_only_the_template(void **state)
     lnx_tokenizer_free(t);
 }
 
+/* ---- byte-level BPE (Qwen2 style: NFC, split regex, ByteLevel) ---- */
+
+static void qwen2_bytelevel_corpus_matches_reference(void **state)
+{
+    (void)state;
+    lnx_tokenizer *t = load_qwen2_tiny();
+    run_corpus(t, tu_data("tokenizer/qwen2-tiny-cases.json"));
+    /* no BOS; EOS and pad from tokenizer_config.json */
+    assert_int_equal(lnx_tokenizer_bos_id(t), -1);
+    assert_int_equal(lnx_tokenizer_eos_id(t), lnx_tokenizer_token_id(t, "<|im_end|>"));
+    assert_int_equal(lnx_tokenizer_pad_id(t), lnx_tokenizer_token_id(t, "<|endoftext|>"));
+    assert_false(lnx_tokenizer_adds_bos(t));
+    lnx_tokenizer_free(t);
+}
+
+static void qwen2_bytelevel_partial_characters(void **state)
+{
+    (void)state;
+    lnx_tokenizer *t = load_qwen2_tiny();
+    /* U+1F600 (F0 9F 98 80) as its four byte pieces: nothing until the last byte, then the character */
+    static const char *const bytes[4] = { "\xc3\xb0", "\xc5\x81", "\xc4\xba", "\xc4\xa2" }; /* F0 9F 98 80 */
+    int32_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        ids[i] = lnx_tokenizer_token_id(t, bytes[i]);
+        assert_true(ids[i] >= 0);
+    }
+    lnx_detok d;
+    lnx_detok_init(&d, t);
+    char piece[64];
+    size_t len;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lnx_detok_push(&d, ids[i], piece, sizeof piece, &len), LNX_OK);
+        assert_int_equal(len, 0);
+    }
+    assert_int_equal(lnx_detok_push(&d, ids[3], piece, sizeof piece, &len), LNX_OK);
+    assert_string_equal(piece, "\xf0\x9f\x98\x80");
+    /* an incomplete character at the end is one U+FFFD (from_utf8_lossy), in decode and stream */
+    char *out;
+    assert_int_equal(lnx_tokenizer_decode(t, ids, 2, 0, &out, &len), LNX_OK);
+    assert_string_equal(out, "\xef\xbf\xbd");
+    free(out);
+    assert_int_equal(lnx_detok_push(&d, ids[0], piece, sizeof piece, &len), LNX_OK);
+    assert_int_equal(lnx_detok_push(&d, ids[1], piece, sizeof piece, &len), LNX_OK);
+    assert_int_equal(lnx_detok_flush(&d, piece, sizeof piece, &len), LNX_OK);
+    assert_string_equal(piece, "\xef\xbf\xbd");
+    /* a continuation byte alone, then a whole character: U+FFFD then the character */
+    int32_t mixed[5] = { ids[3], ids[0], ids[1], ids[2], ids[3] };
+    assert_int_equal(lnx_tokenizer_decode(t, mixed, 5, 0, &out, &len), LNX_OK);
+    assert_string_equal(out, "\xef\xbf\xbd\xf0\x9f\x98\x80");
+    free(out);
+    /* NFC: a decomposed e + combining acute encodes like the precomposed character */
+    int32_t *a, *b;
+    size_t na, nb;
+    assert_int_equal(lnx_tokenizer_encode(t, "caf\x65\xcc\x81", 6, 0, &a, &na), LNX_OK);
+    assert_int_equal(lnx_tokenizer_encode(t, "caf\xc3\xa9", 5, 0, &b, &nb), LNX_OK);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    free(a);
+    free(b);
+    lnx_tokenizer_free(t);
+}
+
+static void bytelevel_unsupported_forms_are_refused(void **state)
+{
+    (void)state;
+    json_error_t err;
+    json_t *root = json_load_file(tu_data("tiny-ov/tokenizer.json"), 0, &err);
+    assert_non_null(root);
+    json_t *split = json_array_get(json_object_get(json_object_get(root, "pre_tokenizer"), "pretokenizers"), 0);
+    lnx_tokenizer *t = NULL;
+    /* a regex that does not compile */
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("(unclosed"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_E_UNSUPPORTED);
+    assert_non_null(strstr(lnx_last_error(), "regex"));
+    /* behaviours other than Isolated */
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("\\s+"));
+    json_object_set_new(split, "behavior", json_string("Removed"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_E_UNSUPPORTED);
+    assert_null(t);
+    /* \C could split a character */
+    json_object_set_new(split, "behavior", json_string("Isolated"));
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("\\C"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_E_UNSUPPORTED);
+    /* a pattern that matches the empty string splits nothing there and terminates */
+    json_object_set_new(json_object_get(split, "pattern"), "Regex", json_string("x*"));
+    assert_int_equal(load_tree(&t, root, NULL), LNX_OK);
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(lnx_tokenizer_encode(t, "a xx b\xc3\xa9", 8, 0, &ids, &n), LNX_OK);
+    assert_true(n > 0);
+    char *back;
+    size_t len;
+    assert_int_equal(lnx_tokenizer_decode(t, ids, n, 0, &back, &len), LNX_OK);
+    assert_string_equal(back, "a xx b\xc3\xa9");
+    free(back);
+    free(ids);
+    lnx_tokenizer_free(t);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +804,9 @@ int main(void)
         cmocka_unit_test(yi_like_64000_piece_tokenizer_encodes),
         cmocka_unit_test(long_text_encodes),
         cmocka_unit_test(empty_text_gives_only_the_template),
+        cmocka_unit_test(qwen2_bytelevel_corpus_matches_reference),
+        cmocka_unit_test(qwen2_bytelevel_partial_characters),
+        cmocka_unit_test(bytelevel_unsupported_forms_are_refused),
     };
     return cmocka_run_group_tests_name("tokenizer", tests, NULL, NULL);
 }

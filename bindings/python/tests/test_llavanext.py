@@ -1,4 +1,5 @@
 import gc
+import json
 import os
 import re
 import subprocess
@@ -382,3 +383,28 @@ def test_embedding_cache_round_trip(model, video_path, tmp_path):
         with pytest.raises(L.InvalidArgumentError, match="frames >= 1"):
             cache.get(model, digest, frames=0)
         assert "frames >= 1" in cache.last_error()
+
+
+# ---- LLaVA-OneVision (SigLIP + Qwen2) ---------------------------------------------------------
+
+def test_onevision_video_matches_reference(data_dir):
+    """tests/data/tiny-ov from a video file through the binding: pooler.apply projects, then
+    resizes; the generator adds the newline after the video; greedy ids as transformers."""
+    with open(data_dir / "reference" / "tiny-ov" / "video8_mjpeg" / "case.json", encoding="utf-8") as f:
+        ref = json.load(f)
+    with L.Model(data_dir / "tiny-ov") as model:
+        video = data_dir / "media" / "clip_mjpeg_96x72_45f.avi"
+        with L.FrameSampler(video) as sampler, L.VisionEncoder(model) as encoder, L.Pooler(model) as pooler:
+            assert pooler.tokens_per_frame == 9
+            with sampler.uniform(8) as picked, encoder.encode_video(picked) as features:
+                projected = pooler.project(features)
+                assert projected.kind == L.TensorKind.VIDEO_PROJECTED
+                embeddings = pooler.pool(projected)
+        assert embeddings.kind == L.TensorKind.VIDEO_EMBEDDINGS
+        prompt = model.render_chat(ref["conversation"], add_generation_prompt=True)
+        assert prompt == ref["prompt_text"]
+        with L.Generator(model, temperature=0.0, max_new_tokens=12) as g:
+            g.append_prompt(prompt, [embeddings])
+            assert len(g.token_ids()) == ref["num_input_tokens"]
+            ids = [t.id for t in g.tokens() if t.id >= 0]
+        assert ids == ref["generated_ids"]

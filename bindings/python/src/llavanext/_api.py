@@ -74,6 +74,7 @@ class TensorKind(enum.IntEnum):
     IMAGE_PROJECTED = 6
     IMAGE_EMBEDDINGS = 7
     OTHER = 8
+    VIDEO_PROJECTED = 9  # LLaVA-OneVision: projected frames before the resize (library 0.2)
 
 
 class PoolMode(enum.IntEnum):

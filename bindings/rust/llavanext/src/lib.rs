@@ -279,6 +279,8 @@ pub enum TensorKind {
     ImageProjected,
     ImageEmbeddings,
     Other,
+    /// LLaVA-OneVision: each frame's projected grid before the resize (library 0.2).
+    VideoProjected,
 }
 
 impl TensorKind {
@@ -293,6 +295,7 @@ impl TensorKind {
             TensorKind::ImageProjected => sys::LLAVANEXT_TENSOR_IMAGE_PROJECTED,
             TensorKind::ImageEmbeddings => sys::LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS,
             TensorKind::Other => sys::LLAVANEXT_TENSOR_OTHER,
+            TensorKind::VideoProjected => sys::LLAVANEXT_TENSOR_VIDEO_PROJECTED,
         }) as i32
     }
 
@@ -306,6 +309,7 @@ impl TensorKind {
             sys::LLAVANEXT_TENSOR_VIDEO_EMBEDDINGS => TensorKind::VideoEmbeddings,
             sys::LLAVANEXT_TENSOR_IMAGE_PROJECTED => TensorKind::ImageProjected,
             sys::LLAVANEXT_TENSOR_IMAGE_EMBEDDINGS => TensorKind::ImageEmbeddings,
+            sys::LLAVANEXT_TENSOR_VIDEO_PROJECTED => TensorKind::VideoProjected,
             _ => TensorKind::Other,
         }
     }

@@ -267,3 +267,27 @@ fn handle_error_is_read_on_another_thread() {
     let msg = std::thread::spawn(move || s.last_error()).join().unwrap();
     assert!(msg.contains("1000000"), "{msg}");
 }
+
+#[test]
+fn onevision_video_matches_reference() {
+    // tests/data/tiny-ov (SigLIP + Qwen2): project, then resize; the newline after the video is
+    // added by the generator; greedy ids and text as transformers gives them.
+    let dir = data_dir().join("reference/tiny-ov/video8_mjpeg/case.json");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir).unwrap()).unwrap();
+    let model = Model::load(data_dir().join("tiny-ov")).unwrap();
+    let mut sampler = FrameSampler::open(data_dir().join("media/clip_mjpeg_96x72_45f.avi")).unwrap();
+    let picked = sampler.uniform(8).unwrap();
+    let features = VisionEncoder::new(&model).unwrap().encode_video(&picked).unwrap();
+    let mut pooler = Pooler::new(&model).unwrap();
+    let projected = pooler.project(&features).unwrap();
+    assert_eq!(projected.kind(), TensorKind::VideoProjected);
+    let emb = pooler.pool(&projected).unwrap();
+    assert_eq!(emb.kind(), TensorKind::VideoEmbeddings);
+    let prompt = model.render_chat(&r["conversation"].to_string(), true).unwrap();
+    assert_eq!(prompt, r["prompt_text"].as_str().unwrap());
+    let mut g = Generator::with_options(&model, GeneratorOptions::greedy().max_new_tokens(12)).unwrap();
+    g.append_prompt(&prompt, &[&emb]).unwrap();
+    assert_eq!(g.token_ids().len() as i64, r["num_input_tokens"].as_i64().unwrap());
+    let ids: Vec<i32> = g.tokens().collect::<Result<Vec<Token>>>().unwrap().iter().filter(|t| t.id >= 0).map(|t| t.id).collect();
+    assert_eq!(ids, ids_of(&r["generated_ids"]));
+}
