@@ -21,10 +21,17 @@ static void detect(void)
         f |= LNX_CPU_AVX512;
     if ((f & LNX_CPU_AVX512) && __builtin_cpu_supports("avx512bf16"))
         f |= LNX_CPU_AVX512BF16;
+    if ((f & LNX_CPU_AVX512) && __builtin_cpu_supports("avx512vnni"))
+        f |= LNX_CPU_AVX512VNNI;
+    if ((f & LNX_CPU_AVX2) && __builtin_cpu_supports("avxvnni"))
+        f |= LNX_CPU_AVXVNNI;
     unsigned a, b, c, d;
     /* CPUID.(7,0).EDX: bit 22 AMX-BF16, bit 24 AMX-TILE (the OS must still grant the tile state) */
     if ((f & LNX_CPU_AVX512BF16) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22)) && (d & (1u << 24)))
         f |= LNX_CPU_AMX_BF16;
+    /* bit 25 AMX-INT8 */
+    if ((f & LNX_CPU_AVX512) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 25)) && (d & (1u << 24)))
+        f |= LNX_CPU_AMX_INT8;
 #endif
     const char *mask = getenv("LLAVANEXT_CPU_MASK");
     if (mask && *mask)

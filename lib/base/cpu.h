@@ -7,6 +7,9 @@ enum {
     LNX_CPU_AVX512 = 1 << 1,   /* AVX-512 F/BW/VL */
     LNX_CPU_AVX512BF16 = 1 << 2,
     LNX_CPU_AMX_BF16 = 1 << 3,
+    LNX_CPU_AVX512VNNI = 1 << 4, /* AVX-512 VNNI (with F/BW/VL) */
+    LNX_CPU_AVXVNNI = 1 << 5,    /* AVX-VNNI (the VEX form, with AVX2) */
+    LNX_CPU_AMX_INT8 = 1 << 6,   /* AMX-TILE + AMX-INT8 (the OS must still grant the tile state) */
 };
 
 /* Bit set of LNX_CPU_* flags, computed once. Setting the environment variable

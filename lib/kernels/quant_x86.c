@@ -1,0 +1,193 @@
+/* The SIMD variants of the quantized tile (quant.h): one body per format, instantiated for each
+ * instruction set by its 32-byte dot-product step:
+ *   AVX2:         vpmaddubsw (u8 x s8 -> pairs of s16) + vpmaddwd with ones (-> s32)
+ *   AVX-512 VNNI: vpdpbusd on 256-bit vectors (u8 x s8, four products summed into s32)
+ *   AVX-VNNI:     the same instruction in its VEX form
+ * Q8 weights are signed: the step multiplies |w| by sign(w) a. Q4 weights are 0..15, unsigned
+ * already. Each block's s32 sums are converted to float32 and scaled by (weight scale x activation
+ * scale) into 8-lane accumulators, one per (activation row, weight row) pair, summed at the end. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define T_VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define T_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* How far ahead of the block being read a GEMV asks for its weight rows. */
+#define PREFETCH_BYTES 1024
+
+T_AVX2 INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+T_AVX2 INLINE float half_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+INLINE void unpack6(const uint8_t *p, uint8_t out[8])
+{
+    uint64_t bits = 0;
+    memcpy(&bits, p, 6);
+    for (int j = 0; j < 8; j++)
+        out[j] = (uint8_t)((bits >> (6 * j)) & 63);
+}
+
+#define DOT_AVX2(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define DOT_VNNI512(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define DOT_AVXVNNI(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), (u), (s))
+
+#define Q8_BODY(NM, DOT)                                                                        \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        __m256 acc[NM][4];                                                                     \
+        for (int m = 0; m < NM; m++)                                                           \
+            for (int r = 0; r < 4; r++)                                                        \
+                acc[m][r] = _mm256_setzero_ps();                                               \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            __m256i wv[4], wa[4];                                                              \
+            float ws[4];                                                                       \
+            for (int r = 0; r < 4; r++) {                                                      \
+                const uint8_t *p = t->w[r] + b * 34;                                           \
+                if (NM == 1)                                                                   \
+                    _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);               \
+                wv[r] = _mm256_loadu_si256((const __m256i *)(p + 2));                          \
+                wa[r] = _mm256_abs_epi8(wv[r]);                                                \
+                ws[r] = half_at(p);                                                            \
+            }                                                                                  \
+            for (int m = 0; m < NM; m++) {                                                     \
+                __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[m] + b * 32));           \
+                float da = t->d[m][b];                                                         \
+                for (int r = 0; r < 4; r++) {                                                  \
+                    __m256i s32 = DOT(wa[r], _mm256_sign_epi8(a, wv[r]));                      \
+                    acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_set1_ps(ws[r] * da), \
+                                                acc[m][r]);                                    \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (int m = 0; m < NM; m++)                                                           \
+            for (int r = 0; r < 4; r++)                                                        \
+                t->out[m][r] = hsum8(acc[m][r]);                                               \
+    } while (0)
+
+#define Q4_BODY(NM, DOT)                                                                        \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        const __m128i m4 = _mm_set1_epi8(15);                                                  \
+        __m256 acc[NM][4], macc[NM][4];                                                        \
+        for (int m = 0; m < NM; m++)                                                           \
+            for (int r = 0; r < 4; r++)                                                        \
+                acc[m][r] = macc[m][r] = _mm256_setzero_ps();                                  \
+        size_t off = 0;                                                                        \
+        for (int64_t b = 0; b < nb; b += 8) {                                                  \
+            const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
+            float dd[4];                                                                       \
+            uint8_t sc[4][8];                                                                  \
+            __m256 mins[4];                                                                    \
+            for (int r = 0; r < 4; r++) {                                                      \
+                const uint8_t *p = t->w[r] + off;                                              \
+                uint8_t mn[8];                                                                 \
+                dd[r] = half_at(p);                                                            \
+                unpack6(p + 4, sc[r]);                                                         \
+                unpack6(p + 10, mn);                                                           \
+                __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))); \
+                mins[r] = _mm256_mul_ps(mf, _mm256_set1_ps(half_at(p + 2)));                   \
+            }                                                                                  \
+            for (int m = 0; m < NM; m++) {                                                     \
+                __m256 sv = _mm256_loadu_ps(t->s[m] + b);                                      \
+                for (int r = 0; r < 4; r++)                                                    \
+                    macc[m][r] = _mm256_fmadd_ps(mins[r], sv, macc[m][r]);                     \
+            }                                                                                  \
+            for (int j = 0; j < nsub; j++) {                                                   \
+                __m256i wv[4];                                                                 \
+                float ws[4];                                                                   \
+                for (int r = 0; r < 4; r++) {                                                  \
+                    const uint8_t *p = t->w[r] + off + 16 + 16 * j;                            \
+                    if (NM == 1)                                                               \
+                        _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);           \
+                    __m128i x = _mm_loadu_si128((const __m128i *)p);                           \
+                    wv[r] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4)); \
+                    ws[r] = dd[r] * (float)sc[r][j];                                           \
+                }                                                                              \
+                for (int m = 0; m < NM; m++) {                                                 \
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[m] + (b + j) * 32)); \
+                    float da = t->d[m][b + j];                                                 \
+                    for (int r = 0; r < 4; r++) {                                              \
+                        __m256i s32 = DOT(wv[r], a);                                           \
+                        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32),                   \
+                                                    _mm256_set1_ps(ws[r] * da), acc[m][r]);    \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+            off += 16 + 16 * (size_t)nsub;                                                     \
+        }                                                                                      \
+        for (int m = 0; m < NM; m++)                                                           \
+            for (int r = 0; r < 4; r++)                                                        \
+                t->out[m][r] = hsum8(acc[m][r]) - hsum8(macc[m][r]);                           \
+    } while (0)
+
+#define VARIANT(NAME, TARGET, DOT)                                                             \
+    TARGET static void NAME##_q8_1(lnx_qtile *t) { Q8_BODY(1, DOT); }                          \
+    TARGET static void NAME##_q8_4(lnx_qtile *t) { Q8_BODY(4, DOT); }                          \
+    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_BODY(1, DOT); }                          \
+    TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_BODY(4, DOT); }                          \
+    void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \
+    {                                                                                          \
+        if (dt == LNX_DT_Q8)                                                                   \
+            (nm == 1 ? NAME##_q8_1 : NAME##_q8_4)(t);                                          \
+        else                                                                                   \
+            (nm == 1 ? NAME##_q4_1 : NAME##_q4_4)(t);                                          \
+    }
+
+void lnx_qtile_avx2(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avx512vnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avxvnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s);
+
+VARIANT(avx2, T_AVX2, DOT_AVX2)
+VARIANT(avx512vnni, T_VNNI512, DOT_VNNI512)
+VARIANT(avxvnni, T_AVXVNNI, DOT_AVXVNNI)
+
+/* lnx_quantize_acts on AVX2: the same values as the scalar version (the scale, 127 / amax, and
+ * round-to-nearest-even conversions are the same operations). */
+T_AVX2 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *xb = x + b * 32;
+        __m256 v[4], mx = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(xb + 8 * i);
+            mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], absmask));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i qi[4], sum = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+            sum = _mm256_add_epi32(sum, qi[i]);
+        }
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+        _mm256_storeu_si256((__m256i *)(q + b * 32), _mm256_permutevar8x32_epi32(p, perm));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        d[b] = amax / 127.0f;
+        s[b] = d[b] * (float)_mm_cvtsi128_si32(s4);
+    }
+}
