@@ -146,11 +146,25 @@ static void q4_super(const float *x, int nsub, uint8_t *out)
     }
     float d = lnx_f16_to_f32(lnx_f32_to_f16(smax / 63.0f));
     float dmin = lnx_f16_to_f32(lnx_f32_to_f16(mmax / 63.0f));
+    /* the 6-bit codes: the nearest ones and their neighbours, whichever pair fits the sub-block
+     * best once quantized (the minimum's rounding, up to dmin / 2, is large next to the step of a
+     * sub-block much narrower than the widest) */
     uint8_t sc[8] = { 0 }, mn[8] = { 0 };
     for (int j = 0; j < nsub; j++) {
-        float a = d > 0.0f ? nearbyintf(s[j] / d) : 0.0f, b = dmin > 0.0f ? nearbyintf(m[j] / dmin) : 0.0f;
-        sc[j] = (uint8_t)(a > 63.0f ? 63.0f : a);
-        mn[j] = (uint8_t)(b > 63.0f ? 63.0f : b);
+        int a = d > 0.0f ? (int)nearbyintf(s[j] / d) : 0, b = dmin > 0.0f ? (int)nearbyintf(m[j] / dmin) : 0;
+        double best = -1;
+        for (int da = -1; da <= 1; da++)
+            for (int db = -1; db <= 1; db++) {
+                int ca = a + da, cb = b + db;
+                if (ca < 0 || ca > 63 || cb < 0 || cb > 63)
+                    continue;
+                double e = sub_sse(x + j * LNX_QBLOCK, d * (float)ca, dmin * (float)cb);
+                if (best < 0 || e < best) {
+                    best = e;
+                    sc[j] = (uint8_t)ca;
+                    mn[j] = (uint8_t)cb;
+                }
+            }
     }
     put_half(out, d);
     put_half(out + 2, dmin);
