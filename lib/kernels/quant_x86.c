@@ -11,9 +11,9 @@
 
 #include "quant.h"
 
-#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define T_VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-#define T_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define T_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
+#define T_VNNI512 __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define T_AVXVNNI __attribute__((target("avx2,fma,f16c,bmi2,avxvnni")))
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -35,12 +35,38 @@ T_AVX2 INLINE float half_at(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
-INLINE void unpack6(const uint8_t *p, uint8_t out[8])
+/* The eight 6-bit codes packed in p[0..6) as eight bytes (pdep spreads them). */
+T_AVX2 INLINE uint64_t unpack6(const uint8_t *p)
 {
     uint64_t bits = 0;
     memcpy(&bits, p, 6);
-    for (int j = 0; j < 8; j++)
-        out[j] = (uint8_t)((bits >> (6 * j)) & 63);
+    return _pdep_u64(bits, 0x3f3f3f3f3f3f3f3full);
+}
+
+/* Eight codes (bytes of v) as float32. */
+T_AVX2 INLINE __m256 codes_ps(uint64_t v)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+}
+
+/* The four rows' int32 sums of a block, s[r] (8 lanes each), as one vector [r0, r1, r2, r3]. */
+T_AVX2 INLINE __m128i sum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The half scales at the start of four blocks as float32 [r0, r1, r2, r3]. */
+T_AVX2 INLINE __m128 halves4(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+    uint16_t h[4];
+    memcpy(&h[0], p0, 2);
+    memcpy(&h[1], p1, 2);
+    memcpy(&h[2], p2, 2);
+    memcpy(&h[3], p3, 2);
+    uint64_t v;
+    memcpy(&v, h, 8);
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
 }
 
 #define DOT_AVX2(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
@@ -91,17 +117,12 @@ INLINE void unpack6(const uint8_t *p, uint8_t out[8])
         size_t off = 0;                                                                        \
         for (int64_t b = 0; b < nb; b += 8) {                                                  \
             const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
-            float dd[4];                                                                       \
-            uint8_t sc[4][8];                                                                  \
+            float sc[4][8];                                                                    \
             __m256 mins[4];                                                                    \
             for (int r = 0; r < 4; r++) {                                                      \
                 const uint8_t *p = t->w[r] + off;                                              \
-                uint8_t mn[8];                                                                 \
-                dd[r] = half_at(p);                                                            \
-                unpack6(p + 4, sc[r]);                                                         \
-                unpack6(p + 10, mn);                                                           \
-                __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))); \
-                mins[r] = _mm256_mul_ps(mf, _mm256_set1_ps(half_at(p + 2)));                   \
+                _mm256_storeu_ps(sc[r], _mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p)))); \
+                mins[r] = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2))); \
             }                                                                                  \
             for (int m = 0; m < NM; m++) {                                                     \
                 __m256 sv = _mm256_loadu_ps(t->s[m] + b);                                      \
@@ -117,7 +138,7 @@ INLINE void unpack6(const uint8_t *p, uint8_t out[8])
                         _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);           \
                     __m128i x = _mm_loadu_si128((const __m128i *)p);                           \
                     wv[r] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4)); \
-                    ws[r] = dd[r] * (float)sc[r][j];                                           \
+                    ws[r] = sc[r][j];                                                          \
                 }                                                                              \
                 for (int m = 0; m < NM; m++) {                                                 \
                     __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[m] + (b + j) * 32)); \
@@ -136,10 +157,94 @@ INLINE void unpack6(const uint8_t *p, uint8_t out[8])
                 t->out[m][r] = hsum8(acc[m][r]) - hsum8(macc[m][r]);                           \
     } while (0)
 
+
+/* One activation row (decode): the four rows' block sums reduced into one vector and scaled
+ * together. */
+#define Q8_GEMV_BODY(DOT)                                                                       \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        const uint8_t *w0 = t->w[0], *w1 = t->w[1], *w2 = t->w[2], *w3 = t->w[3];              \
+        __m128 acc = _mm_setzero_ps();                                                         \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            const size_t o = (size_t)b * 34;                                                   \
+            _mm_prefetch((const char *)w0 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w1 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w2 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w3 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[0] + b * 32));               \
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(w0 + o + 2));                    \
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(w1 + o + 2));                    \
+            __m256i x2 = _mm256_loadu_si256((const __m256i *)(w2 + o + 2));                    \
+            __m256i x3 = _mm256_loadu_si256((const __m256i *)(w3 + o + 2));                    \
+            __m128i s = sum4(DOT(_mm256_abs_epi8(x0), _mm256_sign_epi8(a, x0)),                \
+                             DOT(_mm256_abs_epi8(x1), _mm256_sign_epi8(a, x1)),                \
+                             DOT(_mm256_abs_epi8(x2), _mm256_sign_epi8(a, x2)),                \
+                             DOT(_mm256_abs_epi8(x3), _mm256_sign_epi8(a, x3)));               \
+            __m128 sc = _mm_mul_ps(halves4(w0 + o, w1 + o, w2 + o, w3 + o), _mm_set1_ps(t->d[0][b])); \
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s), sc, acc);                                   \
+        }                                                                                      \
+        float out[4];                                                                          \
+        _mm_storeu_ps(out, acc);                                                               \
+        for (int r = 0; r < 4; r++)                                                            \
+            t->out[0][r] = out[r];                                                             \
+    } while (0)
+
+#define Q4_GEMV_BODY(DOT)                                                                       \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        const __m128i m4 = _mm_set1_epi8(15);                                                  \
+        __m128 acc = _mm_setzero_ps();                                                         \
+        __m256 macc[4];                                                                        \
+        for (int r = 0; r < 4; r++)                                                            \
+            macc[r] = _mm256_setzero_ps();                                                     \
+        size_t off = 0;                                                                        \
+        for (int64_t b = 0; b < nb; b += 8) {                                                  \
+            const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
+            __m256 sc[4];                                                                      \
+            const __m256 sv = _mm256_loadu_ps(t->s[0] + b);                                    \
+            for (int r = 0; r < 4; r++) {                                                      \
+                const uint8_t *p = t->w[r] + off;                                              \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);                   \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES + 64, _MM_HINT_T0);              \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES + 128, _MM_HINT_T0);             \
+                sc[r] = _mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p)));   \
+                __m256 mins = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2))); \
+                macc[r] = _mm256_fmadd_ps(mins, sv, macc[r]);                                  \
+            }                                                                                  \
+            /* per sub-block j, the four rows' scales [r0..r3]: a 4 x 8 transpose, by halves */ \
+            __m256 t01l = _mm256_unpacklo_ps(sc[0], sc[1]), t01h = _mm256_unpackhi_ps(sc[0], sc[1]); \
+            __m256 t23l = _mm256_unpacklo_ps(sc[2], sc[3]), t23h = _mm256_unpackhi_ps(sc[2], sc[3]); \
+            __m256 c04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            __m256 c37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            __m128 col[8] = { _mm256_castps256_ps128(c04), _mm256_castps256_ps128(c15),        \
+                              _mm256_castps256_ps128(c26), _mm256_castps256_ps128(c37),        \
+                              _mm256_extractf128_ps(c04, 1), _mm256_extractf128_ps(c15, 1),    \
+                              _mm256_extractf128_ps(c26, 1), _mm256_extractf128_ps(c37, 1) };  \
+            for (int j = 0; j < nsub; j++) {                                                   \
+                __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[0] + (b + j) * 32));     \
+                __m256i s32[4];                                                                \
+                for (int r = 0; r < 4; r++) {                                                  \
+                    __m128i x = _mm_loadu_si128((const __m128i *)(t->w[r] + off + 16 + 16 * j)); \
+                    __m256i wv = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4)); \
+                    s32[r] = DOT(wv, a);                                                       \
+                }                                                                              \
+                __m128i s = sum4(s32[0], s32[1], s32[2], s32[3]);                              \
+                acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(col[j], _mm_set1_ps(t->d[0][b + j])), acc); \
+            }                                                                                  \
+            off += 16 + 16 * (size_t)nsub;                                                     \
+        }                                                                                      \
+        float out[4];                                                                          \
+        _mm_storeu_ps(out, acc);                                                               \
+        for (int r = 0; r < 4; r++)                                                            \
+            t->out[0][r] = out[r] - hsum8(macc[r]);                                            \
+    } while (0)
+
 #define VARIANT(NAME, TARGET, DOT)                                                             \
-    TARGET static void NAME##_q8_1(lnx_qtile *t) { Q8_BODY(1, DOT); }                          \
+    TARGET static void NAME##_q8_1(lnx_qtile *t) { Q8_GEMV_BODY(DOT); }                        \
     TARGET static void NAME##_q8_4(lnx_qtile *t) { Q8_BODY(4, DOT); }                          \
-    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_BODY(1, DOT); }                          \
+    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_GEMV_BODY(DOT); }                        \
     TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_BODY(4, DOT); }                          \
     void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \
     {                                                                                          \
