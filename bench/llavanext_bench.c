@@ -172,7 +172,7 @@ static void bind_model(bench *b)
         die_lnx("weights");
     if (b->o.weights != LNX_WEIGHTS_STORED) {
         double t0 = bench_now();
-        if (lnx_wstore_convert(b->ws, b->o.weights, b->pool, NULL, NULL))
+        if (lnx_wstore_convert(b->ws, b->o.weights, b->pool, 0, NULL, NULL))
             die_lnx("converting the weights");
         if (!b->o.json)
             printf("converted the weights to %s on load in %.1f s (%.2f GB)\n", lnx_weights_name(b->o.weights),

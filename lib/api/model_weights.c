@@ -24,7 +24,9 @@ lnx_status lnx_model_convert(llavanext_model *m, const llavanext_model_params *p
     lnx_pool *pool;
     LNX_TRY(lnx_pool_create(&pool, p->threads));
     convert_progress c = { p, 0 };
-    lnx_status rc = lnx_wstore_convert(m->ws, (int32_t)p->weights, pool, on_progress, &c);
+    /* a mapped checkpoint's source pages are dropped as each tensor is converted */
+    lnx_status rc = lnx_wstore_convert(m->ws, (int32_t)p->weights, pool, p->load_mode == LLAVANEXT_LOAD_MMAP,
+                                       on_progress, &c);
     lnx_pool_free(pool);
     if (rc != LNX_OK)
         return rc;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../base/alloc.h"
 #include "../base/half.h"
@@ -130,8 +132,20 @@ static int changes(const lnx_st_tensor *t, int32_t mode, lnx_dtype *to)
     return *to != from;
 }
 
-lnx_status lnx_wstore_convert(lnx_wstore *ws, int32_t mode, lnx_pool *pool, lnx_convert_progress progress,
-                              void *user_data)
+/* Drops the whole pages inside [p, p + n) from the process (a read-only file mapping). */
+static void release_pages(const void *p, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+lnx_status lnx_wstore_convert(lnx_wstore *ws, int32_t mode, lnx_pool *pool, int release_mapped,
+                              lnx_convert_progress progress, void *user_data)
 {
     const lnx_st *st = lnx_wstore_source(ws);
     int64_t total = 0, done = 0;
@@ -155,6 +169,8 @@ lnx_status lnx_wstore_convert(lnx_wstore *ws, int32_t mode, lnx_pool *pool, lnx_
             lnx_afree(data);
             return rc;
         }
+        if (release_mapped)
+            release_pages(t->data, t->nbytes);
         if (progress && progress(++done, total, user_data))
             return lnx_error(LNX_E_ABORTED, "model loading aborted");
     }

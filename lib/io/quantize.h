@@ -45,9 +45,13 @@ const char *lnx_weights_name(int32_t mode);
 typedef int (*lnx_convert_progress)(int64_t done, int64_t total, void *user_data);
 
 /* Converts every tensor of the store's checkpoint that `mode` changes, rows split over the pool,
- * and keeps the results in the store: later lnx_wstore_matrix calls return them. */
-lnx_status lnx_wstore_convert(lnx_wstore *ws, int32_t mode, lnx_pool *pool, lnx_convert_progress progress,
-                              void *user_data);
+ * and keeps the results in the store: later lnx_wstore_matrix calls return them. With
+ * `release_mapped` (the checkpoint is memory-mapped, never a buffer of ours) the pages of each
+ * source tensor are dropped from the process once converted (madvise DONTNEED: they stay in the
+ * page cache, and a later read maps them again), so that the resident size ends near the
+ * converted size instead of source + converted. */
+lnx_status lnx_wstore_convert(lnx_wstore *ws, int32_t mode, lnx_pool *pool, int release_mapped,
+                              lnx_convert_progress progress, void *user_data);
 
 /* Writes the checkpoint `src` to one safetensors file at `path` with every tensor `mode` changes
  * converted (quantized ones as U8 [rows, row bytes]), the others copied, tensor by tensor (one

@@ -37,7 +37,7 @@ static void load_internal(loaded *l, const char *model, int32_t mode, lnx_pool *
     snprintf(path, sizeof path, "%s/model.safetensors", model);
     assert_int_equal(lnx_st_open(&l->st, tu_data(path), LNX_ST_MMAP), LNX_OK);
     assert_int_equal(lnx_wstore_create(&l->ws, l->st), LNX_OK);
-    assert_int_equal(lnx_wstore_convert(l->ws, mode, pool, NULL, NULL), LNX_OK);
+    assert_int_equal(lnx_wstore_convert(l->ws, mode, pool, 1, NULL, NULL), LNX_OK);
     const char *head = lnx_wstore_has(l->ws, "language_model.lm_head.weight") ? "language_model.lm_head.weight" : NULL;
     assert_int_equal(lnx_llama_bind(&l->llama, &l->cfg.text, l->ws, "language_model.model.", head), LNX_OK);
 }
@@ -179,7 +179,7 @@ static void quantized_file_maps_without_conversion(void **s)
     lnx_wstore *ws;
     assert_int_equal(lnx_wstore_create(&ws, q), LNX_OK);
     /* as stored: nothing converted, the matrices are views of the mapping */
-    assert_int_equal(lnx_wstore_convert(ws, LNX_WEIGHTS_STORED, NULL, NULL, NULL), LNX_OK);
+    assert_int_equal(lnx_wstore_convert(ws, LNX_WEIGHTS_STORED, NULL, 1, NULL, NULL), LNX_OK);
     lnx_wmat w;
     const char *name = "language_model.model.layers.0.mlp.down_proj.weight";
     assert_int_equal(lnx_wstore_matrix(ws, name, 64, 160, &w), LNX_OK);
@@ -190,7 +190,7 @@ static void quantized_file_maps_without_conversion(void **s)
     assert_int_equal(lnx_wstore_matrix(ws, name, 64, 192, &w), LNX_E_FORMAT);
     assert_string_contains(lnx_last_error(), "down_proj");
     /* converting a quantized file again changes nothing (its U8 tensors are not float) */
-    assert_int_equal(lnx_wstore_convert(ws, LNX_WEIGHTS_Q8, NULL, NULL, NULL), LNX_OK);
+    assert_int_equal(lnx_wstore_convert(ws, LNX_WEIGHTS_Q8, NULL, 1, NULL, NULL), LNX_OK);
     assert_int_equal(lnx_wstore_adopted_bytes(ws), 0);
     /* the data of the file starts 64-byte aligned */
     assert_int_equal(lnx_st_at(q, 0)->offset % 64, 0);
