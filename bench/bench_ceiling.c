@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/quant.h"
 
 double bench_now(void)
 {
@@ -194,6 +195,64 @@ double ceiling_bf16_dot(lnx_pool *pool)
     if (!(lnx_cpu_flags() & LNX_CPU_AVX512BF16))
         return 0;
     return spin_rate(pool, bf16_part);
+}
+
+/* ---- int8 dot products (the quantized kernels' step: 32 u8 x s8 products into s32 lanes) ---- */
+
+#define I8_ITERS 1000000
+
+__attribute__((target("avx2")))
+static int i8_spin_avx2(void)
+{
+    __m256i acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+    for (long it = 0; it < I8_ITERS; it++) {
+        for (int i = 0; i < 8; i++)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one));
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++)
+        s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))
+static int i8_spin_vnni(void)
+{
+    __m256i acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+    for (long it = 0; it < I8_ITERS; it++) {
+        for (int i = 0; i < 8; i++)
+            acc[i] = _mm256_dpbusd_epi32(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++)
+        s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0);
+}
+
+static void i8_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    const int vnni = lnx_qisa_best() == LNX_QISA_AVX512VNNI;
+    for (int64_t i = begin; i < end; i++) {
+        c->sink[worker] += (float)(vnni ? i8_spin_vnni() : i8_spin_avx2());
+        c->flop[worker] += (double)I8_ITERS * 8 * 32 * 2;
+    }
+}
+
+double ceiling_int8_dot(lnx_pool *pool)
+{
+    lnx_qisa isa = lnx_qisa_best();
+    if (isa != LNX_QISA_AVX2 && isa != LNX_QISA_AVX512VNNI)
+        return 0;
+    return spin_rate(pool, i8_part);
 }
 
 /* ---- AMX ---- */

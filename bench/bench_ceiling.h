@@ -28,6 +28,11 @@ double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
  * the CPU lacks AVX512-BF16. */
 double ceiling_bf16_dot(lnx_pool *pool);
 
+/* Operations/s (2 per product) of the int8 dot-product step the quantized kernels use here
+ * (AVX-512 VNNI vpdpbusd on 256-bit vectors, or AVX2 vpmaddubsw + vpmaddwd + vpaddd),
+ * register-resident, on every pool thread; 0 when neither runs. */
+double ceiling_int8_dot(lnx_pool *pool);
+
 /* FLOP/s of AMX BF16 tile products (tdpbf16ps) on every pool thread; 0 when the CPU or the
  * kernel does not offer AMX. */
 double ceiling_amx_bf16(lnx_pool *pool);

@@ -2,7 +2,8 @@
  * ViT-L/14-336 + Llama-2-7B, random bf16 weights made in memory), with the machine's ceilings
  * measured in the same run.
  *
- *   llavanext-bench [--layers N] [--precision f32|bf16] [--runs R] [--threads T] [--json]
+ *   llavanext-bench [--layers N] [--precision f32|bf16] [--weights stored|bf16|q8|q4] [--runs R]
+ *                   [--threads T] [--json]
  *                   [--stages vision,prefill,decode,sample] [--smoke] [--rss [--rss-dir DIR]]
  *
  * --layers N truncates both towers to N layers (default 1); per-layer times are measured as the
@@ -12,6 +13,10 @@
  * that keeps this program compiling and running). --rss writes the full 7B checkpoint (~14 GB)
  * to a temporary directory, maps it and runs one 32-frame request, reporting the peak RSS; it
  * runs nothing else.
+ * --weights q8|q4 converts the weights on load as llavanext_model_params.weights does (--rss:
+ * writes the quantized checkpoint too, as `llavanext-cli quantize` does, and maps that); decode
+ * stages then count the bytes of the quantized weights, and vision/prefill stages are put next to
+ * the int8 dot-product peak (and the float32 GEMM).
  */
 #include <jansson.h>
 #include <math.h>
@@ -27,10 +32,12 @@
 #include "bench_ceiling.h"
 #include "bench_ckpt.h"
 #include "io/config.h"
+#include "io/quantize.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/quant.h"
 #include "llm/llama.h"
 #include "vision/clip.h"
 #include "vision/pooler.h"
@@ -46,6 +53,7 @@
 typedef struct opts {
     int layers, layers_given, runs, threads, json, smoke, rss, no_ceilings;
     int32_t precision;
+    int32_t weights; /* llavanext_weights numbering (io/quantize.h) */
     const char *stages;
     const char *rss_dir;
 } opts;
@@ -63,7 +71,8 @@ typedef struct stage {
     double full_seconds; /* extrapolated to full depth */
     double full_work;
     double baseline;     /* sample: decode-everything seconds */
-    double gemm_ceiling; /* bf16 stages: the bf16 backend's GEMM at the stage's shapes */
+    double gemm_ceiling; /* bf16 stages: the bf16 backend's GEMM at the stage's shapes; quantized
+                          * stages: the float32 GEMM's */
 } stage;
 
 typedef struct bench {
@@ -85,6 +94,7 @@ typedef struct bench {
     double c_sgemm_vision, c_sgemm_prefill, c_fgemm_vision, c_fgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
     /* the vision ceilings again at one frame's rows (577), the shape a 1-frame request runs */
     double c_sgemm_vision1, c_fgemm_vision1, c_bgemm_vision1;
+    double c_int8; /* int8 dot-product peak (quantized runs) */
 } bench;
 
 static int cmp_double(const void *a, const void *b)
@@ -151,9 +161,24 @@ static void parse_cfg(const bench_geom *g, lnx_model_cfg *cfg)
     free(text);
 }
 
+static int quantized(const bench *b)
+{
+    return b->o.weights == LNX_WEIGHTS_Q8 || b->o.weights == LNX_WEIGHTS_Q4;
+}
+
 static void bind_model(bench *b)
 {
-    if (lnx_wstore_create(&b->ws, b->st) || lnx_clip_bind(&b->clip, &b->cfg, b->ws, "vision_tower.vision_model.") ||
+    if (lnx_wstore_create(&b->ws, b->st))
+        die_lnx("weights");
+    if (b->o.weights != LNX_WEIGHTS_STORED) {
+        double t0 = bench_now();
+        if (lnx_wstore_convert(b->ws, b->o.weights, b->pool, 0, NULL, NULL))
+            die_lnx("converting the weights");
+        if (!b->o.json)
+            printf("converted the weights to %s on load in %.1f s (%.2f GB)\n", lnx_weights_name(b->o.weights),
+                   bench_now() - t0, (double)lnx_wstore_adopted_bytes(b->ws) / 1e9);
+    }
+    if (lnx_clip_bind(&b->clip, &b->cfg, b->ws, "vision_tower.vision_model.") ||
         lnx_projector_bind(&b->proj, &b->cfg, b->ws, "") ||
         lnx_llama_bind(&b->llama, &b->cfg.text, b->ws, "language_model.model.", "language_model.lm_head.weight") ||
         lnx_rope_init(&b->rope, b->cfg.text.head_dim, b->cfg.text.rope_theta, b->cfg.text.rope_factor))
@@ -220,6 +245,20 @@ static double llama_attn_flop(const lnx_text_cfg *c, double pos0, double T)
 {
     double keys = T * pos0 + T * (T + 1) / 2;
     return 4.0 * keys * c->head_dim * c->heads;
+}
+
+/* The compute ceiling of a vision/prefill stage and the GEMM it is also put next to: bf16 runs
+ * the bf16 peak and backend GEMM, quantized runs the int8 peak and the float32 GEMM, f32 runs the
+ * float32 GEMM (no second). */
+static void compute_ceilings(const bench *b, stage *s, double f32, double bgemm)
+{
+    if (quantized(b) && b->c_int8 > 0) {
+        s->ceiling = b->c_int8;
+        s->gemm_ceiling = f32;
+    } else {
+        s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : f32;
+        s->gemm_ceiling = bf16_peak(b) > 0 ? bgemm : 0;
+    }
 }
 
 /* ---- vision ---- */
@@ -355,10 +394,10 @@ static void stage_vision(bench *b, int F)
              b->cfg.vision.image_size, b->cfg.vision.image_size, VISION_BATCH, s->layers, s->full_layers);
     measure(b, s, vision_fn, &v);
     const int one = F == 1 && b->c_sgemm_vision1 > 0; /* batches of one frame: its own shapes */
-    s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b)
-                                  : one ? f32_ceiling(b->c_sgemm_vision1, b->c_fgemm_vision1)
-                                        : f32_ceiling(b->c_sgemm_vision, b->c_fgemm_vision);
-    s->gemm_ceiling = bf16_peak(b) > 0 ? (one ? b->c_bgemm_vision1 : b->c_bgemm_vision) : 0;
+    compute_ceilings(b, s,
+                     one ? f32_ceiling(b->c_sgemm_vision1, b->c_fgemm_vision1)
+                         : f32_ceiling(b->c_sgemm_vision, b->c_fgemm_vision),
+                     one ? b->c_bgemm_vision1 : b->c_bgemm_vision);
     vision_free(&v);
 }
 
@@ -415,6 +454,18 @@ static void fill_input(float *x, int64_t n)
     }
 }
 
+/* Bytes a product reads of a weight: its rows in the stored (or converted) format. */
+static double wmat_bytes(const lnx_wmat *w)
+{
+    return (double)w->rows * (double)lnx_row_bytes(w->dtype, w->cols);
+}
+
+static double layer_weight_bytes(const lnx_llama_layer *L)
+{
+    return wmat_bytes(&L->q) + wmat_bytes(&L->k) + wmat_bytes(&L->v) + wmat_bytes(&L->o) + wmat_bytes(&L->gate) +
+           wmat_bytes(&L->up) + wmat_bytes(&L->down);
+}
+
 static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_decode)
 {
     if (!do_prefill && !do_decode)
@@ -446,8 +497,7 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             snprintf(s->params, sizeof s->params, "%lld tokens in chunks of %d, %d of %d layers", (long long)T,
                      PREFILL_CHUNK, s->layers, full);
             measure(b, s, llm_fn, &r);
-            s->ceiling = bf16_peak(b) > 0 ? bf16_peak(b) : f32_ceiling(b->c_sgemm_prefill, b->c_fgemm_prefill);
-            s->gemm_ceiling = bf16_peak(b) > 0 ? b->c_bgemm_prefill : 0;
+            compute_ceilings(b, s, f32_ceiling(b->c_sgemm_prefill, b->c_fgemm_prefill), b->c_bgemm_prefill);
         } else {
             llm_pass(b, &r, c->layers); /* fills the cache for the decode step */
         }
@@ -462,8 +512,8 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
         s->full_layers = full;
         s->unit = "bytes";
         double kvb = 2.0 * (double)(T + 1) * c->kv_heads * c->head_dim * (double)lnx_kv_elem_size(&r.kv);
-        double head = (double)c->vocab * c->hidden * lnx_dtype_size(b->llama.lm_head.dtype);
-        double layer = lp * lnx_dtype_size(b->llama.layers[0].q.dtype) + kvb;
+        double head = wmat_bytes(&b->llama.lm_head);
+        double layer = layer_weight_bytes(&b->llama.layers[0]) + kvb;
         s->work = head + layer * s->layers;
         s->full_work = head + layer * full;
         snprintf(s->params, sizeof s->params, "1 token after %lld cached, %d of %d layers, weights + KV read",
@@ -524,11 +574,33 @@ static void stage_sample(bench *b)
 
 /* ---- peak RSS of a full request on a mapped checkpoint ---- */
 
+/* The process's peak RSS (VmHWM, which reset_peak_rss restarts; getrusage's maximum where
+ * /proc is not there). */
 static long peak_rss_bytes(void)
 {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb >= 0)
+        return kb * 1024L;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss * 1024L;
+}
+
+/* Restarts the peak RSS from the current RSS (Linux: clear_refs 5); 0 when it did. */
+static int reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 /* Current anonymous and file-backed resident bytes (/proc/self/status), for the breakdown. */
@@ -551,7 +623,7 @@ static void rss_split(long *anon, long *file)
 static int run_rss(bench *b)
 {
     const char *tmp = b->o.rss_dir ? b->o.rss_dir : getenv("TMPDIR");
-    char dir[4096], path[4200];
+    char dir[4096], path[4400];
     snprintf(dir, sizeof dir, "%s/lnx-bench-XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -571,6 +643,25 @@ static int run_rss(bench *b)
         return 1;
     }
     double t_write = bench_now() - t0;
+    double t_quant = 0;
+    if (b->o.weights != LNX_WEIGHTS_STORED) {
+        /* quantize-then-load: the converted checkpoint written as `llavanext-cli quantize` writes
+         * it, the bf16 one deleted, the peak RSS restarted so that it is the request's own */
+        char qpath[4300];
+        snprintf(qpath, sizeof qpath, "%s/model.%s.safetensors", dir, lnx_weights_name(b->o.weights));
+        note(b, "writing %s ...\n", qpath);
+        lnx_st *src;
+        t0 = bench_now();
+        if (lnx_st_open(&src, path, LNX_ST_MMAP) ||
+            lnx_quantize_checkpoint(src, b->o.weights, qpath, b->pool, NULL, NULL))
+            die_lnx("quantizing the checkpoint");
+        lnx_st_close(src);
+        t_quant = bench_now() - t0;
+        unlink(path);
+        snprintf(path, sizeof path, "%s", qpath);
+        if (reset_peak_rss())
+            fprintf(stderr, "llavanext-bench: cannot restart the peak RSS; it includes the quantizing\n");
+    }
     if (lnx_st_open(&b->st, path, LNX_ST_MMAP))
         die_lnx("mapping the checkpoint");
     bind_model(b);
@@ -635,13 +726,16 @@ static int run_rss(bench *b)
         printf("{\"peak_rss_bytes\": %ld, \"rss_after_bind_bytes\": %ld, \"checkpoint_bytes\": %llu, "
                "\"kv_cache_bytes\": %zu, \"anon_after_vision_bytes\": %ld, \"anon_after_prefill_bytes\": %ld, "
                "\"file_after_prefill_bytes\": %ld, "
-               "\"precision\": \"%s\", \"frames\": %d, \"prompt_tokens\": %lld, \"write_seconds\": %.3f, "
+               "\"precision\": \"%s\", \"weights\": \"%s\", \"quantize_seconds\": %.3f, \"frames\": %d, "
+               "\"prompt_tokens\": %lld, \"write_seconds\": %.3f, "
                "\"vision_seconds\": %.3f, \"prefill_seconds\": %.3f, \"decode_seconds_per_token\": %.4f}\n",
-               peak, rss_loaded, (unsigned long long)file_bytes, kv_bytes, anon_v, anon_p, file_p, prec, F,
+               peak, rss_loaded, (unsigned long long)file_bytes, kv_bytes, anon_v, anon_p, file_p, prec,
+               lnx_weights_name(b->o.weights), t_quant, F,
                (long long)T, t_write, t_vision, t_prefill, t_decode);
     } else {
-        printf("full 7B request on a mapped bf16 checkpoint (%.2f GB, written in %.0f s), precision %s:\n",
-               (double)file_bytes / 1e9, t_write, prec);
+        printf("full 7B request on a mapped %s checkpoint (%.2f GB, written in %.0f s, quantized in %.0f s), "
+               "precision %s:\n", b->o.weights ? lnx_weights_name(b->o.weights) : "bf16", (double)file_bytes / 1e9,
+               t_write, t_quant, prec);
         printf("  %d frames -> %lld prompt positions; vision %.1f s, prefill %.1f s, decode %.3f s/token\n", F,
                (long long)T, t_vision, t_prefill, t_decode);
         printf("  peak RSS %.2f GiB (after binding: %.2f GiB); after prefill: mapped weights %.2f GiB, anonymous "
@@ -681,6 +775,10 @@ static void print_text(const bench *b)
     if (b->c_bgemm_vision > 0)
         printf("          bf16 backend GEMM %.1f GFLOP/s (vision shapes), %.1f GFLOP/s (prefill shapes)\n",
                b->c_bgemm_vision / 1e9, b->c_bgemm_prefill / 1e9);
+    if (b->c_int8 > 0)
+        printf("          int8 dot product (%s kernels' step) %.1f Gop/s\n", lnx_qisa_name(lnx_qisa_best()),
+               b->c_int8 / 1e9);
+    printf("weights: %s\n", lnx_weights_name(b->o.weights));
     printf("%-13s %10s %12s %14s %10s %7s %11s %13s %11s\n", "stage", "seconds", "work", "rate", "ceiling", "ratio",
            "s/layer", "full-depth s", "full ratio");
     for (int i = 0; i < b->nstages; i++) {
@@ -703,8 +801,8 @@ static void print_text(const bench *b)
             printf("%-13s   decode-everything %.3f s: seek-based is %.1fx faster\n", "", s->baseline,
                    s->baseline / s->seconds);
         if (s->gemm_ceiling > 0)
-            printf("%-13s   %.2f of the bf16 backend's GEMM at these shapes (%.1f GFLOP/s)\n", "",
-                   rate / s->gemm_ceiling, s->gemm_ceiling / 1e9);
+            printf("%-13s   %.2f of the %s GEMM at these shapes (%.1f GFLOP/s)\n", "", rate / s->gemm_ceiling,
+                   quantized(b) ? "float32" : "bf16 backend's", s->gemm_ceiling / 1e9);
         printf("%-13s   %s\n", "", s->params);
     }
 }
@@ -724,6 +822,8 @@ static void print_json(const bench *b)
     json_object_set_new(ceil, "bf16_dot_flops", json_real(b->c_bf16));
     json_object_set_new(ceil, "amx_bf16_flops", json_real(b->c_amx));
     json_object_set_new(ceil, "stream_read_bytes_per_s", json_real(b->c_stream));
+    json_object_set_new(ceil, "int8_dot_ops", json_real(b->c_int8));
+    json_object_set_new(ceil, "int8_kernels", json_string(lnx_qisa_name(lnx_qisa_best())));
     json_object_set_new(ceil, "bf16_gemm_vision_flops", json_real(b->c_bgemm_vision));
     json_object_set_new(ceil, "bf16_gemm_prefill_flops", json_real(b->c_bgemm_prefill));
     json_object_set_new(root, "ceilings", ceil);
@@ -762,6 +862,7 @@ static void print_json(const bench *b)
     json_object_set_new(root, "peak_rss_bytes", json_integer(peak_rss_bytes()));
     json_object_set_new(root, "precision",
                         json_string(lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32"));
+    json_object_set_new(root, "weights", json_string(lnx_weights_name(b->o.weights)));
     json_object_set_new(root, "threads", json_integer(b->o.threads));
     json_object_set_new(root, "runs", json_integer(b->o.runs));
     char *text = json_dumps(root, JSON_INDENT(1));
@@ -775,7 +876,8 @@ static void print_json(const bench *b)
 static int usage(FILE *f, const char *argv0)
 {
     fprintf(f,
-            "usage: %s [--layers N] [--precision f32|bf16|auto] [--runs R] [--threads T] [--json]\n"
+            "usage: %s [--layers N] [--precision f32|bf16|auto] [--weights stored|bf16|q8|q4] [--runs R]\n"
+            "          [--threads T] [--json]\n"
             "          [--stages vision,prefill,decode,sample] [--smoke] [--no-ceilings] [--rss [--rss-dir DIR]]\n",
             argv0);
     return f == stdout ? 0 : 2;
@@ -810,7 +912,18 @@ static int parse(int argc, char **argv, opts *o)
                 o->stages = v;
             else if (!strcmp(a, "--rss-dir"))
                 o->rss_dir = v;
-            else if (!strcmp(a, "--precision")) {
+            else if (!strcmp(a, "--weights")) {
+                if (!strcmp(v, "stored"))
+                    o->weights = LNX_WEIGHTS_STORED;
+                else if (!strcmp(v, "bf16"))
+                    o->weights = LNX_WEIGHTS_BF16;
+                else if (!strcmp(v, "q8"))
+                    o->weights = LNX_WEIGHTS_Q8;
+                else if (!strcmp(v, "q4"))
+                    o->weights = LNX_WEIGHTS_Q4;
+                else
+                    return -1;
+            } else if (!strcmp(a, "--precision")) {
                 if (!strcmp(v, "f32"))
                     o->precision = LNX_PRECISION_F32;
                 else if (!strcmp(v, "bf16"))
@@ -890,6 +1003,7 @@ int main(int argc, char **argv)
         b.c_fgemm_vision1 = ceiling_f32_gemm(b.pool, vs1, 3, 4 * reps);
         b.c_bgemm_vision1 = ceiling_bf16_gemm(b.gemm, b.pool, vs1, 3, 4 * reps);
         b.c_bgemm_prefill = ceiling_bf16_gemm(b.gemm, b.pool, ps, 4, reps);
+        b.c_int8 = quantized(&b) ? ceiling_int8_dot(b.pool) : 0;
     }
 
     static const int full_frames[] = { 1, 8, 32 }, smoke_frames[] = { 1, 2 };

@@ -199,6 +199,25 @@ enum llavanext_precision {
     LLAVANEXT_PRECISION_BF16 = 2
 };
 
+/**
+ * The form the weights are kept in (llavanext_model_params.weights). Quantized formats are
+ * described byte for byte in docs/quantization.md, with their measured accuracy.
+ * @since 0.2
+ */
+enum llavanext_weights {
+    /** As stored in the checkpoint (default): BF16/F16/F32, or the formats of a directory written
+     * by `llavanext-cli quantize`, mapped or read with no conversion. */
+    LLAVANEXT_WEIGHTS_STORED = 0,
+    /** Linear layers and embeddings converted to bf16 on load (halves a float32 checkpoint). */
+    LLAVANEXT_WEIGHTS_BF16 = 1,
+    /** 8-bit: every linear layer and the embeddings in blocks of 32 int8 values with a scale,
+     * quantized on load; products run as int8 dot products. */
+    LLAVANEXT_WEIGHTS_Q8 = 2,
+    /** 4-bit: the decoder's linear layers and embeddings in 4-bit super-blocks with quantized
+     * scales and minimums; the LM head, vision tower and projector in 8-bit. */
+    LLAVANEXT_WEIGHTS_Q4 = 3
+};
+
 /** Parameters of llavanext_model_load(). Initialise with llavanext_model_params_init(). @since 0.1 */
 typedef struct llavanext_model_params {
     uint32_t struct_size;                 /**< sizeof the struct, set by the init function */
@@ -211,6 +230,15 @@ typedef struct llavanext_model_params {
     /** llavanext_precision; default LLAVANEXT_PRECISION_F32 (the reference-exact path). Every
      * encoder and generator of the model computes in it. @since 0.1 */
     int32_t precision;
+    /** llavanext_weights; default (0) LLAVANEXT_WEIGHTS_STORED. A conversion runs on load,
+     * threaded, reported to `progress` (stage LLAVANEXT_STAGE_LOAD, one unit per converted
+     * tensor, then the binding steps); tensors stored quantized already are used as they are.
+     * A matrix whose rows do not fit the format falls back to the next wider one. 64-bit so that
+     * it starts past the 0.1 struct's tail padding (old callers may leave that uninitialised).
+     * @since 0.2 */
+    int64_t weights;
+    /** Threads converting weights on load; 0 = one per CPU. @since 0.2 */
+    int32_t threads;
 } llavanext_model_params;
 
 /**

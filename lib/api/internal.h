@@ -51,6 +51,10 @@ struct llavanext_tensor {
     float *data;
 };
 
+/* Converts the weights as params->weights asks (quantize-on-load, lib/api/model_weights.c);
+ * *converted = the number of tensors converted (progress units reported). */
+lnx_status lnx_model_convert(llavanext_model *m, const llavanext_model_params *params, int64_t *converted);
+
 /* Takes a reference; the matching release is lnx_model_release (= llavanext_model_free). */
 void lnx_model_retain(llavanext_model *m);
 void lnx_model_release(llavanext_model *m);

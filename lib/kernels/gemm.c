@@ -9,6 +9,7 @@
 #include "../base/cpu.h"
 #include "../base/half.h"
 #include "ops.h"
+#include "quant.h"
 
 #ifdef LNX_HAVE_ONEDNN
 #include <dnnl.h>
@@ -398,6 +399,10 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
     int64_t N = W->rows, K = W->cols;
     if (M <= 0 || N <= 0)
         return;
+    if (lnx_dtype_is_quant(W->dtype)) {
+        lnx_qgemm(pool, M, A, lda, W, bias, C, ldc, accumulate);
+        return;
+    }
     if (M <= GEMV_MAX_M || K == 0) {
         gemv(pool, M, A, lda, W, bias, C, ldc, accumulate);
         return;
@@ -439,12 +444,11 @@ void lnx_gemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_
 void lnx_gemm_ref(int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,
                   float *C, int64_t ldc, int accumulate)
 {
-    size_t es = lnx_dtype_size(W->dtype);
     float *row = malloc((size_t)(W->cols ? W->cols : 1) * sizeof(float));
     if (!row)
         return;
     for (int64_t n = 0; n < W->rows; n++) {
-        lnx_widen(W->dtype, (const char *)W->data + (size_t)n * (size_t)W->cols * es, row, (size_t)W->cols);
+        lnx_wmat_row(W, n, row);
         for (int64_t m = 0; m < M; m++) {
             double acc = bias ? bias[n] : 0.0;
             for (int64_t k = 0; k < W->cols; k++)

@@ -547,7 +547,9 @@ static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const f
 #ifdef LNX_HAVE_ONEDNN
     /* the context's caches are internal state, not part of what the caller sees as constant */
     lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    /* quantized weights have their own integer products (lnx_gemm) in either precision */
     if (c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W->rows > 0 && W->cols > 0 &&
+        !lnx_dtype_is_quant(W->dtype) &&
         linear_bf16(c, pool, M, A, lda, 1, &W, &bias, &C, &ldc, accumulate, act) == 0)
         return;
 #endif
@@ -573,7 +575,7 @@ void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const fl
     lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
     int ok = c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W[0]->cols > 0;
     for (int i = 0; ok && i < n; i++)
-        ok = W[i]->rows > 0 && W[i]->cols == W[0]->cols;
+        ok = W[i]->rows > 0 && W[i]->cols == W[0]->cols && !lnx_dtype_is_quant(W[i]->dtype);
     /* a failure part-way leaves earlier products written and later ones not: redo them all */
     if (ok && linear_bf16(c, pool, M, A, lda, n, W, bias, C, ldc, 0, -1) == 0)
         return;

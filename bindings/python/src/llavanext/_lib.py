@@ -52,6 +52,8 @@ class ModelParams(ctypes.Structure):
         ("log", LogCallback),
         ("log_user_data", c_void_p),
         ("precision", c_int32),
+        ("weights", ctypes.c_int64),
+        ("threads", c_int32),
     ]
 
 
