@@ -23,7 +23,10 @@
  *    function says otherwise.
  *  - Threads: the model handle is immutable after load and may be used from many threads at
  *    once. Every other handle is used by one thread at a time (it may move between threads).
- *    Thread counts are parameters; the library changes no process-wide state except the default
+ *    Thread counts are parameters: a handle created with N threads keeps at most N cores
+ *    computing (its products run single-threaded on its own N workers; builds without oneDNN
+ *    hand float32 products to BLAS, threaded as the host configured BLAS). Handles can share one
+ *    pool (llavanext_threadpool). The library changes no process-wide state except the default
  *    log callback when the host sets it.
  *  - Callbacks receive the `user_data` pointer given with them, and run on the thread that made
  *    the call that triggers them.
@@ -635,6 +638,35 @@ LLAVANEXT_API llavanext_status llavanext_tensor_concat(llavanext_tensor **out,
 LLAVANEXT_API void llavanext_tensor_free(llavanext_tensor *tensor);
 
 /* ---------------------------------------------------------------------------------------------
+ * Thread pools shared between handles
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A pool of worker threads that several handles (vision encoders, poolers, generators, of one
+ * model or several) can compute on, so that a host running them side by side keeps exactly the
+ * pool's number of cores busy instead of the sum of the handles' own thread counts. Pass it in
+ * the `threadpool` field of llavanext_vision_encoder_params, llavanext_pooler_params or
+ * llavanext_generator_params; that handle's `threads` is then ignored. Handles sharing a pool may
+ * be called from different threads at the same time: their parallel loops take turns on the
+ * pool (one loop runs at a time; the other callers wait without spinning), so results are exactly
+ * those of unshared handles of the same thread count. Each handle keeps a reference: the pool's
+ * threads end when llavanext_threadpool_free() has been called and the last handle using it is
+ * freed. Thread-safe. @since 0.2
+ */
+typedef struct llavanext_threadpool llavanext_threadpool;
+
+/**
+ * Creates a pool of `threads` workers (the calling thread of each computing call counts as one of
+ * them); 0 = one per CPU the process may run on; at most 1024. @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_threadpool_create(llavanext_threadpool **out, int32_t threads);
+/** Drops the host's reference (the threads end with the last handle using the pool). NULL-safe.
+ * @since 0.2 */
+LLAVANEXT_API void llavanext_threadpool_free(llavanext_threadpool *pool);
+/** The number of workers (0 for NULL). @since 0.2 */
+LLAVANEXT_API int32_t llavanext_threadpool_threads(const llavanext_threadpool *pool);
+
+/* ---------------------------------------------------------------------------------------------
  * Vision encoder: frames to CLIP features
  * ------------------------------------------------------------------------------------------- */
 
@@ -659,6 +691,9 @@ typedef struct llavanext_vision_encoder_params {
      * under it. @since 0.1
      */
     int64_t max_request_bytes;
+    /** Shared pool to compute on instead of the encoder's own (then `threads` is ignored); NULL =
+     * its own pool of `threads` workers. The encoder keeps a reference. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_vision_encoder_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -746,6 +781,8 @@ typedef struct llavanext_pooler_params {
     int32_t threads;     /**< 0 = one per CPU */
     int32_t pool_stride; /**< 0 = config's; 1 = no pooling; s: s x s cells per token */
     int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT */
+    /** Shared pool to compute on (then `threads` is ignored); NULL = its own. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_pooler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -821,6 +858,9 @@ typedef struct llavanext_generator_params {
      * shorter conversations. Must not be negative. @since 0.1
      */
     int64_t max_request_bytes;
+    /** Shared pool to compute on instead of the generator's own (then `threads` is ignored);
+     * NULL = its own pool of `threads` workers. The generator keeps a reference. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_generator_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */

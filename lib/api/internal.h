@@ -65,6 +65,10 @@ lnx_status lnx_tensor_new(llavanext_tensor **out, int32_t kind, int32_t ndim, co
 /* Wraps an internal frames object (takes ownership). */
 lnx_status lnx_frames_wrap(llavanext_frames **out, lnx_frames *f);
 
+/* A handle's pool: the shared one (a reference taken) or a new one of `threads` workers. Freed
+ * with lnx_pool_free either way. */
+lnx_status lnx_api_pool(lnx_pool **out, int32_t threads, llavanext_threadpool *shared);
+
 #define API_CHECK(cond, ...)                                  \
     do {                                                      \
         if (!(cond))                                          \

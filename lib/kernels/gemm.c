@@ -1,7 +1,6 @@
 #include "gemm.h"
 
 #include <cblas.h>
-#include <pthread.h>
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -274,25 +273,57 @@ void lnx_bias_act(lnx_pool *pool, int64_t M, int64_t N, const float *bias, int a
 
 /* ---- the float32 products ----
  *
- * Where the build has oneDNN and the CPU has AVX-512, the float32 products run through oneDNN's
- * sgemm (its AVX-512 kernels: measured 1.7x OpenBLAS's AVX2 kernels here, which is what OpenBLAS
- * runs under the OPENBLAS_CORETYPE=Haswell pin that its older releases need on these CPUs), one
- * OpenMP thread per call, split over the pool's workers by the callers. Otherwise they go to
- * cblas_sgemm.
+ * Where the build has oneDNN, the float32 products run through oneDNN's sgemm (its AVX-512 or
+ * AVX2 kernels as the CPU has them: measured 1.7x OpenBLAS's AVX2 kernels on a Sapphire Rapids,
+ * about equal to them on AVX2 and on a Zen 4/5 class EPYC), one thread per call, split over the
+ * pool's workers by the callers. A handle created with N threads therefore never has more than N
+ * cores computing, and nothing process-wide is touched: oneDNN (OpenMP runtime) reads the calling
+ * thread's own OpenMP thread count, which the pool's workers set to 1 once for themselves, and
+ * which is set to 1 around the call and restored on any other thread (a host thread running
+ * worker 0's share; that setting belongs to that thread alone).
  *
- * OpenBLAS's own threads spin (sched_yield) for a while after every call and compete for the
- * cores with the pool's loops that follow (widening, norms, softmax); many small products
- * (attention) pay its thread hand-off each time. With OpenBLAS, the products are split over the
- * pool's workers instead, each calling BLAS single-threaded: OpenBLAS's thread count is set to 1
- * for the duration (reference counted across concurrent callers, restored by the last one). */
+ * Without oneDNN (meson -Donednn=disabled) the products go to cblas_sgemm in one call from the
+ * calling thread, and BLAS threads them as the host configured it (e.g. OPENBLAS_NUM_THREADS):
+ * the library does not change BLAS's process-wide thread count, so there `threads` bounds only the
+ * library's own loops. */
 
 static int use_dnnl_sgemm(void)
 {
 #ifdef LNX_HAVE_ONEDNN
-    unsigned f = lnx_cpu_flags();
-    return (f & LNX_CPU_AVX512) && (f & LNX_CPU_AVX2);
+    return 1;
 #else
     return 0;
+#endif
+}
+
+int lnx_omp_single_enter(void)
+{
+#ifdef LNX_HAVE_ONEDNN
+    if (lnx_pool_on_worker()) {
+        /* the pool's own thread: set once, kept (no other code runs OpenMP on it) */
+        static _Thread_local int set_once;
+        if (!set_once) {
+            omp_set_num_threads(1);
+            set_once = 1;
+        }
+        return 1;
+    }
+    int saved = omp_get_max_threads();
+    if (saved != 1)
+        omp_set_num_threads(1);
+    return saved;
+#else
+    return 1;
+#endif
+}
+
+void lnx_omp_single_leave(int saved)
+{
+#ifdef LNX_HAVE_ONEDNN
+    if (saved != 1)
+        omp_set_num_threads(saved);
+#else
+    (void)saved;
 #endif
 }
 
@@ -307,13 +338,10 @@ void lnx_sgemm(int b_trans, int64_t M, int64_t N, int64_t K, float alpha, const 
     if (M <= 0 || N <= 0)
         return;
 #ifdef LNX_HAVE_ONEDNN
-    if (use_dnnl_sgemm()) {
-        int saved = omp_get_max_threads();
-        if (saved != 1)
-            omp_set_num_threads(1);
+    {
+        int saved = lnx_omp_single_enter();
         dnnl_status_t st = dnnl_sgemm('N', b_trans ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        if (saved != 1)
-            omp_set_num_threads(saved);
+        lnx_omp_single_leave(saved);
         if (st == dnnl_success)
             return;
         /* (only for arguments it rejects, which ours never are) fall through to BLAS */
@@ -323,43 +351,15 @@ void lnx_sgemm(int b_trans, int64_t M, int64_t N, int64_t K, float alpha, const 
                 (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
-#ifdef LNX_HAVE_OPENBLAS_THREADS
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int blas_users, blas_saved;
-#endif
-
 int lnx_blas_serial_enter(lnx_pool *pool)
 {
-    if (lnx_pool_size(pool) < 2)
-        return 0;
-    /* oneDNN's sgemm runs single-threaded per call already: nothing to change */
-    if (use_dnnl_sgemm())
-        return 2;
-#ifdef LNX_HAVE_OPENBLAS_THREADS
-    pthread_mutex_lock(&blas_lock);
-    if (blas_users++ == 0) {
-        blas_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-    pthread_mutex_unlock(&blas_lock);
-    return 1;
-#else
-    return 0;
-#endif
+    /* oneDNN's sgemm runs single-threaded per call: split the products over the pool */
+    return lnx_pool_size(pool) >= 2 && use_dnnl_sgemm() ? 2 : 0;
 }
 
 void lnx_blas_serial_leave(int entered)
 {
-#ifdef LNX_HAVE_OPENBLAS_THREADS
-    if (entered != 1)
-        return;
-    pthread_mutex_lock(&blas_lock);
-    if (--blas_users == 0)
-        openblas_set_num_threads(blas_saved);
-    pthread_mutex_unlock(&blas_lock);
-#else
     (void)entered;
-#endif
 }
 
 typedef struct rows_ctx {

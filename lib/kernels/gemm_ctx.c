@@ -8,8 +8,8 @@
  * keeps for reuse.
  *
  * Threads: each product is split over the caller's pool (output columns, or the batch) and every
- * worker runs its share through oneDNN single-threaded (its OpenMP thread count is set to 1 for
- * the call and restored). oneDNN's own OpenMP workers would otherwise keep spinning after each
+ * worker runs its share through oneDNN single-threaded (lnx_omp_single_enter: the thread's own
+ * OpenMP thread count is 1 for the call). oneDNN's own OpenMP workers would otherwise keep spinning after each
  * product and take the cores from the pool's next loop (softmax, norms, conversions): measured
  * 1.5-2x slower end to end on 2 cores. */
 #include "gemm.h"
@@ -27,7 +27,6 @@
 
 #ifdef LNX_HAVE_ONEDNN
 #include <dnnl.h>
-#include <omp.h>
 #endif
 
 /* Below this many rows the GEMV (which reads the stored weights directly) is used: matching
@@ -395,8 +394,7 @@ static void split_run(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     split_ctx *s = p;
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
+    int saved = lnx_omp_single_enter();
     for (int64_t part = begin; part < end; part++) {
         lnx_bmm sub = *s->m;
         int64_t total = s->by_batch ? s->m->batch : s->by_cols ? s->m->N : s->m->M;
@@ -441,7 +439,7 @@ static void split_run(void *p, int64_t begin, int64_t end, int worker)
             s->failed = 1;
         }
     }
-    omp_set_num_threads(saved);
+    lnx_omp_single_leave(saved);
 }
 
 static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
