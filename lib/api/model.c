@@ -189,8 +189,18 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
     m->clip.gemm = m->gemm;
     m->proj.gemm = m->gemm;
     m->llama.gemm = m->gemm;
-    lnx_log(&m->log, LNX_LOG_INFO, "compute precision: %s",
-            lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32");
+    if (lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16) {
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: bf16");
+    } else if (p->precision == LNX_PRECISION_AUTO) {
+        /* auto on a CPU without BF16 instructions: the float32 path, said so (never a silent
+         * emulation of bf16 products, which would be slower than float32 here) */
+        const char *why = "";
+        lnx_gemm_bf16_available(&why);
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: f32 (auto: %s; float32 products of the stored weights)",
+                why);
+    } else {
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: f32");
+    }
     return LNX_OK;
 }
 

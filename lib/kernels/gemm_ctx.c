@@ -81,7 +81,11 @@ lnx_status lnx_gemm_ctx_create(lnx_gemm_ctx **out, int32_t precision)
         return lnx_error(LNX_E_INVALID, "precision %d is not one of auto (0), f32 (1), bf16 (2)", (int)precision);
     int bf16 = lnx_gemm_bf16_available(&why);
     if (precision == LNX_PRECISION_BF16 && !bf16)
-        return lnx_error(LNX_E_UNSUPPORTED, "bf16 precision is not available: %s", why);
+        return lnx_error(LNX_E_UNSUPPORTED,
+                         "bf16 precision is not available: %s (emulating bf16 products would be slower than the "
+                         "float32 path, which reads bf16 weights directly: use precision f32 or auto, or quantized "
+                         "weights for less memory traffic)",
+                         why);
     lnx_gemm_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return lnx_error(LNX_E_NOMEM, "out of memory");
