@@ -46,9 +46,10 @@ static void q8_block(const float *x, uint8_t *out)
     put_half(out, d);
     float id = d > 0.0f ? 1.0f / d : 0.0f;
     for (int i = 0; i < LNX_QBLOCK; i++) {
-        float q = nearbyintf(x[i] * id);
-        q = q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q;
-        out[2 + i] = (uint8_t)(int8_t)q;
+        /* to nearest, halves away from zero (no library call: this loop vectorizes) */
+        float v = x[i] * id;
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        out[2 + i] = (uint8_t)(int8_t)(int)(v + (v < 0.0f ? -0.5f : 0.5f));
     }
 }
 
@@ -73,19 +74,18 @@ void lnx_q4_unpack_scales(const uint8_t *super, int which, uint8_t out[8])
         out[j] = (uint8_t)((bits >> (6 * j)) & 63);
 }
 
-static int q4_level(float x, float s, float m)
+/* The level of x for scale s (is = 1 / s) and minimum m: to nearest, halves up, in 0..15. */
+static int q4_level(float x, float is, float m)
 {
-    if (s <= 0.0f)
-        return 0;
-    float q = nearbyintf((x + m) / s);
-    return q < 0.0f ? 0 : q > 15.0f ? 15 : (int)q;
+    float v = (x + m) * is;
+    return v <= 0.0f ? 0 : v >= 15.0f ? 15 : (int)(v + 0.5f);
 }
 
-static double sub_sse(const float *x, float s, float m)
+static float sub_sse(const float *x, float s, float m)
 {
-    double e = 0;
+    float e = 0.0f, is = s > 0.0f ? 1.0f / s : 0.0f;
     for (int i = 0; i < LNX_QBLOCK; i++) {
-        double d = (double)s * q4_level(x[i], s, m) - m - x[i];
+        float d = s * (float)q4_level(x[i], is, m) - m - x[i];
         e += d * d;
     }
     return e;
@@ -101,12 +101,13 @@ static void q4_fit(const float *x, float *s_out, float *m_out)
         hi = fmaxf(hi, x[i]);
     }
     float s = (hi - lo) / 15.0f, m = -lo;
-    double best = sub_sse(x, s, m);
+    float best = sub_sse(x, s, m);
     float bs = s, bm = m;
-    for (int it = 0; it < 4 && s > 0.0f; it++) {
+    for (int it = 0; it < 2 && s > 0.0f; it++) {
         double sq = 0, sqq = 0, sx = 0, sxq = 0;
+        const float is = 1.0f / s;
         for (int i = 0; i < LNX_QBLOCK; i++) {
-            int q = q4_level(x[i], s, m);
+            int q = q4_level(x[i], is, m);
             sq += q;
             sqq += (double)q * q;
             sx += x[i];
@@ -124,7 +125,7 @@ static void q4_fit(const float *x, float *s_out, float *m_out)
         }
         if (cs <= 0.0f)
             break;
-        double e = sub_sse(x, cs, cm);
+        float e = sub_sse(x, cs, cm);
         if (e >= best)
             break;
         best = e;
@@ -152,13 +153,13 @@ static void q4_super(const float *x, int nsub, uint8_t *out)
     uint8_t sc[8] = { 0 }, mn[8] = { 0 };
     for (int j = 0; j < nsub; j++) {
         int a = d > 0.0f ? (int)nearbyintf(s[j] / d) : 0, b = dmin > 0.0f ? (int)nearbyintf(m[j] / dmin) : 0;
-        double best = -1;
+        float best = -1;
         for (int da = -1; da <= 1; da++)
             for (int db = -1; db <= 1; db++) {
                 int ca = a + da, cb = b + db;
-                if (ca < 0 || ca > 63 || cb < 0 || cb > 63)
+                if (ca < 0 || ca > 63 || cb < 0 || cb > 63 || (da && db))
                     continue;
-                double e = sub_sse(x + j * LNX_QBLOCK, d * (float)ca, dmin * (float)cb);
+                float e = sub_sse(x + j * LNX_QBLOCK, d * (float)ca, dmin * (float)cb);
                 if (best < 0 || e < best) {
                     best = e;
                     sc[j] = (uint8_t)ca;
@@ -172,10 +173,10 @@ static void q4_super(const float *x, int nsub, uint8_t *out)
     put6(out + 10, mn);
     for (int j = 0; j < nsub; j++) {
         const float *xj = x + j * LNX_QBLOCK;
-        float es = d * sc[j], em = dmin * mn[j];
+        float es = d * sc[j], em = dmin * mn[j], ies = es > 0.0f ? 1.0f / es : 0.0f;
         uint8_t *q = out + LNX_Q4_HEAD + 16 * j;
         for (int i = 0; i < 16; i++)
-            q[i] = (uint8_t)(q4_level(xj[i], es, em) | q4_level(xj[i + 16], es, em) << 4);
+            q[i] = (uint8_t)(q4_level(xj[i], ies, em) | q4_level(xj[i + 16], ies, em) << 4);
     }
 }
 
