@@ -297,33 +297,3 @@ void lnx_wmat_row(const lnx_wmat *W, int64_t r, float *out)
     const char *row = (const char *)W->data + (size_t)r * lnx_row_bytes(W->dtype, W->cols);
     lnx_dequantize_row(W->dtype, row, W->cols, out);
 }
-
-typedef struct qm_ctx {
-    const lnx_wmat *src;
-    lnx_dtype dt;
-    uint8_t *out;
-    float *rows; /* one row of float32 per worker */
-} qm_ctx;
-
-static void quant_matrix_rows(void *p, int64_t begin, int64_t end, int worker)
-{
-    const qm_ctx *c = p;
-    int64_t K = c->src->cols;
-    float *row = c->rows + (size_t)worker * (size_t)K;
-    size_t rb = lnx_row_bytes(c->dt, K);
-    for (int64_t r = begin; r < end; r++) {
-        lnx_wmat_row(c->src, r, row);
-        lnx_quantize_row(c->dt, row, K, c->out + (size_t)r * rb);
-    }
-}
-
-lnx_status lnx_quantize_matrix(lnx_pool *pool, const lnx_wmat *src, lnx_dtype dt, void *out)
-{
-    qm_ctx c = { src, dt, out, lnx_amalloc(sizeof(float) * (size_t)src->cols * (size_t)lnx_pool_size(pool)) };
-    if (!c.rows)
-        return lnx_error(LNX_E_NOMEM, "out of memory quantizing a [%lld x %lld] weight", (long long)src->rows,
-                         (long long)src->cols);
-    lnx_parallel_for(pool, src->rows, quant_matrix_rows, &c);
-    lnx_afree(c.rows);
-    return LNX_OK;
-}

@@ -57,8 +57,4 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
 /* Row r of a weight in any dtype as float32 (out[W->cols]). */
 void lnx_wmat_row(const lnx_wmat *W, int64_t r, float *out);
 
-/* Quantizes a float32 weight [rows x cols] (F32/F16/BF16 stored) into `out`
- * (rows * lnx_row_bytes(dt, cols) bytes), rows split over the pool. */
-lnx_status lnx_quantize_matrix(lnx_pool *pool, const lnx_wmat *src, lnx_dtype dt, void *out);
-
 #endif

@@ -114,10 +114,11 @@ T_AVX2 INLINE __m256i nibbles32(const uint8_t *p)
             t->out[0][r] = out[r];                                                             \
     } while (0)
 
-#define Q4_GEMV_BODY(DOT)                                                                       \
+#define Q4_GEMV_BODY(DOT, PAIRS)                                                                \
     do {                                                                                       \
         const int64_t nb = t->K / 32;                                                          \
         __m128 acc = _mm_setzero_ps();                                                         \
+        __m256 acc8 = _mm256_setzero_ps(); /* PAIRS: [sub-block j: r0..r3 | j + 1: r0..r3] */  \
         __m256 macc[4];                                                                        \
         for (int r = 0; r < 4; r++)                                                            \
             macc[r] = _mm256_setzero_ps();                                                     \
@@ -146,7 +147,9 @@ T_AVX2 INLINE __m256i nibbles32(const uint8_t *p)
                               _mm256_castps256_ps128(c26), _mm256_castps256_ps128(c37),        \
                               _mm256_extractf128_ps(c04, 1), _mm256_extractf128_ps(c15, 1),    \
                               _mm256_extractf128_ps(c26, 1), _mm256_extractf128_ps(c37, 1) };  \
-            for (int j = 0; j < nsub; j++) {                                                   \
+            int j = 0;                                                                         \
+            PAIRS;                                                                             \
+            for (; j < nsub; j++) {                                                            \
                 __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[0] + (b + j) * 32));     \
                 __m256i s32[4];                                                                \
                 for (int r = 0; r < 4; r++)                                                    \
@@ -156,6 +159,7 @@ T_AVX2 INLINE __m256i nibbles32(const uint8_t *p)
             }                                                                                  \
             off += 16 + 16 * (size_t)nsub;                                                     \
         }                                                                                      \
+        acc = _mm_add_ps(acc, _mm_add_ps(_mm256_castps256_ps128(acc8), _mm256_extractf128_ps(acc8, 1))); \
         float out[4];                                                                          \
         _mm_storeu_ps(out, acc);                                                               \
         for (int r = 0; r < 4; r++)                                                            \
@@ -273,10 +277,39 @@ T_AVX2 INLINE void store_tile(lnx_qtile *t, __m256 acc01, __m256 acc23)
                 t->out[m][r] -= hsum8(macc[m][r]);                                             \
     } while (0)
 
-#define VARIANT(NAME, TARGET, DOT)                                                             \
+
+/* AVX-512 VNNI decode of Q4: two sub-blocks (64 values) of a row per 512-bit vpdpbusd against the
+ * activations as they are (sub-block j then j + 1): the row's 32 bytes placed in the four 128-bit
+ * lanes as [j, j, j + 1, j + 1], the odd lanes shifted down by 4, masked; the four rows' sums
+ * reduced to [j: r0..r3 | j + 1: r0..r3]. */
+#define Q4_PAIRS_VNNI512                                                                        \
+    for (; j + 1 < nsub; j += 2) {                                                             \
+        const __m512i shifts = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);                      \
+        __m512i a = _mm512_loadu_si512((const void *)(t->q[0] + (b + j) * 32));                \
+        __m512i s5[4];                                                                         \
+        for (int r = 0; r < 4; r++) {                                                          \
+            __m512i x = _mm512_castsi256_si512(                                                \
+                _mm256_loadu_si256((const __m256i *)(t->w[r] + off + 16 + 16 * j)));           \
+            x = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(1, 1, 0, 0));                           \
+            x = _mm512_and_si512(_mm512_srlv_epi64(x, shifts), _mm512_set1_epi8(15));          \
+            s5[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x, a);                         \
+        }                                                                                      \
+        __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s5[0], s5[1]), _mm512_unpackhi_epi32(s5[0], s5[1])); \
+        __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s5[2], s5[3]), _mm512_unpackhi_epi32(s5[2], s5[3])); \
+        __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23)); \
+        __m512i v = _mm512_add_epi32(u, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(2, 3, 0, 1)));  \
+        __m256i pr = _mm512_castsi512_si256(_mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(2, 0, 2, 0))); \
+        __m256 sc2 = _mm256_set_m128(col[j + 1], col[j]);                                      \
+        acc8 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pr),                                         \
+                               _mm256_mul_ps(sc2, two_scales(t->d[0][b + j], t->d[0][b + j + 1])), acc8); \
+    }
+
+#define Q4_NO_PAIRS ((void)0)
+
+#define VARIANT(NAME, TARGET, DOT, PAIRS)                                                             \
     TARGET static void NAME##_q8_1(lnx_qtile *t) { Q8_GEMV_BODY(DOT); }                        \
     TARGET static void NAME##_q8_4(lnx_qtile *t) { Q8_GEMM_BODY(DOT); }                        \
-    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_GEMV_BODY(DOT); }                        \
+    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_GEMV_BODY(DOT, PAIRS); }                 \
     TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_GEMM_BODY(DOT); }                        \
     void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \
     {                                                                                          \
@@ -291,9 +324,9 @@ void lnx_qtile_avx512vnni(lnx_dtype dt, lnx_qtile *t, int nm);
 void lnx_qtile_avxvnni(lnx_dtype dt, lnx_qtile *t, int nm);
 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s);
 
-VARIANT(avx2, T_AVX2, DOT_AVX2)
-VARIANT(avx512vnni, T_VNNI512, DOT_VNNI512)
-VARIANT(avxvnni, T_AVXVNNI, DOT_AVXVNNI)
+VARIANT(avx2, T_AVX2, DOT_AVX2, Q4_NO_PAIRS)
+VARIANT(avx512vnni, T_VNNI512, DOT_VNNI512, Q4_PAIRS_VNNI512)
+VARIANT(avxvnni, T_AVXVNNI, DOT_AVXVNNI, Q4_NO_PAIRS)
 
 /* lnx_quantize_acts on AVX2: the same values as the scalar version (the scale, 127 / amax, and
  * round-to-nearest-even conversions are the same operations). */

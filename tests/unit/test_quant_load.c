@@ -159,6 +159,14 @@ static void weights_parameter_and_progress(void **s)
     assert_int_equal(log.last_done, 39);
     assert_int_equal(log.calls, 1 + 36 + 4);
     llavanext_model_free(m);
+    /* bf16 on a bf16 checkpoint converts nothing: only the three binding steps */
+    progress_log none = { 0, 0, 0, -1 };
+    p.progress_user_data = &none;
+    p.weights = LLAVANEXT_WEIGHTS_BF16;
+    assert_int_equal(llavanext_model_load(&m, tu_data("tiny-a"), &p), LLAVANEXT_OK);
+    assert_int_equal(none.total, 3);
+    llavanext_model_free(m);
+    p.weights = LLAVANEXT_WEIGHTS_Q8;
     /* cancelling part-way through the conversion */
     progress_log stop = { 0, 0, 0, 5 };
     p.progress_user_data = &stop;
@@ -201,6 +209,46 @@ static void quantized_file_maps_without_conversion(void **s)
     free(dir);
 }
 
+/* A float32 checkpoint: a row width that fits no block becomes bf16 (the next wider format),
+ * one that fits becomes q8, and the values survive within each format's error. */
+static void float32_checkpoint_falls_back_to_bf16(void **s)
+{
+    (void)s;
+    char *dir = tu_tempdir(), path[4096];
+    snprintf(path, sizeof path, "%s/f32.safetensors", dir);
+    float a[4 * 40], b[4 * 64];
+    tu_fill_random(a, 4 * 40, 1);
+    tu_fill_random(b, 4 * 64, 2);
+    lnx_st_writer *w;
+    assert_int_equal(lnx_st_writer_create(&w), LNX_OK);
+    const int64_t sa[2] = { 4, 40 }, sb[2] = { 4, 64 };
+    assert_int_equal(lnx_st_writer_add(w, "model.language_model.layers.0.mlp.down_proj.weight", LNX_ST_F32, 2, sa, a), LNX_OK);
+    assert_int_equal(lnx_st_writer_add(w, "model.language_model.layers.0.mlp.up_proj.weight", LNX_ST_F32, 2, sb, b), LNX_OK);
+    assert_int_equal(lnx_st_writer_save(w, path), LNX_OK);
+    lnx_st_writer_free(w);
+    lnx_st *st;
+    lnx_wstore *ws;
+    assert_int_equal(lnx_st_open(&st, path, LNX_ST_READ), LNX_OK);
+    assert_int_equal(lnx_wstore_create(&ws, st), LNX_OK);
+    assert_int_equal(lnx_wstore_convert(ws, LNX_WEIGHTS_Q8, NULL, 0, NULL, NULL), LNX_OK);
+    lnx_wmat da, db;
+    assert_int_equal(lnx_wstore_matrix(ws, "model.language_model.layers.0.mlp.down_proj.weight", 4, 40, &da), LNX_OK);
+    assert_int_equal(lnx_wstore_matrix(ws, "model.language_model.layers.0.mlp.up_proj.weight", 4, 64, &db), LNX_OK);
+    assert_int_equal(da.dtype, LNX_DT_BF16);
+    assert_int_equal(db.dtype, LNX_DT_Q8);
+    float row[64];
+    lnx_wmat_row(&da, 3, row);
+    for (int k = 0; k < 40; k++)
+        assert_true(fabsf(row[k] - a[3 * 40 + k]) <= fabsf(a[3 * 40 + k]) / 256.0f);
+    lnx_wmat_row(&db, 3, row);
+    for (int k = 0; k < 64; k++)
+        assert_true(fabsf(row[k] - b[3 * 64 + k]) <= 1.0f / 127.0f);
+    lnx_wstore_free(ws);
+    lnx_st_close(st);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +256,7 @@ int main(void)
         cmocka_unit_test(weights_kinds_by_name),
         cmocka_unit_test(weights_parameter_and_progress),
         cmocka_unit_test(quantized_file_maps_without_conversion),
+        cmocka_unit_test(float32_checkpoint_falls_back_to_bf16),
     };
     return cmocka_run_group_tests_name("quant_load", tests, NULL, NULL);
 }
