@@ -9,9 +9,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef LNX_HAVE_ONEDNN
+#include <dnnl.h>
+#include <omp.h>
+#endif
+
 #include "base/alloc.h"
 #include "base/cpu.h"
+#include "base/half.h"
 #include "kernels/gemm.h"
+#include "kernels/quant.h"
 
 double bench_now(void)
 {
@@ -27,40 +34,6 @@ static void fill_floats(float *p, size_t n)
         s = s * 1664525u + 1013904223u;
         p[i] = (float)(s >> 9) * (1.0f / 8388608.0f) - 0.5f;
     }
-}
-
-double ceiling_sgemm(const gemm_shape *shapes, int n, int reps)
-{
-    double flop = 0, secs = 0;
-    for (int i = 0; i < n; i++) {
-        const gemm_shape *s = &shapes[i];
-        float *A = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->K));
-        float *B = lnx_amalloc(sizeof(float) * (size_t)(s->N * s->K));
-        float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
-        if (!A || !B || !C) {
-            lnx_afree(A);
-            lnx_afree(B);
-            lnx_afree(C);
-            return 0;
-        }
-        fill_floats(A, (size_t)(s->M * s->K));
-        fill_floats(B, (size_t)(s->N * s->K));
-        double best = 1e30;
-        for (int r = 0; r <= reps; r++) { /* the first call warms up */
-            double t0 = bench_now();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->M, (int)s->N, (int)s->K, 1.0f, A, (int)s->K, B,
-                        (int)s->K, 0.0f, C, (int)s->N);
-            double t = bench_now() - t0;
-            if (r > 0 && t < best)
-                best = t;
-        }
-        flop += 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->count;
-        secs += best * (double)s->count;
-        lnx_afree(A);
-        lnx_afree(B);
-        lnx_afree(C);
-    }
-    return secs > 0 ? flop / secs : 0;
 }
 
 /* ---- streaming read ---- */
@@ -196,6 +169,64 @@ double ceiling_bf16_dot(lnx_pool *pool)
     return spin_rate(pool, bf16_part);
 }
 
+/* ---- int8 dot products (the quantized kernels' step: 32 u8 x s8 products into s32 lanes) ---- */
+
+#define I8_ITERS 1000000
+
+__attribute__((target("avx2")))
+static int i8_spin_avx2(void)
+{
+    __m256i acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+    for (long it = 0; it < I8_ITERS; it++) {
+        for (int i = 0; i < 8; i++)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one));
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++)
+        s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))
+static int i8_spin_vnni(void)
+{
+    __m256i acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+    for (long it = 0; it < I8_ITERS; it++) {
+        for (int i = 0; i < 8; i++)
+            acc[i] = _mm256_dpbusd_epi32(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++)
+        s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0);
+}
+
+static void i8_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    const int vnni = lnx_qisa_best() == LNX_QISA_AVX512VNNI;
+    for (int64_t i = begin; i < end; i++) {
+        c->sink[worker] += (float)(vnni ? i8_spin_vnni() : i8_spin_avx2());
+        c->flop[worker] += (double)I8_ITERS * 8 * 32 * 2;
+    }
+}
+
+double ceiling_int8_dot(lnx_pool *pool)
+{
+    lnx_qisa isa = lnx_qisa_best();
+    if (isa != LNX_QISA_AVX2 && isa != LNX_QISA_AVX512VNNI)
+        return 0;
+    return spin_rate(pool, i8_part);
+}
+
 /* ---- AMX ---- */
 
 #define AMX_ITERS 200000
@@ -257,54 +288,248 @@ double ceiling_amx_bf16(lnx_pool *pool)
     return spin_rate(pool, amx_part);
 }
 
-/* FLOP/s of the library's own linear product (lnx_gemm_x through ctx, NULL = float32) over the
- * shapes, with weights stored as `dt` (BF16 or F32); 0 when out of memory. */
-static double library_gemm_rate(const lnx_gemm_ctx *ctx, lnx_pool *pool, lnx_dtype dt, const gemm_shape *shapes, int n,
-                                int reps)
+/* ---- independent GEMM ceilings: BLAS and oneDNN's matmul, each threaded by itself ---- */
+
+/* OpenBLAS's thread count, when the BLAS is OpenBLAS (weak: absent with another CBLAS). The
+ * benchmark is the host here, and sets it for its own ceiling calls only. */
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+typedef struct gemm_bufs {
+    float *A, *B, *C;
+    uint16_t *Ah, *Bh;
+} gemm_bufs;
+
+static void bufs_free(gemm_bufs *g)
+{
+    lnx_afree(g->A);
+    lnx_afree(g->B);
+    lnx_afree(g->C);
+    lnx_afree(g->Ah);
+    lnx_afree(g->Bh);
+    memset(g, 0, sizeof *g);
+}
+
+static int bufs_alloc(gemm_bufs *g, const gemm_shape *s, int bf16)
+{
+    memset(g, 0, sizeof *g);
+    size_t a = (size_t)(s->M * s->K), b = (size_t)(s->N * s->K);
+    g->A = lnx_amalloc(sizeof(float) * a);
+    g->B = lnx_amalloc(sizeof(float) * b);
+    g->C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
+    if (bf16) {
+        g->Ah = lnx_amalloc(2 * a);
+        g->Bh = lnx_amalloc(2 * b);
+    }
+    if (!g->A || !g->B || !g->C || (bf16 && (!g->Ah || !g->Bh))) {
+        bufs_free(g);
+        return -1;
+    }
+    fill_floats(g->A, a);
+    fill_floats(g->B, b);
+    if (bf16) {
+        for (size_t i = 0; i < a; i++)
+            g->Ah[i] = lnx_f32_to_bf16(g->A[i]);
+        for (size_t i = 0; i < b; i++)
+            g->Bh[i] = lnx_f32_to_bf16(g->B[i]);
+    }
+    return 0;
+}
+
+static double blas_once(const gemm_shape *s, gemm_bufs *g)
+{
+    double t0 = bench_now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->M, (int)s->N, (int)s->K, 1.0f, g->A, (int)s->K, g->B,
+                (int)s->K, 0.0f, g->C, (int)s->N);
+    return bench_now() - t0;
+}
+
+#ifdef LNX_HAVE_ONEDNN
+typedef struct dnnl_mm {
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} dnnl_mm;
+
+static void mm_free(dnnl_mm *m)
+{
+    if (m->a)
+        dnnl_memory_destroy(m->a);
+    if (m->b)
+        dnnl_memory_destroy(m->b);
+    if (m->c)
+        dnnl_memory_destroy(m->c);
+    if (m->prim)
+        dnnl_primitive_destroy(m->prim);
+    if (m->strm)
+        dnnl_stream_destroy(m->strm);
+    if (m->eng)
+        dnnl_engine_destroy(m->eng);
+    memset(m, 0, sizeof *m);
+}
+
+/* C[M,N] f32 = A[M,K] x B^T (B stored [N,K] row-major: the matmul's weights [K,N] with strides
+ * {1, K}); A and B f32 or bf16. */
+static int mm_create(dnnl_mm *m, const gemm_shape *s, gemm_bufs *g, int bf16)
+{
+    memset(m, 0, sizeof *m);
+    dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_dims_t adims = { s->M, s->K }, bdims = { s->K, s->N }, cdims = { s->M, s->N };
+    dnnl_dims_t astr = { s->K, 1 }, bstr = { 1, s->K }, cstr = { s->N, 1 };
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_engine_create(&m->eng, dnnl_cpu, 0) || dnnl_stream_create(&m->strm, m->eng, dnnl_stream_default_flags) ||
+        dnnl_memory_desc_init_by_strides(&ad, 2, adims, dt, astr) ||
+        dnnl_memory_desc_init_by_strides(&bd, 2, bdims, dt, bstr) ||
+        dnnl_memory_desc_init_by_strides(&cd, 2, cdims, dnnl_f32, cstr))
+        goto fail;
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) || dnnl_primitive_desc_create(&pd, &md, NULL, m->eng, NULL) ||
+        dnnl_primitive_create(&m->prim, pd))
+        goto fail;
+    dnnl_primitive_desc_destroy(pd);
+    pd = NULL;
+    if (dnnl_memory_create(&m->a, &ad, m->eng, bf16 ? (void *)g->Ah : (void *)g->A) ||
+        dnnl_memory_create(&m->b, &bd, m->eng, bf16 ? (void *)g->Bh : (void *)g->B) ||
+        dnnl_memory_create(&m->c, &cd, m->eng, g->C))
+        goto fail;
+    return 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    mm_free(m);
+    return -1;
+}
+
+static double mm_once(dnnl_mm *m)
+{
+    dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, m->a }, { DNNL_ARG_WEIGHTS, m->b }, { DNNL_ARG_DST, m->c } };
+    double t0 = bench_now();
+    dnnl_primitive_execute(m->prim, m->strm, 3, args);
+    dnnl_stream_wait(m->strm);
+    return bench_now() - t0;
+}
+#endif
+
+double ceiling_gemm(int backend, int bf16, const gemm_shape *shapes, int n, int reps, int threads)
 {
     double flop = 0, secs = 0;
-    for (int i = 0; i < n; i++) {
+#ifdef LNX_HAVE_ONEDNN
+    int omp_saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#endif
+    int blas_saved = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+    if (openblas_set_num_threads)
+        openblas_set_num_threads(threads);
+    for (int i = 0; i < n && secs >= 0; i++) {
         const gemm_shape *s = &shapes[i];
-        float *A = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->K));
-        void *B = lnx_amalloc(lnx_dtype_size(dt) * (size_t)(s->N * s->K));
-        float *C = lnx_amalloc(sizeof(float) * (size_t)(s->M * s->N));
+        gemm_bufs g;
+        if ((backend == CEIL_BLAS && bf16) || bufs_alloc(&g, s, bf16)) {
+            secs = -1;
+            break;
+        }
         double best = 1e30;
-        if (A && B && C) {
-            fill_floats(A, (size_t)(s->M * s->K));
-            for (size_t k = 0; k < (size_t)(s->N * s->K); k++) {
-                if (dt == LNX_DT_F32)
-                    ((float *)B)[k] = (float)(k * 7 & 255) * (1.0f / 256.0f) - 0.5f;
-                else
-                    ((uint16_t *)B)[k] = (uint16_t)(0x3c00 + (k * 7 & 255));
-            }
-            lnx_wmat W = { B, dt, s->N, s->K };
+        if (backend == CEIL_BLAS) {
             for (int r = 0; r <= reps; r++) { /* the first call warms up */
-                double t0 = bench_now();
-                lnx_gemm_x(ctx, pool, s->M, A, s->K, &W, NULL, C, s->N, 0);
-                double t = bench_now() - t0;
+                double t = blas_once(s, &g);
                 if (r > 0 && t < best)
                     best = t;
             }
+        } else {
+#ifdef LNX_HAVE_ONEDNN
+            dnnl_mm m;
+            if (mm_create(&m, s, &g, bf16) == 0) {
+                for (int r = 0; r <= reps; r++) {
+                    double t = mm_once(&m);
+                    if (r > 0 && t < best)
+                        best = t;
+                }
+                mm_free(&m);
+            }
+#endif
         }
-        lnx_afree(A);
-        lnx_afree(B);
-        lnx_afree(C);
-        if (best >= 1e30)
-            return 0;
+        bufs_free(&g);
+        if (best >= 1e30) {
+            secs = -1;
+            break;
+        }
         flop += 2.0 * (double)s->M * (double)s->N * (double)s->K * (double)s->count;
         secs += best * (double)s->count;
     }
-    return flop / secs;
+    if (openblas_set_num_threads && blas_saved > 0)
+        openblas_set_num_threads(blas_saved);
+#ifdef LNX_HAVE_ONEDNN
+    omp_set_num_threads(omp_saved);
+#endif
+    return secs > 0 ? flop / secs : 0;
 }
 
-double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
+/* ---- float32 FMA instruction peak ---- */
+
+#define FMA_ITERS 4000000
+
+__attribute__((target("avx512f")))
+static float fma_spin_avx512(void)
 {
-    if (lnx_gemm_ctx_precision(ctx) != LNX_PRECISION_BF16)
-        return 0;
-    return library_gemm_rate(ctx, pool, LNX_DT_BF16, shapes, n, reps);
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    for (long it = 0; it < FMA_ITERS; it++) {
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
 }
 
-double ceiling_f32_gemm(lnx_pool *pool, const gemm_shape *shapes, int n, int reps)
+__attribute__((target("avx2,fma")))
+static float fma_spin_avx2(void)
 {
-    return library_gemm_rate(NULL, pool, LNX_DT_F32, shapes, n, reps);
+    __m256 acc[12];
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm256_set1_ps((float)i);
+    __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
+    for (long it = 0; it < FMA_ITERS; it++) {
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+    }
+    __m256 s = acc[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, acc[i]);
+    float o[8];
+    _mm256_storeu_ps(o, s);
+    return o[0] + o[7];
+}
+
+static void fma512_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        c->sink[worker] += fma_spin_avx512();
+        c->flop[worker] += (double)FMA_ITERS * 12 * 16 * 2;
+    }
+}
+
+static void fma256_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        c->sink[worker] += fma_spin_avx2();
+        c->flop[worker] += (double)FMA_ITERS * 12 * 8 * 2;
+    }
+}
+
+double ceiling_fma_peak(lnx_pool *pool, int avx512)
+{
+    /* the CPU's own features, not the library's (possibly masked) dispatch */
+    __builtin_cpu_init();
+    if (avx512)
+        return __builtin_cpu_supports("avx512f") ? spin_rate(pool, fma512_part) : 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? spin_rate(pool, fma256_part) : 0;
 }

@@ -1,5 +1,5 @@
-/* Machine ceilings measured in the benchmark's own run: what the hardware (and OpenBLAS) can do
- * at best, to put each stage's rate next to. */
+/* Machine ceilings measured in the benchmark's own run, independently of the library's kernels:
+ * BLAS and oneDNN GEMMs at a stage's shapes, instruction peaks, a streaming read. */
 #ifndef LNX_BENCH_CEILING_H
 #define LNX_BENCH_CEILING_H
 
@@ -13,13 +13,7 @@ typedef struct gemm_shape {
     int64_t count; /* how many times the stage runs this shape (weights the average) */
 } gemm_shape;
 
-/* FLOP/s of cblas_sgemm (row-major A[M,K] x B[N,K]^T, as lnx_gemm calls it) over the shapes,
- * each weighted by its count: total FLOP / total time, best of `reps` per shape. */
-double ceiling_sgemm(const gemm_shape *shapes, int n, int reps);
 
-/* FLOP/s of the library's float32 GEMM (lnx_gemm on float32 weights, split over the pool as the
- * library runs it: oneDNN's sgemm where the build and CPU have it, else BLAS) over the shapes. */
-double ceiling_f32_gemm(lnx_pool *pool, const gemm_shape *shapes, int n, int reps);
 
 /* Bytes/s of a streaming read of a `bytes` buffer split over the pool's threads (best of reps). */
 double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
@@ -28,14 +22,27 @@ double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
  * the CPU lacks AVX512-BF16. */
 double ceiling_bf16_dot(lnx_pool *pool);
 
+/* Operations/s (2 per product) of the int8 dot-product step the quantized kernels use here
+ * (AVX-512 VNNI vpdpbusd on 256-bit vectors, or AVX2 vpmaddubsw + vpmaddwd + vpaddd),
+ * register-resident, on every pool thread; 0 when neither runs. */
+double ceiling_int8_dot(lnx_pool *pool);
+
 /* FLOP/s of AMX BF16 tile products (tdpbf16ps) on every pool thread; 0 when the CPU or the
  * kernel does not offer AMX. */
 double ceiling_amx_bf16(lnx_pool *pool);
 
-/* FLOP/s of the library's bf16 linear product (float32 activations rounded to bf16, bf16 weights,
- * float32 output: our AMX kernel where the CPU has AMX, else oneDNN's matmul; split over the pool
- * as the library runs it) over the shapes; 0 when the context is not bf16. */
-double ceiling_bf16_gemm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const gemm_shape *shapes, int n, int reps);
+
+/* The GEMM ceilings independent of the library's kernels: FLOP/s over the shapes (weighted by
+ * count; best of `reps` per shape after a warm-up) of CEIL_BLAS (cblas_sgemm, OpenBLAS's own
+ * threads set to `threads` for the call) or CEIL_ONEDNN (oneDNN's matmul primitive, its OpenMP
+ * runtime at `threads`), float32 or (bf16 != 0, oneDNN only) bf16 inputs with float32 output;
+ * 0 when the backend is missing or out of memory. */
+enum { CEIL_BLAS = 0, CEIL_ONEDNN = 1 };
+double ceiling_gemm(int backend, int bf16, const gemm_shape *shapes, int n, int reps, int threads);
+
+/* FLOP/s of register-resident float32 FMAs (AVX-512 when avx512, else AVX2) on every pool
+ * thread: the instruction peak; 0 when the CPU lacks the ISA. */
+double ceiling_fma_peak(lnx_pool *pool, int avx512);
 
 double bench_now(void);
 

@@ -42,6 +42,7 @@ typedef struct cli_run_opts {
     int load_read;
     int32_t precision; /* llavanext_precision */
     const char *cache_dir; /* embedding cache directory, or NULL */
+    int32_t weights;   /* llavanext_weights */
 } cli_run_opts;
 
 int cli_usage_error(const char *fmt, ...);
@@ -58,10 +59,16 @@ int cli_cmd_tokenize(int argc, char **argv);
 int cli_cmd_detokenize(int argc, char **argv);
 int cli_cmd_render(int argc, char **argv);
 int cli_cmd_info(int argc, char **argv);
+int cli_cmd_quantize(int argc, char **argv);
+/* "stored", "bf16", "q8", "q4" -> llavanext_weights; 0 when it is none of them. */
+int cli_parse_weights(const char *v, int32_t *out);
 
 /* Loads a model, printing the error on failure (NULL). */
 llavanext_model *cli_load_model(const char *dir, int32_t mode);
 /* The same with a compute precision (llavanext_precision). */
 llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t precision);
+/* The same with a weight format (llavanext_weights) converted on load with `threads` threads. */
+llavanext_model *cli_load_model_weights(const char *dir, int32_t mode, int32_t precision, int32_t weights,
+                                        int32_t threads);
 
 #endif

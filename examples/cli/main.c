@@ -17,6 +17,7 @@ static const char usage[] =
     "  detokenize  print the text of token ids\n"
     "  render      print the chat template rendered for a conversation\n"
     "  info        describe a model or a media file as JSON\n"
+    "  quantize    write a checkpoint with its weights in q8, q4 or bf16 (loads with no work)\n"
     "\n"
     "run options:\n"
     "  --model DIR           Hugging Face checkpoint directory (required)\n"
@@ -39,6 +40,8 @@ static const char usage[] =
     "                        AVX512-BF16) or auto (bf16 where the CPU has it)\n"
     "  --cache-dir DIR       reuse (and keep) video and image embeddings in DIR: a second\n"
     "                        question about the same media skips decoding and the vision tower\n"
+    "  --weights W           stored (default), q8, q4 or bf16: weights converted on load\n"
+    "                        (docs/quantization.md)\n"
     "  --json                print one JSON object at the end instead of streaming\n"
     "  --dump FILE           write intermediate tensors to a safetensors file\n"
     "\n"
@@ -46,6 +49,7 @@ static const char usage[] =
     "detokenize --model DIR ID...\n"
     "render --model DIR --messages FILE [--no-generation-prompt]\n"
     "info (--model DIR | --video FILE | --image FILE)\n"
+    "quantize --model DIR --out DIR --weights q8|q4|bf16 [--threads N]\n"
     "\n"
     "  --help, --version\n";
 
@@ -80,10 +84,18 @@ llavanext_model *cli_load_model(const char *dir, int32_t mode)
 
 llavanext_model *cli_load_model_precision(const char *dir, int32_t mode, int32_t precision)
 {
+    return cli_load_model_weights(dir, mode, precision, LLAVANEXT_WEIGHTS_STORED, 0);
+}
+
+llavanext_model *cli_load_model_weights(const char *dir, int32_t mode, int32_t precision, int32_t weights,
+                                        int32_t threads)
+{
     llavanext_model_params p;
     llavanext_model_params_init(&p, sizeof p);
     p.load_mode = mode;
     p.precision = precision;
+    p.weights = weights;
+    p.threads = threads;
     p.progress = cli_progress;
     llavanext_model *m = NULL;
     llavanext_status st = llavanext_model_load(&m, dir, &p);
@@ -136,5 +148,7 @@ int main(int argc, char **argv)
         return cli_cmd_render(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0)
         return cli_cmd_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "quantize") == 0)
+        return cli_cmd_quantize(argc - 2, argv + 2);
     return cli_usage_error("unknown command '%s'", cmd);
 }

@@ -168,6 +168,10 @@ static int parse_args(cli_run_opts *o, int argc, char **argv)
                 o->precision = LLAVANEXT_PRECISION_AUTO;
             else
                 return cli_usage_error("--precision: '%s' is not f32, bf16 or auto", v);
+        } else if (strcmp(a, "--weights") == 0) {
+            NEED();
+            if (!cli_parse_weights(v, &o->weights))
+                return cli_usage_error("--weights: '%s' is not stored, q8, q4 or bf16", v);
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
         } else if (strcmp(a, "--fit") == 0) {
@@ -673,7 +677,8 @@ int cli_cmd_run(int argc, char **argv, int chat)
     memset(&r, 0, sizeof r);
     r.o = &o;
     double t0 = cli_now();
-    r.model = cli_load_model_precision(o.model, o.load_read ? LLAVANEXT_LOAD_READ : LLAVANEXT_LOAD_MMAP, o.precision);
+    r.model = cli_load_model_weights(o.model, o.load_read ? LLAVANEXT_LOAD_READ : LLAVANEXT_LOAD_MMAP, o.precision,
+                                     o.weights, o.threads);
     r.t.load = cli_now() - t0;
     if (!r.model)
         return CLI_FAIL;

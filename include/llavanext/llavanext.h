@@ -23,7 +23,10 @@
  *    function says otherwise.
  *  - Threads: the model handle is immutable after load and may be used from many threads at
  *    once. Every other handle is used by one thread at a time (it may move between threads).
- *    Thread counts are parameters; the library changes no process-wide state except the default
+ *    Thread counts are parameters: a handle created with N threads keeps at most N cores
+ *    computing (its products run single-threaded on its own N workers; builds without oneDNN
+ *    hand float32 products to BLAS, threaded as the host configured BLAS). Handles can share one
+ *    pool (llavanext_threadpool). The library changes no process-wide state except the default
  *    log callback when the host sets it.
  *  - Callbacks receive the `user_data` pointer given with them, and run on the thread that made
  *    the call that triggers them.
@@ -199,6 +202,25 @@ enum llavanext_precision {
     LLAVANEXT_PRECISION_BF16 = 2
 };
 
+/**
+ * The form the weights are kept in (llavanext_model_params.weights). Quantized formats are
+ * described byte for byte in docs/quantization.md, with their measured accuracy.
+ * @since 0.2
+ */
+enum llavanext_weights {
+    /** As stored in the checkpoint (default): BF16/F16/F32, or the formats of a directory written
+     * by `llavanext-cli quantize`, mapped or read with no conversion. */
+    LLAVANEXT_WEIGHTS_STORED = 0,
+    /** Linear layers and embeddings converted to bf16 on load (halves a float32 checkpoint). */
+    LLAVANEXT_WEIGHTS_BF16 = 1,
+    /** 8-bit: every linear layer and the embeddings in blocks of 32 int8 values with a scale,
+     * quantized on load; products run as int8 dot products. */
+    LLAVANEXT_WEIGHTS_Q8 = 2,
+    /** 4-bit: the decoder's linear layers and embeddings in 4-bit super-blocks with quantized
+     * scales and minimums; the LM head, vision tower and projector in 8-bit. */
+    LLAVANEXT_WEIGHTS_Q4 = 3
+};
+
 /** Parameters of llavanext_model_load(). Initialise with llavanext_model_params_init(). @since 0.1 */
 typedef struct llavanext_model_params {
     uint32_t struct_size;                 /**< sizeof the struct, set by the init function */
@@ -211,6 +233,15 @@ typedef struct llavanext_model_params {
     /** llavanext_precision; default LLAVANEXT_PRECISION_F32 (the reference-exact path). Every
      * encoder and generator of the model computes in it. @since 0.1 */
     int32_t precision;
+    /** llavanext_weights; default (0) LLAVANEXT_WEIGHTS_STORED. A conversion runs on load,
+     * threaded, reported to `progress` (stage LLAVANEXT_STAGE_LOAD, one unit per converted
+     * tensor, then the binding steps); tensors stored quantized already are used as they are.
+     * A matrix whose rows do not fit the format falls back to the next wider one. 64-bit so that
+     * it starts past the 0.1 struct's tail padding (old callers may leave that uninitialised).
+     * @since 0.2 */
+    int64_t weights;
+    /** Threads converting weights on load; 0 = one per CPU. @since 0.2 */
+    int32_t threads;
 } llavanext_model_params;
 
 /**
@@ -611,6 +642,35 @@ LLAVANEXT_API llavanext_status llavanext_tensor_concat(llavanext_tensor **out,
 LLAVANEXT_API void llavanext_tensor_free(llavanext_tensor *tensor);
 
 /* ---------------------------------------------------------------------------------------------
+ * Thread pools shared between handles
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A pool of worker threads that several handles (vision encoders, poolers, generators, of one
+ * model or several) can compute on, so that a host running them side by side keeps exactly the
+ * pool's number of cores busy instead of the sum of the handles' own thread counts. Pass it in
+ * the `threadpool` field of llavanext_vision_encoder_params, llavanext_pooler_params or
+ * llavanext_generator_params; that handle's `threads` is then ignored. Handles sharing a pool may
+ * be called from different threads at the same time: their parallel loops take turns on the
+ * pool (one loop runs at a time; the other callers wait without spinning), so results are exactly
+ * those of unshared handles of the same thread count. Each handle keeps a reference: the pool's
+ * threads end when llavanext_threadpool_free() has been called and the last handle using it is
+ * freed. Thread-safe. @since 0.2
+ */
+typedef struct llavanext_threadpool llavanext_threadpool;
+
+/**
+ * Creates a pool of `threads` workers (the calling thread of each computing call counts as one of
+ * them); 0 = one per CPU the process may run on; at most 1024. @since 0.2
+ */
+LLAVANEXT_API llavanext_status llavanext_threadpool_create(llavanext_threadpool **out, int32_t threads);
+/** Drops the host's reference (the threads end with the last handle using the pool). NULL-safe.
+ * @since 0.2 */
+LLAVANEXT_API void llavanext_threadpool_free(llavanext_threadpool *pool);
+/** The number of workers (0 for NULL). @since 0.2 */
+LLAVANEXT_API int32_t llavanext_threadpool_threads(const llavanext_threadpool *pool);
+
+/* ---------------------------------------------------------------------------------------------
  * Vision encoder: frames to CLIP features
  * ------------------------------------------------------------------------------------------- */
 
@@ -635,6 +695,9 @@ typedef struct llavanext_vision_encoder_params {
      * under it. @since 0.1
      */
     int64_t max_request_bytes;
+    /** Shared pool to compute on instead of the encoder's own (then `threads` is ignored); NULL =
+     * its own pool of `threads` workers. The encoder keeps a reference. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_vision_encoder_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -724,6 +787,8 @@ typedef struct llavanext_pooler_params {
     int32_t pool_mode;   /**< llavanext_pool_mode; default LLAVANEXT_POOL_DEFAULT (the only one a
                               LLaVA-OneVision model accepts: its frames are resized bilinearly to
                               ceil(g / pool_stride) per side) */
+    /** Shared pool to compute on (then `threads` is ignored); NULL = its own. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_pooler_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */
@@ -810,6 +875,9 @@ typedef struct llavanext_generator_params {
      * shorter conversations. Must not be negative. @since 0.1
      */
     int64_t max_request_bytes;
+    /** Shared pool to compute on instead of the generator's own (then `threads` is ignored);
+     * NULL = its own pool of `threads` workers. The generator keeps a reference. @since 0.2 */
+    llavanext_threadpool *threadpool;
 } llavanext_generator_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */

@@ -158,7 +158,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
     atomic_init(&g->cancel, 0);
     resolve_sampling(g);
     lnx_rng_seed(&g->rng, p.seed);
-    lnx_status st = lnx_pool_create(&g->pool, p.threads);
+    lnx_status st = lnx_api_pool(&g->pool, p.threads, p.threadpool);
     if (st == LNX_OK)
         st = lnx_rope_init(&g->rope, tc->head_dim, tc->rope_theta, factor);
     if (st == LNX_OK)

@@ -51,6 +51,10 @@ struct llavanext_tensor {
     float *data;
 };
 
+/* Converts the weights as params->weights asks (quantize-on-load, lib/api/model_weights.c);
+ * *converted = the number of tensors converted (progress units reported). */
+lnx_status lnx_model_convert(llavanext_model *m, const llavanext_model_params *params, int64_t *converted);
+
 /* Takes a reference; the matching release is lnx_model_release (= llavanext_model_free). */
 void lnx_model_retain(llavanext_model *m);
 void lnx_model_release(llavanext_model *m);
@@ -60,6 +64,10 @@ lnx_status lnx_tensor_new(llavanext_tensor **out, int32_t kind, int32_t ndim, co
 
 /* Wraps an internal frames object (takes ownership). */
 lnx_status lnx_frames_wrap(llavanext_frames **out, lnx_frames *f);
+
+/* A handle's pool: the shared one (a reference taken) or a new one of `threads` workers. Freed
+ * with lnx_pool_free either way. */
+lnx_status lnx_api_pool(lnx_pool **out, int32_t threads, llavanext_threadpool *shared);
 
 #define API_CHECK(cond, ...)                                  \
     do {                                                      \

@@ -143,9 +143,10 @@ static lnx_status load_tokenizer(llavanext_model *m)
     return LNX_OK;
 }
 
-static lnx_status load_progress(const llavanext_model_params *p, int64_t done)
+/* Progress units: the tensors converted on load (lnx_model_convert), then the three binding steps. */
+static lnx_status load_progress(const llavanext_model_params *p, int64_t converted, int64_t done)
 {
-    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, done, 3, p->progress_user_data))
+    if (p->progress && p->progress(LLAVANEXT_STAGE_LOAD, converted + done, converted + 3, p->progress_user_data))
         return lnx_error(LNX_E_ABORTED, "model loading aborted");
     return LNX_OK;
 }
@@ -177,20 +178,32 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
             lnx_log(&m->log, LNX_LOG_WARNING, "%s is absent: tying the LM head to the embeddings", head);
         head = NULL;
     }
+    int64_t converted = 0;
+    LNX_TRY(lnx_model_convert(m, p, &converted));
     /* progress in the three binding steps: vision tower, projector, language model */
-    LNX_TRY(load_progress(p, 0));
+    LNX_TRY(load_progress(p, converted, 0));
     LNX_TRY(lnx_clip_bind(&m->clip, &m->cfg, m->ws, vis));
-    LNX_TRY(load_progress(p, 1));
+    LNX_TRY(load_progress(p, converted, 1));
     LNX_TRY(lnx_projector_bind(&m->proj, &m->cfg, m->ws, mm));
-    LNX_TRY(load_progress(p, 2));
+    LNX_TRY(load_progress(p, converted, 2));
     LNX_TRY(lnx_llama_bind(&m->llama, &m->cfg.text, m->ws, body, head));
-    LNX_TRY(load_progress(p, 3));
+    LNX_TRY(load_progress(p, converted, 3));
     LNX_TRY(lnx_gemm_ctx_create(&m->gemm, p->precision));
     m->clip.gemm = m->gemm;
     m->proj.gemm = m->gemm;
     m->llama.gemm = m->gemm;
-    lnx_log(&m->log, LNX_LOG_INFO, "compute precision: %s",
-            lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32");
+    if (lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16) {
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: bf16");
+    } else if (p->precision == LNX_PRECISION_AUTO) {
+        /* auto on a CPU without BF16 instructions: the float32 path, said so (never a silent
+         * emulation of bf16 products, which would be slower than float32 here) */
+        const char *why = "";
+        lnx_gemm_bf16_available(&why);
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: f32 (auto: %s; float32 products of the stored weights)",
+                why);
+    } else {
+        lnx_log(&m->log, LNX_LOG_INFO, "compute precision: f32");
+    }
     return LNX_OK;
 }
 
@@ -229,6 +242,8 @@ LLAVANEXT_API llavanext_status llavanext_model_load(llavanext_model **out, const
     LNX_TRY(lnx_params_copy(&p, sizeof p, params, "llavanext_model_params"));
     API_CHECK(p.load_mode >= 0 && p.load_mode <= 2, "llavanext_model_params: load_mode %d is unknown", (int)p.load_mode);
     API_CHECK(p.precision >= 0 && p.precision <= 2, "llavanext_model_params: precision %d is unknown", (int)p.precision);
+    API_CHECK(p.weights >= 0 && p.weights <= 3, "llavanext_model_params: weights %d is unknown", (int)p.weights);
+    API_CHECK(p.threads >= 0, "llavanext_model_params: threads %d is negative", (int)p.threads);
     if (strlen(dir) + 1 + LONGEST_NAME >= 4096)
         return lnx_error(LNX_E_INVALID, "model directory path too long (%zu bytes; at most %d): %.64s...", strlen(dir),
                          4096 - 2 - LONGEST_NAME, dir);

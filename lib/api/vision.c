@@ -63,7 +63,7 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_create(llavanext_vision_
     llavanext_vision_encoder *e = calloc(1, sizeof *e);
     if (!e)
         return lnx_error(LNX_E_NOMEM, "out of memory");
-    lnx_status st = lnx_pool_create(&e->pool, p.threads);
+    lnx_status st = lnx_api_pool(&e->pool, p.threads, p.threadpool);
     if (st != LNX_OK) {
         free(e);
         return st;
@@ -381,7 +381,7 @@ LLAVANEXT_API llavanext_status llavanext_pooler_create(llavanext_pooler **out, l
     llavanext_pooler *pl = calloc(1, sizeof *pl);
     if (!pl)
         return lnx_error(LNX_E_NOMEM, "out of memory");
-    lnx_status st = lnx_pool_create(&pl->pool, p.threads);
+    lnx_status st = lnx_api_pool(&pl->pool, p.threads, p.threadpool);
     if (st != LNX_OK) {
         free(pl);
         return st;

@@ -21,6 +21,12 @@ unsigned lnx_cpu_flags_from(const lnx_cpu_raw *r)
         f |= LNX_CPU_AVX512BF16;
     if ((f & LNX_CPU_AVX512BF16) && r->amx_bf16 && r->amx_tile)
         f |= LNX_CPU_AMX_BF16;
+    if ((f & LNX_CPU_AVX512) && r->avx512vnni)
+        f |= LNX_CPU_AVX512VNNI;
+    if ((f & LNX_CPU_AVX2) && r->avxvnni)
+        f |= LNX_CPU_AVXVNNI;
+    if ((f & LNX_CPU_AVX512) && r->amx_int8 && r->amx_tile)
+        f |= LNX_CPU_AMX_INT8;
     return f;
 }
 
@@ -36,6 +42,8 @@ static void detect(void)
     r.avx512bw = __builtin_cpu_supports("avx512bw");
     r.avx512vl = __builtin_cpu_supports("avx512vl");
     r.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    r.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    r.avxvnni = __builtin_cpu_supports("avxvnni");
     unsigned a, b, c, d;
     /* CPUID.1:ECX bit 29 F16C */
     if (__get_cpuid(1, &a, &b, &c, &d))
@@ -44,6 +52,7 @@ static void detect(void)
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         r.amx_bf16 = (d >> 22) & 1;
         r.amx_tile = (d >> 24) & 1;
+        r.amx_int8 = (d >> 25) & 1; /* bit 25 AMX-INT8 */
     }
 #endif
     unsigned f = lnx_cpu_flags_from(&r);

@@ -7,11 +7,15 @@ enum {
     LNX_CPU_AVX512 = 1 << 1,   /* AVX-512 F/BW/VL */
     LNX_CPU_AVX512BF16 = 1 << 2,
     LNX_CPU_AMX_BF16 = 1 << 3,
+    LNX_CPU_AVX512VNNI = 1 << 4, /* AVX-512 VNNI (with F/BW/VL) */
+    LNX_CPU_AVXVNNI = 1 << 5,    /* AVX-VNNI (the VEX form, with AVX2) */
+    LNX_CPU_AMX_INT8 = 1 << 6,   /* AMX-TILE + AMX-INT8 (the OS must still grant the tile state) */
 };
 
 /* What CPUID (and the OS) report, one field per feature the flags depend on. */
 typedef struct lnx_cpu_raw {
     int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512bf16, amx_bf16, amx_tile;
+    int avx512vnni, avxvnni, amx_int8;
 } lnx_cpu_raw;
 
 /* The LNX_CPU_* flags those features allow: a level is set only with everything its kernels use

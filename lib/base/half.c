@@ -1,4 +1,5 @@
 #include "half.h"
+#include "quant.h"
 
 #include <immintrin.h>
 
@@ -169,6 +170,10 @@ void lnx_widen(lnx_dtype dt, const void *src, float *dst, size_t n)
         break;
     case LNX_DT_BF16:
         lnx_bf16_to_f32_n(src, dst, n);
+        break;
+    case LNX_DT_Q8:
+    case LNX_DT_Q4:
+        lnx_dequantize_row(dt, src, (int64_t)n, dst);
         break;
     }
 }

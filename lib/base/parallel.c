@@ -8,10 +8,16 @@
 
 #include "alloc.h"
 
+/* Threads that may hold a scratch buffer of one pool at once (a pool shared by several handles
+ * used from several host threads); a thread beyond them gets none (the caller then allocates). */
+#define POOL_SCRATCH_SLOTS 8
+
 struct lnx_pool {
     int size;
     pid_t pid;     /* the process whose threads these are (a forked child has none of them) */
     pthread_t *threads;
+    _Atomic int refs; /* lnx_pool_retain / lnx_pool_free */
+    pthread_mutex_t run; /* one loop at a time: held by the caller for the whole loop */
     pthread_mutex_t lock;
     pthread_cond_t start;  /* a new loop (or stop) for workers that went to sleep */
     pthread_cond_t finish; /* the last worker is done, for a caller that went to sleep */
@@ -22,8 +28,13 @@ struct lnx_pool {
     lnx_range_fn fn;
     void *ctx;
     int64_t n;
-    void *scratch; /* lnx_pool_scratch's buffer */
-    size_t scratch_bytes;
+    pthread_mutex_t scratch_lock;
+    struct {
+        pthread_t owner;
+        int used;
+        void *buf;
+        size_t bytes;
+    } scratch[POOL_SCRATCH_SLOTS]; /* lnx_pool_scratch's buffers, one per calling thread */
 };
 
 /* Workers and the caller spin this many pause instructions (about 0.1-0.2 ms) waiting for the
@@ -44,6 +55,12 @@ typedef struct worker_arg {
 } worker_arg;
 
 static _Thread_local int inside_loop;
+static _Thread_local int on_worker;
+
+int lnx_pool_on_worker(void)
+{
+    return on_worker;
+}
 
 static void run_chunk(lnx_pool *pool, int worker)
 {
@@ -63,6 +80,7 @@ static void *worker_main(void *p)
     lnx_pool *pool = arg->pool;
     int index = arg->index;
     free(arg);
+    on_worker = 1;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
@@ -120,6 +138,9 @@ lnx_status lnx_pool_create(lnx_pool **out, int32_t nthreads)
         return lnx_error(LNX_E_NOMEM, "out of memory creating a thread pool");
     pool->size = nthreads;
     pool->pid = getpid();
+    atomic_init(&pool->refs, 1);
+    pthread_mutex_init(&pool->run, NULL);
+    pthread_mutex_init(&pool->scratch_lock, NULL);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->finish, NULL);
@@ -175,6 +196,10 @@ static void restart_after_fork(lnx_pool *pool)
 {
     int wanted = pool->size;
     pool->pid = getpid();
+    pthread_mutex_init(&pool->run, NULL);
+    pthread_mutex_init(&pool->scratch_lock, NULL);
+    for (int i = 0; i < POOL_SCRATCH_SLOTS; i++)
+        pool->scratch[i].used = 0; /* the parent's threads are not here */
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->finish, NULL);
@@ -194,23 +219,37 @@ static void restart_after_fork(lnx_pool *pool)
     }
 }
 
+static void free_scratch(lnx_pool *pool)
+{
+    for (int i = 0; i < POOL_SCRATCH_SLOTS; i++)
+        lnx_afree(pool->scratch[i].buf);
+}
+
+void lnx_pool_retain(lnx_pool *pool)
+{
+    if (pool)
+        atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
+}
+
 void lnx_pool_free(lnx_pool *pool)
 {
-    if (!pool)
+    if (!pool || atomic_fetch_sub_explicit(&pool->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (pool->pid != getpid()) {
         /* freed in a forked child that never used it: its workers are the parent's */
         free(pool->threads);
-        lnx_afree(pool->scratch);
+        free_scratch(pool);
         free(pool);
         return;
     }
     stop_workers(pool);
     pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->run);
+    pthread_mutex_destroy(&pool->scratch_lock);
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->finish);
     free(pool->threads);
-    lnx_afree(pool->scratch);
+    free_scratch(pool);
     free(pool);
 }
 
@@ -219,12 +258,29 @@ void *lnx_pool_scratch(lnx_pool *pool, size_t bytes)
     /* inside a loop several workers could ask at once: they get none */
     if (!pool || inside_loop)
         return NULL;
-    if (pool->scratch_bytes < bytes) {
-        lnx_afree(pool->scratch);
-        pool->scratch = lnx_amalloc(bytes);
-        pool->scratch_bytes = pool->scratch ? bytes : 0;
+    pthread_t self = pthread_self();
+    void *out = NULL;
+    pthread_mutex_lock(&pool->scratch_lock);
+    int slot = -1;
+    for (int i = 0; i < POOL_SCRATCH_SLOTS && slot < 0; i++)
+        if (pool->scratch[i].used && pthread_equal(pool->scratch[i].owner, self))
+            slot = i;
+    for (int i = 0; i < POOL_SCRATCH_SLOTS && slot < 0; i++)
+        if (!pool->scratch[i].used) {
+            slot = i;
+            pool->scratch[i].used = 1;
+            pool->scratch[i].owner = self;
+        }
+    if (slot >= 0) {
+        if (pool->scratch[slot].bytes < bytes) {
+            lnx_afree(pool->scratch[slot].buf);
+            pool->scratch[slot].buf = lnx_amalloc(bytes);
+            pool->scratch[slot].bytes = pool->scratch[slot].buf ? bytes : 0;
+        }
+        out = pool->scratch[slot].buf;
     }
-    return pool->scratch;
+    pthread_mutex_unlock(&pool->scratch_lock);
+    return out;
 }
 
 int lnx_pool_size(const lnx_pool *pool)
@@ -242,6 +298,8 @@ void lnx_parallel_for(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx)
         fn(ctx, 0, n, 0);
         return;
     }
+    /* another thread's loop on the same (shared) pool finishes first */
+    pthread_mutex_lock(&pool->run);
     pool->fn = fn;
     pool->ctx = ctx;
     pool->n = n;
@@ -265,4 +323,5 @@ void lnx_parallel_for(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx)
             pthread_cond_wait(&pool->finish, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
     }
+    pthread_mutex_unlock(&pool->run);
 }

@@ -7,11 +7,20 @@
 
 #include "../base/alloc.h"
 #include "../base/half.h"
+#include "../base/quant.h"
+
+typedef struct adopted {
+    char *name;
+    lnx_wmat w;
+} adopted;
 
 struct lnx_wstore {
     const lnx_st *st;
     float **owned;
     size_t n, cap;
+    adopted *conv; /* converted matrices (quantize-on-load) */
+    size_t nconv, capconv;
+    uint64_t conv_bytes;
 };
 
 lnx_status lnx_wstore_create(lnx_wstore **out, const lnx_st *st)
@@ -30,6 +39,11 @@ void lnx_wstore_free(lnx_wstore *ws)
     for (size_t i = 0; i < ws->n; i++)
         lnx_afree(ws->owned[i]);
     free(ws->owned);
+    for (size_t i = 0; i < ws->nconv; i++) {
+        free(ws->conv[i].name);
+        lnx_afree((void *)ws->conv[i].w.data);
+    }
+    free(ws->conv);
     free(ws);
 }
 
@@ -91,8 +105,58 @@ static lnx_dtype to_dtype(lnx_st_dtype d)
     return d == LNX_ST_F32 ? LNX_DT_F32 : d == LNX_ST_F16 ? LNX_DT_F16 : LNX_DT_BF16;
 }
 
+lnx_status lnx_wstore_adopt(lnx_wstore *ws, const char *name, lnx_dtype dtype, int64_t rows, int64_t cols, void *data)
+{
+    if (ws->nconv == ws->capconv) {
+        size_t cap = ws->capconv ? ws->capconv * 2 : 64;
+        adopted *a = realloc(ws->conv, cap * sizeof *a);
+        if (!a)
+            return lnx_error(LNX_E_NOMEM, "out of memory");
+        ws->conv = a;
+        ws->capconv = cap;
+    }
+    char *copy = lnx_strdup(name);
+    if (!copy)
+        return lnx_error(LNX_E_NOMEM, "out of memory");
+    ws->conv[ws->nconv++] = (adopted){ copy, { data, dtype, rows, cols } };
+    ws->conv_bytes += (uint64_t)rows * lnx_row_bytes(dtype, cols);
+    return LNX_OK;
+}
+
+uint64_t lnx_wstore_adopted_bytes(const lnx_wstore *ws)
+{
+    return ws->conv_bytes;
+}
+
+/* A quantized matrix as lnx_quantize_checkpoint writes it: U8 [rows, row bytes of Q8 or Q4]. */
+static lnx_status quantized_matrix(const lnx_st_tensor *t, int64_t rows, int64_t cols, lnx_wmat *out)
+{
+    const lnx_dtype q[2] = { LNX_DT_Q8, LNX_DT_Q4 };
+    for (int i = 0; i < 2 && t->ndim == 2 && t->shape[0] == rows && cols > 0 && cols % 32 == 0; i++)
+        if ((size_t)t->shape[1] == lnx_row_bytes(q[i], cols)) {
+            *out = (lnx_wmat){ t->data, q[i], rows, cols };
+            return LNX_OK;
+        }
+    return lnx_error(LNX_E_FORMAT, "%s: tensor '%s' is U8 of shape [%lld, %lld], which is not a quantized [%lld x %lld] "
+                     "matrix (q8 rows are %zu bytes, q4 rows %zu)", t->file, t->name, (long long)t->shape[0],
+                     (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)rows, (long long)cols,
+                     cols % 32 ? (size_t)0 : lnx_row_bytes(LNX_DT_Q8, cols), cols % 32 ? (size_t)0 : lnx_row_bytes(LNX_DT_Q4, cols));
+}
+
 lnx_status lnx_wstore_matrix(lnx_wstore *ws, const char *name, int64_t rows, int64_t cols, lnx_wmat *out)
 {
+    for (size_t i = 0; i < ws->nconv; i++)
+        if (strcmp(ws->conv[i].name, name) == 0) {
+            if (ws->conv[i].w.rows != rows || ws->conv[i].w.cols != cols)
+                return lnx_error(LNX_E_FORMAT, "tensor '%s' has shape [%lld, %lld], the config implies [%lld, %lld]",
+                                 name, (long long)ws->conv[i].w.rows, (long long)ws->conv[i].w.cols, (long long)rows,
+                                 (long long)cols);
+            *out = ws->conv[i].w;
+            return LNX_OK;
+        }
+    const lnx_st_tensor *q = lnx_st_find(ws->st, name);
+    if (q && q->dtype == LNX_ST_U8)
+        return quantized_matrix(q, rows, cols, out);
     int64_t dims[2] = { rows, cols };
     const lnx_st_tensor *t;
     lnx_status st = lnx_wstore_tensor(ws, name, 2, dims, &t);

@@ -520,7 +520,7 @@ static const void *kv_row(const lnx_attn_args *a, int values, int64_t j, int *ha
 
 static void prefetch_kv(const lnx_attn_args *a, int values, int64_t j, int64_t end)
 {
-    if (j >= end)
+    if (KV_AHEAD == 0 || j >= end)
         return;
     int half;
     const char *row = kv_row(a, values, j, &half);

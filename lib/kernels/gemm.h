@@ -62,18 +62,21 @@ void lnx_gemm_x(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float 
                 const float *bias, float *C, int64_t ldc, int accumulate);
 
 /* C = alpha A op(B) + beta C (row-major float32; op(B) = B^T, B stored [N, K], when b_trans, else
- * B [K, N]). oneDNN's sgemm with one OpenMP thread where the build has oneDNN and the CPU has
- * AVX-512 (the caller's OpenMP setting is restored after), else cblas_sgemm (threaded as BLAS is
- * set: single-threaded inside lnx_blas_serial_enter). */
+ * B [K, N]). oneDNN's sgemm on the calling thread alone where the build has oneDNN (a host
+ * thread's OpenMP setting is restored after), else cblas_sgemm (threaded as the host set BLAS). */
 void lnx_sgemm(int b_trans, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Around a oneDNN call: the calling thread's OpenMP thread count (which oneDNN's OpenMP runtime
+ * reads) is 1 until leave. A pool worker's is set once and kept; any other thread's is restored
+ * by leave(the value enter returned). Thread-local only: nothing process-wide changes. */
+int lnx_omp_single_enter(void);
+void lnx_omp_single_leave(int saved);
 /* "onednn" or "blas": which GEMM lnx_sgemm uses on this machine (for the bench). */
 const char *lnx_sgemm_backend(void);
 
-/* While entered (non-zero return), the pool's workers may call lnx_sgemm single-threaded each:
- * with OpenBLAS its own thread count is 1 until the matching leave (reference counted); with
- * oneDNN's sgemm nothing needs changing. Returns 0, and changes nothing, for a pool of one worker
- * or a BLAS without that control. */
+/* Non-zero when the products should be split over the pool's workers, each calling lnx_sgemm
+ * (single-threaded per call): a pool of two or more and the oneDNN backend. 0 for a pool of one
+ * worker or the BLAS backend (one call). Changes no state; leave() is kept for the callers. */
 int lnx_blas_serial_enter(lnx_pool *pool);
 void lnx_blas_serial_leave(int entered);
 

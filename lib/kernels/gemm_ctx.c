@@ -8,8 +8,8 @@
  * keeps for reuse.
  *
  * Threads: each product is split over the caller's pool (output columns, or the batch) and every
- * worker runs its share through oneDNN single-threaded (its OpenMP thread count is set to 1 for
- * the call and restored). oneDNN's own OpenMP workers would otherwise keep spinning after each
+ * worker runs its share through oneDNN single-threaded (lnx_omp_single_enter: the thread's own
+ * OpenMP thread count is 1 for the call). oneDNN's own OpenMP workers would otherwise keep spinning after each
  * product and take the cores from the pool's next loop (softmax, norms, conversions): measured
  * 1.5-2x slower end to end on 2 cores. */
 #include "gemm.h"
@@ -27,7 +27,6 @@
 
 #ifdef LNX_HAVE_ONEDNN
 #include <dnnl.h>
-#include <omp.h>
 #endif
 
 /* Below this many rows the GEMV (which reads the stored weights directly) is used: matching
@@ -82,7 +81,11 @@ lnx_status lnx_gemm_ctx_create(lnx_gemm_ctx **out, int32_t precision)
         return lnx_error(LNX_E_INVALID, "precision %d is not one of auto (0), f32 (1), bf16 (2)", (int)precision);
     int bf16 = lnx_gemm_bf16_available(&why);
     if (precision == LNX_PRECISION_BF16 && !bf16)
-        return lnx_error(LNX_E_UNSUPPORTED, "bf16 precision is not available: %s", why);
+        return lnx_error(LNX_E_UNSUPPORTED,
+                         "bf16 precision is not available: %s (emulating bf16 products would be slower than the "
+                         "float32 path, which reads bf16 weights directly: use precision f32 or auto, or quantized "
+                         "weights for less memory traffic)",
+                         why);
     lnx_gemm_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -395,8 +398,7 @@ static void split_run(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     split_ctx *s = p;
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
+    int saved = lnx_omp_single_enter();
     for (int64_t part = begin; part < end; part++) {
         lnx_bmm sub = *s->m;
         int64_t total = s->by_batch ? s->m->batch : s->by_cols ? s->m->N : s->m->M;
@@ -441,7 +443,7 @@ static void split_run(void *p, int64_t begin, int64_t end, int worker)
             s->failed = 1;
         }
     }
-    omp_set_num_threads(saved);
+    lnx_omp_single_leave(saved);
 }
 
 static int run_split(lnx_gemm_ctx *c, lnx_pool *pool, split_ctx *s)
@@ -547,7 +549,9 @@ static void gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const f
 #ifdef LNX_HAVE_ONEDNN
     /* the context's caches are internal state, not part of what the caller sees as constant */
     lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    /* quantized weights have their own integer products (lnx_gemm) in either precision */
     if (c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W->rows > 0 && W->cols > 0 &&
+        !lnx_dtype_is_quant(W->dtype) &&
         linear_bf16(c, pool, M, A, lda, 1, &W, &bias, &C, &ldc, accumulate, act) == 0)
         return;
 #endif
@@ -573,7 +577,7 @@ void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const fl
     lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
     int ok = c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && W[0]->cols > 0;
     for (int i = 0; ok && i < n; i++)
-        ok = W[i]->rows > 0 && W[i]->cols == W[0]->cols;
+        ok = W[i]->rows > 0 && W[i]->cols == W[0]->cols && !lnx_dtype_is_quant(W[i]->dtype);
     /* a failure part-way leaves earlier products written and later ones not: redo them all */
     if (ok && linear_bf16(c, pool, M, A, lda, n, W, bias, C, ldc, 0, -1) == 0)
         return;

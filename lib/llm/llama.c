@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "../base/alloc.h"
+#include "../base/cpu.h"
 #include "../base/half.h"
 #include "../kernels/gemm.h"
+#include "../kernels/quant.h"
 
 static lnx_status bind_lin(lnx_wstore *ws, const char *lp, const char *name, int64_t rows, int64_t cols, int bias,
                            lnx_wmat *w, const float **b)
@@ -68,10 +70,10 @@ void lnx_llama_unbind(lnx_llama *m)
 
 void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *out)
 {
+    /* one row at a time, in whatever format the table is stored (a quantized table stays so) */
     const int64_t D = m->cfg.hidden;
-    size_t row_bytes = (size_t)D * lnx_dtype_size(m->embed.dtype);
     for (int64_t i = 0; i < n; i++)
-        lnx_widen(m->embed.dtype, (const char *)m->embed.data + (size_t)ids[i] * row_bytes, out + i * D, (size_t)D);
+        lnx_wmat_row(&m->embed, ids[i], out + i * D);
 }
 
 lnx_status lnx_kv_init_dtype(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity, lnx_dtype dtype)
@@ -116,7 +118,11 @@ size_t lnx_kv_elem_size(const lnx_kv *kv)
 
 lnx_dtype lnx_llama_kv_dtype(const lnx_llama *m)
 {
-    return lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16 ? LNX_DT_F16 : LNX_DT_F32;
+    if (lnx_gemm_ctx_precision(m->gemm) == LNX_PRECISION_BF16)
+        return LNX_DT_F16;
+    /* quantized decoders keep a half cache where F16C converts it cheaply (AVX2 implies it here) */
+    int quant = m->cfg.layers > 0 && m->layers && lnx_dtype_is_quant(m->layers[0].q.dtype);
+    return quant && (lnx_cpu_flags() & LNX_CPU_AVX2) ? LNX_DT_F16 : LNX_DT_F32;
 }
 
 void lnx_llama_scratch_free(lnx_llama_scratch *s)

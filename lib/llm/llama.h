@@ -52,7 +52,8 @@ void lnx_kv_free(lnx_kv *kv);
 /* Bytes per cached element. */
 size_t lnx_kv_elem_size(const lnx_kv *kv);
 /* The cache type that goes with the model's compute precision: IEEE half for bf16 (measured
- * with it), float32 for the reference-exact f32 path. */
+ * with it) and for quantized decoder weights on CPUs with F16C, float32 for the reference-exact
+ * f32 path. */
 lnx_dtype lnx_llama_kv_dtype(const lnx_llama *m);
 
 /* Reusable activations for blocks of up to `rows` positions, and the attention scratch. */

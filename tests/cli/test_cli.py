@@ -19,7 +19,7 @@ def cli(*args, input=None):
 
 
 def load_safetensors(path):
-    fmt = {"F32": ("f", 4), "I64": ("q", 8), "U8": ("B", 1)}
+    fmt = {"F32": ("f", 4), "I64": ("q", 8), "U8": ("B", 1), "BF16": ("H", 2)}
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
@@ -154,6 +154,10 @@ def test_help_and_version():
     (["render", "--model", MODEL], b"--messages FILE"),
     (["info"], b"info takes"),
     (["chat", "--model", MODEL, "--prompt", "x"], b"exactly one --video"),
+    (["run", "--model", MODEL, "--prompt", "x", "--weights", "q5"], b"--weights"),
+    (["quantize", "--model", MODEL, "--weights", "q8"], b"--out DIR"),
+    (["quantize", "--model", MODEL, "--out", "x", "--weights", "stored"], b"--weights"),
+    (["quantize", "--model", MODEL, "--out", MODEL, "--weights", "q8"], b"must not be the --model"),
 ])
 def test_usage_errors(args, needle):
     r = cli(*args)
@@ -294,3 +298,29 @@ def test_run_on_onevision_matches_its_references(case_, args, tmp_path):
         assert got[name][0][-2:] == want[ref_name][0][-2:], name
         diff = max(abs(a - b) for a, b in zip(got[name][1], want[ref_name][1]))
         assert diff < 1e-4, (name, diff)
+
+
+@pytest.mark.parametrize("weights", ["q8", "q4"])
+def test_quantize_then_load_answers_as_quantize_on_load(weights, tmp_path):
+    out = tmp_path / weights
+    r = cli("quantize", "--model", MODEL, "--out", str(out), "--weights", weights, "--threads", "2")
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"wrote" in r.stderr
+    names = sorted(os.listdir(out))
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.json", "model.safetensors"]:
+        assert f in names
+    tensors = load_safetensors(str(out / "model.safetensors"))
+    shape, _ = tensors["language_model.model.layers.0.self_attn.q_proj.weight"]
+    assert shape == [64, 34 * 2] if weights == "q8" else shape == [64, 16 + 16 * 2]
+    c = case("video8_h264")
+    args = run_args(c)
+    on_load = cli(*args, "--weights", weights, "--json")
+    assert on_load.returncode == 0, on_load.stderr.decode()
+    args[args.index("--model") + 1] = str(out)
+    written = cli(*args, "--json")
+    assert written.returncode == 0, written.stderr.decode()
+    a, b = json.loads(on_load.stdout), json.loads(written.stdout)
+    assert a["generated_ids"] == b["generated_ids"] and len(a["generated_ids"]) > 0
+    # an existing checkpoint is not overwritten
+    again = cli("quantize", "--model", MODEL, "--out", str(out), "--weights", weights)
+    assert again.returncode == 1 and b"already holds a checkpoint" in again.stderr

@@ -12,10 +12,39 @@
 #include "llavanext/llavanext.h"
 
 static llavanext_model *model;
+/* LLAVANEXT_TEST_THREADS: the handles' thread count (default 0, one per CPU); with
+ * LLAVANEXT_TEST_SHARED_POOL=1 every handle computes on one shared llavanext_threadpool of that
+ * many threads instead of its own pool. */
+static int32_t threads;
+static llavanext_threadpool *shared;
+
+static void enc_params(llavanext_vision_encoder_params *p)
+{
+    llavanext_vision_encoder_params_init(p, sizeof *p);
+    p->threads = threads;
+    p->threadpool = shared;
+}
+
+static void pooler_params(llavanext_pooler_params *p)
+{
+    llavanext_pooler_params_init(p, sizeof *p);
+    p->threads = threads;
+    p->threadpool = shared;
+}
 
 static int setup(void **state)
 {
     (void)state;
+    const char *t = getenv("LLAVANEXT_TEST_THREADS");
+    threads = t && *t ? atoi(t) : 0;
+    const char *sh = getenv("LLAVANEXT_TEST_SHARED_POOL");
+    if (sh && atoi(sh) == 1) {
+        if (llavanext_threadpool_create(&shared, threads) != LLAVANEXT_OK)
+            fail_msg("threadpool: %s", llavanext_last_error());
+        printf("    one shared pool of %d threads\n", (int)llavanext_threadpool_threads(shared));
+    } else {
+        printf("    handles with threads = %d\n", (int)threads);
+    }
     llavanext_model_params mp;
     llavanext_model_params_init(&mp, sizeof mp);
     mp.load_mode = LLAVANEXT_LOAD_READ;
@@ -28,6 +57,7 @@ static int teardown(void **state)
 {
     (void)state;
     llavanext_model_free(model);
+    llavanext_threadpool_free(shared);
     return 0;
 }
 
@@ -67,12 +97,18 @@ static void run_case(const char *name)
     llavanext_vision_encoder *enc;
     llavanext_pooler *pool;
     llavanext_generator *gen;
-    assert_int_equal(llavanext_vision_encoder_create(&enc, model, NULL), LLAVANEXT_OK);
-    assert_int_equal(llavanext_pooler_create(&pool, model, NULL), LLAVANEXT_OK);
+    llavanext_vision_encoder_params ep;
+    enc_params(&ep);
+    llavanext_pooler_params pp;
+    pooler_params(&pp);
+    assert_int_equal(llavanext_vision_encoder_create(&enc, model, &ep), LLAVANEXT_OK);
+    assert_int_equal(llavanext_pooler_create(&pool, model, &pp), LLAVANEXT_OK);
     llavanext_generator_params gp;
     llavanext_generator_params_init(&gp, sizeof gp);
     gp.temperature = 0;
     gp.max_new_tokens = 24;
+    gp.threads = threads;
+    gp.threadpool = shared;
     assert_int_equal(llavanext_generator_create(&gen, model, &gp), LLAVANEXT_OK);
 
     llavanext_tensor *media[2];
@@ -201,8 +237,12 @@ static void video_streams_in_batches(void **s)
     assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_h264_160x120_97f.mp4"), NULL), LLAVANEXT_OK);
     llavanext_vision_encoder *enc;
     llavanext_pooler *pool;
-    assert_int_equal(llavanext_vision_encoder_create(&enc, model, NULL), LLAVANEXT_OK);
-    assert_int_equal(llavanext_pooler_create(&pool, model, NULL), LLAVANEXT_OK);
+    llavanext_vision_encoder_params ep;
+    enc_params(&ep);
+    llavanext_pooler_params pp;
+    pooler_params(&pp);
+    assert_int_equal(llavanext_vision_encoder_create(&enc, model, &ep), LLAVANEXT_OK);
+    assert_int_equal(llavanext_pooler_create(&pool, model, &pp), LLAVANEXT_OK);
     assert_int_equal(llavanext_frame_sampler_begin_uniform(fs, 8), LLAVANEXT_OK);
     llavanext_tensor *parts[8];
     int32_t n = 0, frames = 0;

@@ -47,7 +47,10 @@ static int setup(void **state)
     assert_int_equal(lnx_llama_bind(&fx.llama, &fx.cfg.text, fx.ws, "language_model.model.", "language_model.lm_head.weight"),
                      LNX_OK);
     assert_int_equal(lnx_rope_init(&fx.rope, fx.cfg.text.head_dim, fx.cfg.text.rope_theta, fx.cfg.text.rope_factor), LNX_OK);
-    assert_int_equal(lnx_pool_create(&fx.pool, 2), LNX_OK);
+    /* LLAVANEXT_TEST_THREADS: the pool's size (default 2) */
+    const char *t = getenv("LLAVANEXT_TEST_THREADS");
+    assert_int_equal(lnx_pool_create(&fx.pool, t && *t ? atoi(t) : 2), LNX_OK);
+    printf("    pool of %d threads\n", lnx_pool_size(fx.pool));
     return 0;
 }
 

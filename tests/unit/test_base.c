@@ -200,8 +200,10 @@ static void absurd_thread_count_is_rejected(void **state)
 static void cpu_levels_need_every_feature_they_use(void **s)
 {
     (void)s;
-    lnx_cpu_raw all = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
-    assert_int_equal(lnx_cpu_flags_from(&all), LNX_CPU_AVX2 | LNX_CPU_AVX512 | LNX_CPU_AVX512BF16 | LNX_CPU_AMX_BF16);
+    lnx_cpu_raw all = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    assert_int_equal(lnx_cpu_flags_from(&all), LNX_CPU_AVX2 | LNX_CPU_AVX512 | LNX_CPU_AVX512BF16 | LNX_CPU_AMX_BF16 |
+                                                   LNX_CPU_AVX512VNNI | LNX_CPU_AVXVNNI | LNX_CPU_AMX_INT8);
+    all.avx512vnni = all.avxvnni = all.amx_int8 = 0;
     lnx_cpu_raw r = all;
     r.f16c = 0;
     assert_int_equal(lnx_cpu_flags_from(&r), 0);
@@ -217,6 +219,14 @@ static void cpu_levels_need_every_feature_they_use(void **s)
     r = all;
     r.avx512bf16 = 0;
     assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2 | LNX_CPU_AVX512);
+    r = all;
+    r.avx512vnni = 1;
+    r.avx512bw = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2);
+    r = all;
+    r.amx_int8 = 1;
+    r.amx_tile = 0;
+    assert_int_equal(lnx_cpu_flags_from(&r), LNX_CPU_AVX2 | LNX_CPU_AVX512 | LNX_CPU_AVX512BF16);
     lnx_cpu_raw none = { 0 };
     assert_int_equal(lnx_cpu_flags_from(&none), 0);
     /* whatever this machine has, the detected flags obey the same rules */

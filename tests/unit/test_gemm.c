@@ -74,7 +74,7 @@ static void gemm_matches_float64_at_awkward_shapes(void **state)
     (void)state;
     static const int64_t shapes[][3] = {
         { 1, 1, 1 }, { 1, 17, 33 }, { 3, 65, 31 }, { 4, 7, 129 }, { 5, 3, 1 }, { 17, 1, 64 },
-        { 33, 130, 47 }, { 64, 64, 64 }, { 100, 257, 19 }, { 7, 1000, 130 },
+        { 33, 130, 47 }, { 64, 64, 64 }, { 100, 257, 19 }, { 7, 1000, 130 }, { 2, 33, 1000 }, { 3, 9, 4173 },
     };
     lnx_pool *pool;
     assert_int_equal(lnx_pool_create(&pool, 3), LNX_OK);

@@ -408,3 +408,20 @@ def test_onevision_video_matches_reference(data_dir):
             assert len(g.token_ids()) == ref["num_input_tokens"]
             ids = [t.id for t in g.tokens() if t.id >= 0]
         assert ids == ref["generated_ids"]
+
+
+# ---- quantized weights -----------------------------------------------------------------------
+
+def test_quantized_weights_load_and_answer(model_dir, video_path, reference):
+    loads = []
+    with L.Model(model_dir, weights=L.Weights.Q8, threads=2,
+                 progress=lambda stage, done, total: loads.append((done, total))) as m:
+        embeddings = video_embeddings(m, video_path, reference["num_frames"])
+        with L.Generator(m, temperature=0.0, max_new_tokens=4) as g:
+            g.append_prompt(prompt_for(m, reference["question"]), [embeddings])
+            ids = [t.id for t in g.tokens() if t.id >= 0]
+    assert len(ids) == 4
+    # one progress unit per converted tensor, then the binding steps
+    assert loads[-1][0] == loads[-1][1] > 3
+    with pytest.raises(L.InvalidArgumentError):
+        L.Model(model_dir, weights=9)

@@ -6,7 +6,7 @@ The shared library is loaded on first use; see llavanext._lib for how it is foun
 
 from ._api import (Budget, CacheSampling, CacheStats, EmbeddingCache, Frames, FrameSampler, Generator, LoadMode, LogLevel, MediaInfo, Model,
                    PixelFormat, PoolMode, Pooler, Precision, SpecialToken, Stage, Tensor,
-                   TensorKind, Token,
+                   TensorKind, Token, Weights,
                    VisionEncoder, last_error, media_hash, set_default_log, version, version_number)
 from ._errors import (AbortedError, ContextFullError, FormatError, InternalError,
                       InvalidArgumentError, IOFailedError, LimitError, LlavaNextError, MediaError,
@@ -23,6 +23,6 @@ __all__ = [
     "IOFailedError", "LibraryNotFound", "LimitError", "LlavaNextError", "LoadMode", "LogLevel",
     "MediaError", "MediaInfo", "Model", "NoMemoryError", "PixelFormat", "PoolMode", "Pooler", "Precision",
     "SpecialToken", "Stage", "StateError", "Status", "TemplateError", "Tensor", "TensorKind",
-    "Token", "UnsupportedError", "VisionEncoder", "last_error", "library_path", "media_hash",
+    "Token", "UnsupportedError", "VisionEncoder", "Weights", "last_error", "library_path", "media_hash",
     "set_default_log", "status_string", "version", "version_number",
 ]

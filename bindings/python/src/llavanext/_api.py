@@ -49,6 +49,14 @@ class Precision(enum.IntEnum):
     BF16 = 2
 
 
+class Weights(enum.IntEnum):
+    """The form the weights are kept in (llavanext_weights; docs/quantization.md)."""
+    STORED = 0
+    BF16 = 1
+    Q8 = 2
+    Q4 = 3
+
+
 class SpecialToken(enum.IntEnum):
     BOS = 0
     EOS = 1
@@ -528,14 +536,15 @@ class Model(_Handle):
     goes on); an exception it raises aborts the load and is re-raised by the constructor.
     log(level, message) receives the model's log messages. precision (a Precision) picks the
     compute precision of every encoder and generator of the model; None keeps the library's
-    default (F32, the reference-exact path).
+    default (F32, the reference-exact path). weights (a Weights) converts the weights on load
+    (Q8, Q4 or BF16; None keeps them as stored), with `threads` threads (0: one per CPU).
     """
 
     _free_name = "llavanext_model_free"
     _err_name = "llavanext_model_last_error"
 
     def __init__(self, path, *, load_mode=LoadMode.MMAP, check_finite=False, precision=None,
-                 progress=None, log=None):
+                 progress=None, log=None, weights=None, threads=0):
         super().__init__()
         lib = _L()
         self._callbacks = _Callbacks(progress, log)
@@ -545,6 +554,9 @@ class Model(_Handle):
         params.check_finite = 1 if check_finite else 0
         if precision is not None:
             params.precision = int(precision)
+        if weights is not None:
+            params.weights = int(weights)
+        params.threads = int(threads)
         self._callbacks.install(params)
         out = _out()
         self._callbacks.finish(lib.llavanext_model_load(ctypes.byref(out), _path(path),

@@ -52,6 +52,8 @@ class ModelParams(ctypes.Structure):
         ("log", LogCallback),
         ("log_user_data", c_void_p),
         ("precision", c_int32),
+        ("weights", ctypes.c_int64),
+        ("threads", c_int32),
     ]
 
 
@@ -107,6 +109,7 @@ class VisionEncoderParams(ctypes.Structure):
         ("log", LogCallback),
         ("log_user_data", c_void_p),
         ("max_request_bytes", c_int64),
+        ("threadpool", c_void_p),
     ]
 
 
@@ -116,6 +119,7 @@ class PoolerParams(ctypes.Structure):
         ("threads", c_int32),
         ("pool_stride", c_int32),
         ("pool_mode", c_int32),
+        ("threadpool", c_void_p),
     ]
 
 
@@ -138,6 +142,7 @@ class GeneratorParams(ctypes.Structure):
         ("log", LogCallback),
         ("log_user_data", c_void_p),
         ("max_request_bytes", c_int64),
+        ("threadpool", c_void_p),
     ]
 
 
@@ -248,6 +253,9 @@ _FUNCTIONS = {
     "llavanext_pooler_params_init": (None, [POINTER(PoolerParams), c_size_t]),
     "llavanext_pooler_create": (_st, [_pp, _vp, POINTER(PoolerParams)]),
     "llavanext_pooler_free": (None, [_vp]),
+    "llavanext_threadpool_create": (_st, [ctypes.POINTER(_vp), c_int32]),
+    "llavanext_threadpool_free": (None, [_vp]),
+    "llavanext_threadpool_threads": (c_int32, [_vp]),
     "llavanext_pooler_tokens_per_frame": (c_int32, [_vp]),
     "llavanext_pooler_pool": (_st, [_pp, _vp, _vp]),
     "llavanext_pooler_project": (_st, [_pp, _vp, _vp]),

@@ -1,0 +1,299 @@
+/* Quantized products: the scalar oracle, the variant dispatch and the threaded GEMV/GEMM driver.
+ * The SIMD variants are in quant_x86.c. */
+#include "quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/alloc.h"
+#include "../base/cpu.h"
+#include "../base/half.h"
+
+/* Below this many activation rows a product is a GEMV over weight rows (decode). */
+#define QGEMV_MAX_M 4
+/* Interleaved read streams per worker in the GEMV (as in gemm.c's float GEMV). */
+#define QGEMV_STREAMS 4
+/* Weight rows per block of the GEMM: every activation row passes over a block while it is in L2. */
+#define QGEMM_ROWS 32
+
+/* implemented in quant_x86.c */
+void lnx_qtile_avx2(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avx512vnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avxvnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s);
+
+const char *lnx_qisa_name(lnx_qisa isa)
+{
+    static const char *const names[] = { "scalar", "avx2", "avx512vnni", "avxvnni" };
+    return isa >= 0 && isa < LNX_QISA_COUNT ? names[isa] : "?";
+}
+
+int lnx_qisa_runnable(lnx_qisa isa, const char **why)
+{
+    unsigned f = lnx_cpu_flags();
+    const char *no = NULL;
+    switch (isa) {
+    case LNX_QISA_SCALAR:
+        break;
+    case LNX_QISA_AVX2:
+        if (!(f & LNX_CPU_AVX2))
+            no = "the CPU has no AVX2 (or it is masked off)";
+        break;
+    case LNX_QISA_AVX512VNNI:
+        if (!(f & LNX_CPU_AVX512VNNI) || !(f & LNX_CPU_AVX2))
+            no = "the CPU has no AVX-512 VNNI (or it is masked off)";
+        break;
+    case LNX_QISA_AVXVNNI:
+        if (!(f & LNX_CPU_AVXVNNI))
+            no = "the CPU has no AVX-VNNI (or it is masked off)";
+        break;
+    default:
+        no = "unknown variant";
+    }
+    if (no && why)
+        *why = no;
+    return no == NULL;
+}
+
+lnx_qisa lnx_qisa_best(void)
+{
+    if (lnx_qisa_runnable(LNX_QISA_AVX512VNNI, NULL))
+        return LNX_QISA_AVX512VNNI;
+    if (lnx_qisa_runnable(LNX_QISA_AVXVNNI, NULL))
+        return LNX_QISA_AVXVNNI;
+    if (lnx_qisa_runnable(LNX_QISA_AVX2, NULL))
+        return LNX_QISA_AVX2;
+    return LNX_QISA_SCALAR;
+}
+
+static void quantize_acts_scalar(const float *x, int64_t K, int8_t *q, float *d, float *s)
+{
+    for (int64_t b = 0; b < K / LNX_QBLOCK; b++) {
+        const float *xb = x + b * LNX_QBLOCK;
+        float amax = 0.0f;
+        for (int i = 0; i < LNX_QBLOCK; i++)
+            amax = fmaxf(amax, fabsf(xb[i]));
+        float db = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < LNX_QBLOCK; i++) {
+            int v = (int)nearbyintf(xb[i] * id);
+            q[b * LNX_QBLOCK + i] = (int8_t)v;
+            sum += v;
+        }
+        d[b] = db;
+        s[b] = db * (float)sum;
+    }
+}
+
+void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s)
+{
+    if (lnx_cpu_flags() & LNX_CPU_AVX2)
+        lnx_quantize_acts_avx2(x, K, q, d, s);
+    else
+        quantize_acts_scalar(x, K, q, d, s);
+}
+
+static float half_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return lnx_f16_to_f32(h);
+}
+
+/* The oracle: one weight row . one activation row, block by block: the block's int32 dot product
+ * times (weight scale x activation scale), summed in float32; for Q4 less the minimums' term
+ * sum_j dmin mn[j] s[j]. */
+static float qdot_scalar(lnx_dtype dt, const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t K)
+{
+    int64_t nb = K / LNX_QBLOCK;
+    float acc = 0.0f, macc = 0.0f;
+    if (dt == LNX_DT_Q8) {
+        for (int64_t b = 0; b < nb; b++, w += LNX_Q8_BYTES) {
+            int32_t isum = 0;
+            for (int i = 0; i < LNX_QBLOCK; i++)
+                isum += (int32_t)(int8_t)w[2 + i] * q[b * LNX_QBLOCK + i];
+            acc += (float)isum * (half_at(w) * d[b]);
+        }
+        return acc;
+    }
+    for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
+        int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
+        float dd = half_at(w), dmin = half_at(w + 2);
+        uint8_t sc[8], mn[8];
+        lnx_q4_unpack_scales(w, 0, sc);
+        lnx_q4_unpack_scales(w, 1, mn);
+        for (int j = 0; j < nsub; j++) {
+            const uint8_t *x = w + LNX_Q4_HEAD + 16 * j;
+            const int8_t *a = q + (b + j) * LNX_QBLOCK;
+            int32_t isum = 0;
+            for (int i = 0; i < 16; i++)
+                isum += (x[i] & 15) * a[i] + (x[i] >> 4) * a[i + 16];
+            acc += (float)isum * (dd * (float)sc[j] * d[b + j]);
+            macc += dmin * (float)mn[j] * s[b + j];
+        }
+        w += LNX_Q4_HEAD + 16 * nsub;
+    }
+    return acc - macc;
+}
+
+static void qtile_scalar(lnx_dtype dt, lnx_qtile *t, int nm)
+{
+    for (int m = 0; m < nm; m++)
+        for (int r = 0; r < 4; r++)
+            t->out[m][r] = qdot_scalar(dt, t->w[r], t->q[m], t->d[m], t->s[m], t->K);
+}
+
+void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm)
+{
+    switch (isa) {
+    case LNX_QISA_AVX2:
+        lnx_qtile_avx2(dt, t, nm);
+        break;
+    case LNX_QISA_AVX512VNNI:
+        lnx_qtile_avx512vnni(dt, t, nm);
+        break;
+    case LNX_QISA_AVXVNNI:
+        lnx_qtile_avxvnni(dt, t, nm);
+        break;
+    default:
+        qtile_scalar(dt, t, nm);
+    }
+}
+
+/* ---- the driver ---- */
+
+typedef struct qg_ctx {
+    lnx_qisa isa;
+    int64_t M;
+    const float *A;
+    int64_t lda;
+    const lnx_wmat *W;
+    size_t row_bytes;
+    const float *bias;
+    float *C;
+    int64_t ldc;
+    int accumulate;
+    int8_t *q;      /* [M][K] */
+    float *d, *s;   /* [M][nbp] */
+    int64_t nbp;    /* blocks per activation row, plus 8 of padding */
+} qg_ctx;
+
+static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const qg_ctx *g = p;
+    int64_t K = g->W->cols;
+    for (int64_t m = begin; m < end; m++)
+        lnx_quantize_acts(g->A + m * g->lda, K, g->q + m * K, g->d + m * g->nbp, g->s + m * g->nbp);
+}
+
+/* Weight rows n .. n+3 (fewer at the end) against activation rows m .. m+3 (fewer at the end). */
+static void run_tile(const qg_ctx *g, int64_t n, int64_t m, int nm_kernel)
+{
+    int64_t N = g->W->rows, K = g->W->cols;
+    int nr = N - n < 4 ? (int)(N - n) : 4;
+    int nm = g->M - m < 4 ? (int)(g->M - m) : 4;
+    if (nm_kernel == 1)
+        nm = 1;
+    lnx_qtile t;
+    t.K = K;
+    for (int r = 0; r < 4; r++)
+        t.w[r] = (const uint8_t *)g->W->data + (size_t)(n + (r < nr ? r : 0)) * g->row_bytes;
+    for (int i = 0; i < 4; i++) {
+        int64_t row = m + (i < nm ? i : 0);
+        t.q[i] = g->q + row * K;
+        t.d[i] = g->d + row * g->nbp;
+        t.s[i] = g->s + row * g->nbp;
+    }
+    lnx_qtile_run(g->isa, g->W->dtype, &t, nm_kernel);
+    for (int i = 0; i < nm; i++) {
+        float *c = g->C + (m + i) * g->ldc + n;
+        for (int r = 0; r < nr; r++) {
+            float y = t.out[i][r] + (g->bias ? g->bias[n + r] : 0.0f);
+            c[r] = g->accumulate ? c[r] + y : y;
+        }
+    }
+}
+
+static void gemv_groups(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const qg_ctx *g = p;
+    int64_t groups = end - begin, part = (groups + QGEMV_STREAMS - 1) / QGEMV_STREAMS;
+    for (int64_t i = 0; i < part; i++)
+        for (int k = 0; k < QGEMV_STREAMS; k++) {
+            int64_t grp = begin + k * part + i;
+            if (grp >= end)
+                continue;
+            for (int64_t m = 0; m < g->M; m += (g->M == 1 ? 1 : 4))
+                run_tile(g, grp * 4, m, g->M == 1 ? 1 : 4);
+        }
+}
+
+static void gemm_blocks(void *p, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const qg_ctx *g = p;
+    int64_t N = g->W->rows;
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t n0 = blk * QGEMM_ROWS, n1 = n0 + QGEMM_ROWS < N ? n0 + QGEMM_ROWS : N;
+        for (int64_t m = 0; m < g->M; m += 4)
+            for (int64_t n = n0; n < n1; n += 4)
+                run_tile(g, n, m, 4);
+    }
+}
+
+void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                   const float *bias, float *C, int64_t ldc, int accumulate)
+{
+    int64_t N = W->rows, K = W->cols;
+    if (M <= 0 || N <= 0)
+        return;
+    int64_t nb = K / LNX_QBLOCK, nbp = nb + 8;
+    size_t qbytes = ((size_t)M * (size_t)K + 63) / 64 * 64, fbytes = (size_t)M * (size_t)nbp * sizeof(float);
+    size_t bytes = qbytes + 2 * fbytes;
+    char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
+    if (!buf)
+        buf = own = lnx_amalloc(bytes);
+    if (!buf) {
+        /* no room for the quantized activations: the products row by row, dequantized */
+        float *row = malloc(sizeof(float) * (size_t)(K ? K : 1));
+        for (int64_t n = 0; row && n < N; n++) {
+            lnx_wmat_row(W, n, row);
+            for (int64_t m = 0; m < M; m++) {
+                float acc = bias ? bias[n] : 0.0f;
+                for (int64_t k = 0; k < K; k++)
+                    acc += A[m * lda + k] * row[k];
+                C[m * ldc + n] = accumulate ? C[m * ldc + n] + acc : acc;
+            }
+        }
+        free(row);
+        return;
+    }
+    qg_ctx g = { isa, M, A, lda, W, lnx_row_bytes(W->dtype, K), bias, C, ldc, accumulate,
+                 (int8_t *)buf, (float *)(buf + qbytes), (float *)(buf + qbytes + fbytes), nbp };
+    /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */
+    for (int64_t m = 0; m < M; m++) {
+        memset(g.d + m * nbp + nb, 0, 8 * sizeof(float));
+        memset(g.s + m * nbp + nb, 0, 8 * sizeof(float));
+    }
+    lnx_parallel_for(pool, M, quant_rows, &g);
+    if (M <= QGEMV_MAX_M)
+        lnx_parallel_for(pool, (N + 3) / 4, gemv_groups, &g);
+    else
+        lnx_parallel_for(pool, (N + QGEMM_ROWS - 1) / QGEMM_ROWS, gemm_blocks, &g);
+    lnx_afree(own);
+}
+
+void lnx_qgemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,
+               float *C, int64_t ldc, int accumulate)
+{
+    lnx_qgemm_isa(lnx_qisa_best(), pool, M, A, lda, W, bias, C, ldc, accumulate);
+}
+
+void lnx_wmat_row(const lnx_wmat *W, int64_t r, float *out)
+{
+    const char *row = (const char *)W->data + (size_t)r * lnx_row_bytes(W->dtype, W->cols);
+    lnx_dequantize_row(W->dtype, row, W->cols, out);
+}

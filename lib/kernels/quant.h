@@ -1,0 +1,60 @@
+/* Products of quantized weights (LNX_DT_Q8 / LNX_DT_Q4, base/quant.h) with float32 activations:
+ * the activations are quantized per block of 32 on the fly (int8, a float scale per block), the
+ * products run as int8 dot products per block and are scaled and summed in float32.
+ *
+ * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd on 256-bit
+ * vectors), AVX-VNNI (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar
+ * oracle every one of them is tested against. */
+#ifndef LNX_KERNELS_QUANT_H
+#define LNX_KERNELS_QUANT_H
+
+#include <stdint.h>
+
+#include "../base/dtype.h"
+#include "../base/parallel.h"
+#include "../base/quant.h"
+
+typedef enum lnx_qisa {
+    LNX_QISA_SCALAR = 0,
+    LNX_QISA_AVX2 = 1,
+    LNX_QISA_AVX512VNNI = 2,
+    LNX_QISA_AVXVNNI = 3,
+    LNX_QISA_COUNT
+} lnx_qisa;
+
+/* Name of a variant ("scalar", "avx2", "avx512vnni", "avxvnni"). */
+const char *lnx_qisa_name(lnx_qisa isa);
+/* Non-zero when this CPU (after LLAVANEXT_CPU_MASK) can run the variant; otherwise *why says why. */
+int lnx_qisa_runnable(lnx_qisa isa, const char **why);
+/* The variant the products use: the best runnable one. */
+lnx_qisa lnx_qisa_best(void);
+
+/* One row of K (a multiple of 32) activations quantized: q[K] int8, and per block b of 32,
+ * d[b] = the scale (x ~ d q) and s[b] = d * sum(q) (the Q4 minimums' term). */
+void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s);
+
+/* A tile: up to 4 weight rows (each a stored row of K values) against up to 4 quantized
+ * activation rows. Unused slots repeat a used row (their results are ignored). */
+typedef struct lnx_qtile {
+    const uint8_t *w[4];
+    const int8_t *q[4];
+    const float *d[4], *s[4]; /* s: readable for 8 values past the row's last block */
+    int64_t K;
+    float out[4][4]; /* out[m][r] = activation row m . weight row r */
+} lnx_qtile;
+
+/* Runs a tile on the given variant: nm = 1 (only activation row 0) or 4. */
+void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm);
+
+/* C[m, n] = sum_k A[m, k] W[n, k] (+ bias[n]), added to C with accumulate != 0, for a quantized W
+ * (lnx_gemm's contract). Threaded over the pool's workers by output rows. */
+void lnx_qgemm(lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W, const float *bias,
+               float *C, int64_t ldc, int accumulate);
+/* The same on a given variant (for tests and the bench). */
+void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
+                   const float *bias, float *C, int64_t ldc, int accumulate);
+
+/* Row r of a weight in any dtype as float32 (out[W->cols]). */
+void lnx_wmat_row(const lnx_wmat *W, int64_t r, float *out);
+
+#endif

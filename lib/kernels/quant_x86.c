@@ -1,0 +1,363 @@
+/* The SIMD variants of the quantized tile (quant.h): one body per format, instantiated for each
+ * instruction set by its 32-byte dot-product step:
+ *   AVX2:         vpmaddubsw (u8 x s8 -> pairs of s16) + vpmaddwd with ones (-> s32)
+ *   AVX-512 VNNI: vpdpbusd on 256-bit vectors (u8 x s8, four products summed into s32)
+ *   AVX-VNNI:     the same instruction in its VEX form
+ * Q8 weights are signed: the step multiplies |w| by sign(w) a. Q4 weights are 0..15, unsigned
+ * already. Each block's s32 sums are converted to float32 and scaled by (weight scale x activation
+ * scale) into 8-lane accumulators, one per (activation row, weight row) pair, summed at the end. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define T_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
+#define T_VNNI512 __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define T_AVXVNNI __attribute__((target("avx2,fma,f16c,bmi2,avxvnni")))
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* How far ahead of the block being read a GEMV asks for its weight rows. */
+#define PREFETCH_BYTES 1024
+
+T_AVX2 INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+T_AVX2 INLINE float half_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The eight 6-bit codes packed in p[0..6) as eight bytes (pdep spreads them). Reads p[0..8),
+ * inside the super-block's 16-byte head for both code arrays (at 4 and 10): one 8-byte load (a
+ * 6-byte copy into a zeroed word stalls store forwarding: measured 3x slower Q4 decode). */
+T_AVX2 INLINE uint64_t unpack6(const uint8_t *p)
+{
+    uint64_t bits;
+    memcpy(&bits, p, 8);
+    return _pdep_u64(bits & 0xffffffffffffull, 0x3f3f3f3f3f3f3f3full);
+}
+
+/* Eight codes (bytes of v) as float32. */
+T_AVX2 INLINE __m256 codes_ps(uint64_t v)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+}
+
+/* The four rows' int32 sums of a block, s[r] (8 lanes each), as one vector [r0, r1, r2, r3]. */
+T_AVX2 INLINE __m128i sum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The half scales at the start of four blocks as float32 [r0, r1, r2, r3]. */
+T_AVX2 INLINE __m128 halves4(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+    /* built in a register: small stores read back as one word would stall store forwarding */
+    uint16_t h0, h1, h2, h3;
+    memcpy(&h0, p0, 2);
+    memcpy(&h1, p1, 2);
+    memcpy(&h2, p2, 2);
+    memcpy(&h3, p3, 2);
+    uint64_t v = (uint64_t)h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+}
+
+/* The 32 4-bit levels of a Q4 sub-block (16 bytes at p) in order: the bytes in both halves, the
+ * upper half shifted down by 4, then masked (one load and two operations). */
+T_AVX2 INLINE __m256i nibbles32(const uint8_t *p)
+{
+    __m256i x = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+}
+
+#define DOT_AVX2(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define DOT_VNNI512(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define DOT_AVXVNNI(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), (u), (s))
+
+/* One activation row (decode): the four rows' block sums reduced into one vector and scaled
+ * together. */
+#define Q8_GEMV_BODY(DOT)                                                                       \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        const uint8_t *w0 = t->w[0], *w1 = t->w[1], *w2 = t->w[2], *w3 = t->w[3];              \
+        __m128 acc = _mm_setzero_ps();                                                         \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            const size_t o = (size_t)b * 34;                                                   \
+            _mm_prefetch((const char *)w0 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w1 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w2 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            _mm_prefetch((const char *)w3 + o + PREFETCH_BYTES, _MM_HINT_T0);                  \
+            __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[0] + b * 32));               \
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(w0 + o + 2));                    \
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(w1 + o + 2));                    \
+            __m256i x2 = _mm256_loadu_si256((const __m256i *)(w2 + o + 2));                    \
+            __m256i x3 = _mm256_loadu_si256((const __m256i *)(w3 + o + 2));                    \
+            __m128i s = sum4(DOT(_mm256_abs_epi8(x0), _mm256_sign_epi8(a, x0)),                \
+                             DOT(_mm256_abs_epi8(x1), _mm256_sign_epi8(a, x1)),                \
+                             DOT(_mm256_abs_epi8(x2), _mm256_sign_epi8(a, x2)),                \
+                             DOT(_mm256_abs_epi8(x3), _mm256_sign_epi8(a, x3)));               \
+            __m128 sc = _mm_mul_ps(halves4(w0 + o, w1 + o, w2 + o, w3 + o), _mm_set1_ps(t->d[0][b])); \
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s), sc, acc);                                   \
+        }                                                                                      \
+        float out[4];                                                                          \
+        _mm_storeu_ps(out, acc);                                                               \
+        for (int r = 0; r < 4; r++)                                                            \
+            t->out[0][r] = out[r];                                                             \
+    } while (0)
+
+#define Q4_GEMV_BODY(DOT, PAIRS)                                                                \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        __m128 acc = _mm_setzero_ps();                                                         \
+        __m256 acc8 = _mm256_setzero_ps(); /* PAIRS: [sub-block j: r0..r3 | j + 1: r0..r3] */  \
+        __m256 macc[4];                                                                        \
+        for (int r = 0; r < 4; r++)                                                            \
+            macc[r] = _mm256_setzero_ps();                                                     \
+        size_t off = 0;                                                                        \
+        for (int64_t b = 0; b < nb; b += 8) {                                                  \
+            const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
+            __m256 sc[4];                                                                      \
+            const __m256 sv = _mm256_loadu_ps(t->s[0] + b);                                    \
+            for (int r = 0; r < 4; r++) {                                                      \
+                const uint8_t *p = t->w[r] + off;                                              \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);                   \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES + 64, _MM_HINT_T0);              \
+                _mm_prefetch((const char *)p + PREFETCH_BYTES + 128, _MM_HINT_T0);             \
+                sc[r] = _mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p)));   \
+                __m256 mins = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2))); \
+                macc[r] = _mm256_fmadd_ps(mins, sv, macc[r]);                                  \
+            }                                                                                  \
+            /* per sub-block j, the four rows' scales [r0..r3]: a 4 x 8 transpose, by halves */ \
+            __m256 t01l = _mm256_unpacklo_ps(sc[0], sc[1]), t01h = _mm256_unpackhi_ps(sc[0], sc[1]); \
+            __m256 t23l = _mm256_unpacklo_ps(sc[2], sc[3]), t23h = _mm256_unpackhi_ps(sc[2], sc[3]); \
+            __m256 c04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            __m256 c37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            __m128 col[8] = { _mm256_castps256_ps128(c04), _mm256_castps256_ps128(c15),        \
+                              _mm256_castps256_ps128(c26), _mm256_castps256_ps128(c37),        \
+                              _mm256_extractf128_ps(c04, 1), _mm256_extractf128_ps(c15, 1),    \
+                              _mm256_extractf128_ps(c26, 1), _mm256_extractf128_ps(c37, 1) };  \
+            int j = 0;                                                                         \
+            PAIRS;                                                                             \
+            for (; j < nsub; j++) {                                                            \
+                __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[0] + (b + j) * 32));     \
+                __m256i s32[4];                                                                \
+                for (int r = 0; r < 4; r++)                                                    \
+                    s32[r] = DOT(nibbles32(t->w[r] + off + 16 + 16 * j), a);                   \
+                __m128i s = sum4(s32[0], s32[1], s32[2], s32[3]);                              \
+                acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(col[j], _mm_set1_ps(t->d[0][b + j])), acc); \
+            }                                                                                  \
+            off += 16 + 16 * (size_t)nsub;                                                     \
+        }                                                                                      \
+        acc = _mm_add_ps(acc, _mm_add_ps(_mm256_castps256_ps128(acc8), _mm256_extractf128_ps(acc8, 1))); \
+        float out[4];                                                                          \
+        _mm_storeu_ps(out, acc);                                                               \
+        for (int r = 0; r < 4; r++)                                                            \
+            t->out[0][r] = out[r] - hsum8(macc[r]);                                            \
+    } while (0)
+
+
+/* Four activation rows (prefill, vision): per block, each activation row's four dot products are
+ * reduced into the lanes [r0, r1, r2, r3] of a vector (horizontal adds), two rows per 8-lane
+ * vector, and scaled and accumulated together: 2 conversions and 2 FMAs per block instead of 16. */
+T_AVX2 INLINE __m256i rows4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+}
+
+/* [x lanes 0-3 + x lanes 4-7 | y lanes 0-3 + y lanes 4-7] for rows4 results x, y */
+T_AVX2 INLINE __m256i pair_halves(__m256i x, __m256i y)
+{
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+}
+
+T_AVX2 INLINE __m256 two_scales(float lo, float hi)
+{
+    return _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo));
+}
+
+T_AVX2 INLINE void store_tile(lnx_qtile *t, __m256 acc01, __m256 acc23)
+{
+    float o[16];
+    _mm256_storeu_ps(o, acc01);
+    _mm256_storeu_ps(o + 8, acc23);
+    for (int m = 0; m < 4; m++)
+        for (int r = 0; r < 4; r++)
+            t->out[m][r] = o[4 * m + r];
+}
+
+#define Q8_GEMM_BODY(DOT)                                                                       \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        const uint8_t *w0 = t->w[0], *w1 = t->w[1], *w2 = t->w[2], *w3 = t->w[3];              \
+        __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();                       \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            const size_t o = (size_t)b * 34;                                                   \
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(w0 + o + 2));                    \
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(w1 + o + 2));                    \
+            __m256i x2 = _mm256_loadu_si256((const __m256i *)(w2 + o + 2));                    \
+            __m256i x3 = _mm256_loadu_si256((const __m256i *)(w3 + o + 2));                    \
+            __m256i a0 = _mm256_abs_epi8(x0), a1 = _mm256_abs_epi8(x1);                        \
+            __m256i a2 = _mm256_abs_epi8(x2), a3 = _mm256_abs_epi8(x3);                        \
+            __m128 dw = halves4(w0 + o, w1 + o, w2 + o, w3 + o);                               \
+            __m256 dw2 = _mm256_set_m128(dw, dw);                                              \
+            __m256i y[4];                                                                      \
+            for (int m = 0; m < 4; m++) {                                                      \
+                __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[m] + b * 32));           \
+                y[m] = rows4(DOT(a0, _mm256_sign_epi8(a, x0)), DOT(a1, _mm256_sign_epi8(a, x1)), \
+                             DOT(a2, _mm256_sign_epi8(a, x2)), DOT(a3, _mm256_sign_epi8(a, x3))); \
+            }                                                                                  \
+            acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_halves(y[0], y[1])),               \
+                                    _mm256_mul_ps(dw2, two_scales(t->d[0][b], t->d[1][b])), acc01); \
+            acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_halves(y[2], y[3])),               \
+                                    _mm256_mul_ps(dw2, two_scales(t->d[2][b], t->d[3][b])), acc23); \
+        }                                                                                      \
+        store_tile(t, acc01, acc23);                                                           \
+    } while (0)
+
+#define Q4_GEMM_BODY(DOT)                                                                       \
+    do {                                                                                       \
+        const int64_t nb = t->K / 32;                                                          \
+        __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();                       \
+        __m256 macc[4][4];                                                                     \
+        for (int m = 0; m < 4; m++)                                                            \
+            for (int r = 0; r < 4; r++)                                                        \
+                macc[m][r] = _mm256_setzero_ps();                                              \
+        size_t off = 0;                                                                        \
+        for (int64_t b = 0; b < nb; b += 8) {                                                  \
+            const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
+            __m256 sc[4];                                                                      \
+            for (int r = 0; r < 4; r++) {                                                      \
+                const uint8_t *p = t->w[r] + off;                                              \
+                sc[r] = _mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p)));   \
+                __m256 mins = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2))); \
+                for (int m = 0; m < 4; m++)                                                    \
+                    macc[m][r] = _mm256_fmadd_ps(mins, _mm256_loadu_ps(t->s[m] + b), macc[m][r]); \
+            }                                                                                  \
+            __m256 t01l = _mm256_unpacklo_ps(sc[0], sc[1]), t01h = _mm256_unpackhi_ps(sc[0], sc[1]); \
+            __m256 t23l = _mm256_unpacklo_ps(sc[2], sc[3]), t23h = _mm256_unpackhi_ps(sc[2], sc[3]); \
+            __m256 c04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01l), _mm256_castps_pd(t23l))); \
+            __m256 c26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            __m256 c37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t01h), _mm256_castps_pd(t23h))); \
+            /* col[j]: sub-block j's scale of the four rows, in both halves */                  \
+            __m256 col[8] = { _mm256_permute2f128_ps(c04, c04, 0x00), _mm256_permute2f128_ps(c15, c15, 0x00), \
+                              _mm256_permute2f128_ps(c26, c26, 0x00), _mm256_permute2f128_ps(c37, c37, 0x00), \
+                              _mm256_permute2f128_ps(c04, c04, 0x11), _mm256_permute2f128_ps(c15, c15, 0x11), \
+                              _mm256_permute2f128_ps(c26, c26, 0x11), _mm256_permute2f128_ps(c37, c37, 0x11) }; \
+            for (int j = 0; j < nsub; j++) {                                                   \
+                __m256i wv[4];                                                                 \
+                for (int r = 0; r < 4; r++)                                                    \
+                    wv[r] = nibbles32(t->w[r] + off + 16 + 16 * j);                            \
+                __m256i y[4];                                                                  \
+                for (int m = 0; m < 4; m++) {                                                  \
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(t->q[m] + (b + j) * 32)); \
+                    y[m] = rows4(DOT(wv[0], a), DOT(wv[1], a), DOT(wv[2], a), DOT(wv[3], a));  \
+                }                                                                              \
+                acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_halves(y[0], y[1])),           \
+                                        _mm256_mul_ps(col[j], two_scales(t->d[0][b + j], t->d[1][b + j])), acc01); \
+                acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_halves(y[2], y[3])),           \
+                                        _mm256_mul_ps(col[j], two_scales(t->d[2][b + j], t->d[3][b + j])), acc23); \
+            }                                                                                  \
+            off += 16 + 16 * (size_t)nsub;                                                     \
+        }                                                                                      \
+        store_tile(t, acc01, acc23);                                                           \
+        for (int m = 0; m < 4; m++)                                                            \
+            for (int r = 0; r < 4; r++)                                                        \
+                t->out[m][r] -= hsum8(macc[m][r]);                                             \
+    } while (0)
+
+
+/* AVX-512 VNNI decode of Q4: two sub-blocks (64 values) of a row per 512-bit vpdpbusd against the
+ * activations as they are (sub-block j then j + 1): the row's 32 bytes placed in the four 128-bit
+ * lanes as [j, j, j + 1, j + 1], the odd lanes shifted down by 4, masked; the four rows' sums
+ * reduced to [j: r0..r3 | j + 1: r0..r3]. */
+#define Q4_PAIRS_VNNI512                                                                        \
+    for (; j + 1 < nsub; j += 2) {                                                             \
+        const __m512i shifts = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);                      \
+        __m512i a = _mm512_loadu_si512((const void *)(t->q[0] + (b + j) * 32));                \
+        __m512i s5[4];                                                                         \
+        for (int r = 0; r < 4; r++) {                                                          \
+            __m512i x = _mm512_castsi256_si512(                                                \
+                _mm256_loadu_si256((const __m256i *)(t->w[r] + off + 16 + 16 * j)));           \
+            x = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(1, 1, 0, 0));                           \
+            x = _mm512_and_si512(_mm512_srlv_epi64(x, shifts), _mm512_set1_epi8(15));          \
+            s5[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x, a);                         \
+        }                                                                                      \
+        __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s5[0], s5[1]), _mm512_unpackhi_epi32(s5[0], s5[1])); \
+        __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s5[2], s5[3]), _mm512_unpackhi_epi32(s5[2], s5[3])); \
+        __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23)); \
+        __m512i v = _mm512_add_epi32(u, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(2, 3, 0, 1)));  \
+        __m256i pr = _mm512_castsi512_si256(_mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(2, 0, 2, 0))); \
+        __m256 sc2 = _mm256_set_m128(col[j + 1], col[j]);                                      \
+        acc8 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pr),                                         \
+                               _mm256_mul_ps(sc2, two_scales(t->d[0][b + j], t->d[0][b + j + 1])), acc8); \
+    }
+
+#define Q4_NO_PAIRS ((void)0)
+
+#define VARIANT(NAME, TARGET, DOT, PAIRS)                                                             \
+    TARGET static void NAME##_q8_1(lnx_qtile *t) { Q8_GEMV_BODY(DOT); }                        \
+    TARGET static void NAME##_q8_4(lnx_qtile *t) { Q8_GEMM_BODY(DOT); }                        \
+    TARGET static void NAME##_q4_1(lnx_qtile *t) { Q4_GEMV_BODY(DOT, PAIRS); }                 \
+    TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_GEMM_BODY(DOT); }                        \
+    void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \
+    {                                                                                          \
+        if (dt == LNX_DT_Q8)                                                                   \
+            (nm == 1 ? NAME##_q8_1 : NAME##_q8_4)(t);                                          \
+        else                                                                                   \
+            (nm == 1 ? NAME##_q4_1 : NAME##_q4_4)(t);                                          \
+    }
+
+void lnx_qtile_avx2(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avx512vnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_qtile_avxvnni(lnx_dtype dt, lnx_qtile *t, int nm);
+void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s);
+
+VARIANT(avx2, T_AVX2, DOT_AVX2, Q4_NO_PAIRS)
+VARIANT(avx512vnni, T_VNNI512, DOT_VNNI512, Q4_PAIRS_VNNI512)
+VARIANT(avxvnni, T_AVXVNNI, DOT_AVXVNNI, Q4_NO_PAIRS)
+
+/* lnx_quantize_acts on AVX2: the same values as the scalar version (the scale, 127 / amax, and
+ * round-to-nearest-even conversions are the same operations). */
+T_AVX2 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *xb = x + b * 32;
+        __m256 v[4], mx = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(xb + 8 * i);
+            mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], absmask));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i qi[4], sum = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+            sum = _mm256_add_epi32(sum, qi[i]);
+        }
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+        _mm256_storeu_si256((__m256i *)(q + b * 32), _mm256_permutevar8x32_epi32(p, perm));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        d[b] = amax / 127.0f;
+        s[b] = d[b] * (float)_mm_cvtsi128_si32(s4);
+    }
+}
