@@ -358,8 +358,8 @@ def test_usage_errors(tmp_path, model_dir, media):
                               capture_output=True, text=True, timeout=60)
 
     base = ["--model", str(model_dir), "--prompt", "Q", "--out", str(tmp_path / "r.jsonl")]
-    r = cli(*base, "--weights", "q8", media[0])
-    assert r.returncode == 2 and "as-stored" in r.stderr and "quantiz" in r.stderr
+    r = cli(*base, "--weights", "q9", media[0])
+    assert r.returncode == 2 and "as-stored" in r.stderr and "q8" in r.stderr
     r = cli(*base, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2", media[0])
     assert r.returncode == 2 and "not allowed with" in r.stderr
     r = cli(*base, "--frames", "0", media[0])

@@ -4,7 +4,7 @@ Command line::
 
     python -m llavanext.batch --model DIR --prompt TEXT --out results.jsonl \\
         [--frames N] [--max-tokens N] [--scheduler ADDR | --workers N] \\
-        [--threads-per-worker N] [--weights as-stored] PATH_OR_GLOB...
+        [--threads-per-worker N] [--weights as-stored|bf16|q8|q4] PATH_OR_GLOB...
 
 and the same as a function, :func:`run`. Without ``--scheduler`` a Dask ``LocalCluster`` of
 ``--workers`` processes is started on this machine; with it, the work goes to a running
@@ -33,7 +33,6 @@ import errno
 import fcntl
 import glob
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -300,8 +299,8 @@ class _ModelState:
         _quiet_libav()
         c = self.config
         kwargs = {"load_mode": L.LoadMode.READ if c["load_mode"] == "read" else L.LoadMode.MMAP}
-        if c["weights"] != AS_STORED:
-            kwargs["weights"] = c["weights"]  # only when the binding has the option (checked)
+        if WEIGHTS[c["weights"]]:
+            kwargs["weights"] = L.Weights(WEIGHTS[c["weights"]])
         threads = c["threads"]
         model = L.Model(c["model"], **kwargs)
         try:
@@ -465,21 +464,14 @@ class Summary:
         return self.submitted - self.answered - self.failed
 
 
-def _weights_supported():
-    """Whether this binding's Model takes a `weights` option (quantized weights)."""
-    from ._api import Model
-    try:
-        return "weights" in inspect.signature(Model.__init__).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
+#: --weights values: as stored in the checkpoint, or converted on load (docs/quantization.md)
+WEIGHTS = {"as-stored": 0, "stored": 0, "bf16": 1, "q8": 2, "q4": 3}
 
 
 def _check_weights(weights):
     weights = weights or AS_STORED
-    if weights != AS_STORED and not _weights_supported():
-        _usage("--weights %s: this build of the llavanext binding loads weights as stored "
-               "only (--weights as-stored); quantized weights (q8, q4) arrive with the "
-               "quantization work" % weights)
+    if weights not in WEIGHTS:
+        _usage("--weights %s: expected one of %s" % (weights, ", ".join(WEIGHTS)))
     return weights
 
 
@@ -532,7 +524,7 @@ def run(inputs, *, model, prompt, out, frames=8, max_tokens=None, scheduler=None
     worker (default: this machine's CPUs divided by `workers` for a local cluster, all of a
     worker's CPUs otherwise). Each worker answers one file at a time.
 
-    weights: "as-stored" (other values need a binding with quantized weights). load_mode:
+    weights: "as-stored", "bf16", "q8" or "q4" (converted on load). load_mode:
     "mmap" or "read". retry_errors: answer again the files recorded with an error. progress:
     a progress bar on stderr (None: when stderr is a terminal).
 
@@ -731,8 +723,8 @@ def _parser():
                    help="compute threads of each worker (default: local cluster: CPUs / "
                         "workers; --scheduler: all CPUs of the worker's machine)")
     p.add_argument("--weights", default=AS_STORED, metavar="MODE",
-                   help="weights as stored in the checkpoint: 'as-stored' (default; the only "
-                        "value until quantized weights arrive)")
+                   help="'as-stored' (default), or converted on load by each worker: bf16, q8 "
+                        "(8-bit) or q4 (4-bit); see docs/quantization.md")
     p.add_argument("--load", choices=("mmap", "read"), default="mmap",
                    help="how workers load the weights (default mmap)")
     p.add_argument("--retry-errors", action="store_true",
