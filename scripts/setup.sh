@@ -10,7 +10,7 @@ packages=(
   libopenblas-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libjansson-dev libcmocka-dev libjpeg-dev libpcre2-dev libutf8proc-dev
   python3 python3-pytest python3-numpy python3-pip
-  libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev valgrind
+  libdnnl-dev abigail-tools clang libclang-dev libclang-rt-14-dev libomp-14-dev valgrind
   libmicrohttpd-dev
 )
 missing=()
