@@ -27,7 +27,7 @@ static void put_half(uint8_t *p, float v)
     memcpy(p, &h, 2);
 }
 
-static float get_half(const uint8_t *p)
+float lnx_q_half(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
@@ -206,7 +206,7 @@ void lnx_dequantize_row(lnx_dtype dt, const void *row, int64_t cols, float *out)
     }
     if (dt == LNX_DT_Q8) {
         for (int64_t b = 0; b < nb; b++, p += LNX_Q8_BYTES) {
-            float d = get_half(p);
+            float d = lnx_q_half(p);
             for (int i = 0; i < LNX_QBLOCK; i++)
                 out[b * LNX_QBLOCK + i] = d * (float)(int8_t)p[2 + i];
         }
@@ -214,7 +214,7 @@ void lnx_dequantize_row(lnx_dtype dt, const void *row, int64_t cols, float *out)
     }
     for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
         int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
-        float d = get_half(p), dmin = get_half(p + 2);
+        float d = lnx_q_half(p), dmin = lnx_q_half(p + 2);
         uint8_t sc[8], mn[8];
         lnx_q4_unpack_scales(p, 0, sc);
         lnx_q4_unpack_scales(p, 1, mn);

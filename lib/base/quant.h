@@ -38,4 +38,7 @@ void lnx_dequantize_row(lnx_dtype dt, const void *row, int64_t cols, float *out)
 /* The 6-bit scales (which = 0) or minimums (which = 1) of a Q4 super-block, as integers 0..63. */
 void lnx_q4_unpack_scales(const uint8_t *super, int which, uint8_t out[8]);
 
+/* The half-precision value stored at p (a block's scale; p need not be aligned). */
+float lnx_q_half(const uint8_t *p);
+
 #endif

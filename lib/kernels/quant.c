@@ -94,13 +94,6 @@ void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s)
         quantize_acts_scalar(x, K, q, d, s);
 }
 
-static float half_at(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return lnx_f16_to_f32(h);
-}
-
 /* The oracle: one weight row . one activation row, block by block: the block's int32 dot product
  * times (weight scale x activation scale), summed in float32; for Q4 less the minimums' term
  * sum_j dmin mn[j] s[j]. */
@@ -113,13 +106,13 @@ static float qdot_scalar(lnx_dtype dt, const uint8_t *w, const int8_t *q, const 
             int32_t isum = 0;
             for (int i = 0; i < LNX_QBLOCK; i++)
                 isum += (int32_t)(int8_t)w[2 + i] * q[b * LNX_QBLOCK + i];
-            acc += (float)isum * (half_at(w) * d[b]);
+            acc += (float)isum * (lnx_q_half(w) * d[b]);
         }
         return acc;
     }
     for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
         int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
-        float dd = half_at(w), dmin = half_at(w + 2);
+        float dd = lnx_q_half(w), dmin = lnx_q_half(w + 2);
         uint8_t sc[8], mn[8];
         lnx_q4_unpack_scales(w, 0, sc);
         lnx_q4_unpack_scales(w, 1, mn);
