@@ -22,6 +22,7 @@
 #include "kernels/ops.h"
 #include "llm/llama.h"
 #include "vision/clip.h"
+#include "llm/sampling.h"
 
 /* measured on the fixtures (see docs/performance.md) with about 2x margin */
 #define MAX_FEAT_REL 0.04
@@ -117,15 +118,6 @@ static double feature_error(const lnx_st *ref, const char *kind)
     return e;
 }
 
-static int32_t argmax(const float *x, int32_t n)
-{
-    int32_t b = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 static void case_accuracy(const char *case_name)
 {
     if (!fx.gemm) {
@@ -152,7 +144,7 @@ static void case_accuracy(const char *case_name)
     double lerr = rel_err(logits, want, V);
     int agree = 0;
     for (int64_t step = 0; step < ng; step++) {
-        agree += argmax(logits, V) == gen[step];
+        agree += lnx_argmax(logits, V) == gen[step];
         int32_t tok = (int32_t)gen[step];
         lnx_llama_embed(&fx.llama, &tok, 1, x);
         lnx_llama_pass d = { x, 1, L + step, 0, 1, logits, NULL };

@@ -22,6 +22,7 @@
 #include "io/quantize.h"
 #include "io/safetensors.h"
 #include "llavanext/llavanext.h"
+#include "llm/sampling.h"
 
 /* measured (docs/quantization.md) with a margin */
 #define BF16_MAX_L2 0.03  /* measured 0.0029 - 0.0131 */
@@ -88,15 +89,6 @@ static llavanext_tensor *image_embeddings(llavanext_vision_encoder *enc, llavane
     return packed;
 }
 
-static int32_t argmax(const float *x, int32_t n)
-{
-    int32_t b = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 static void run_case(llavanext_model *model, const char *model_name, const char *case_name, result *res)
 {
     char rel[256];
@@ -151,7 +143,7 @@ static void run_case(llavanext_model *model, const char *model_name, const char 
     res->agree = 0;
     res->steps = (int)ng;
     for (int64_t s = 0; s < ng; s++) {
-        res->agree += argmax(logits, V) == gen[s];
+        res->agree += lnx_argmax(logits, V) == gen[s];
         if (s + 1 == ng)
             break;
         int32_t tok = (int32_t)gen[s];
