@@ -21,13 +21,6 @@ LLAVANEXT_API void llavanext_model_params_init(llavanext_model_params *p, size_t
     lnx_params_init(p, size, &d, sizeof d);
 }
 
-/* Something (of any type) stands at the path: the loaders then refuse what is not a regular
- * file, instead of taking a FIFO or directory for an absent file. */
-static int file_exists(const char *path)
-{
-    return lnx_path_exists(path);
-}
-
 /* The longest file name joined to the model directory ("model.safetensors.index.json" and the
  * like), so that a directory path that fits leaves room for every join. */
 #define LONGEST_NAME 64
@@ -45,7 +38,7 @@ static lnx_status load_optional_json(json_t **out, const char *dir, const char *
     char path[4096];
     join(path, sizeof path, dir, name);
     *out = NULL;
-    if (!file_exists(path))
+    if (!lnx_path_exists(path))
         return LNX_OK;
     return lnx_json_load_file(out, path);
 }
@@ -134,9 +127,9 @@ static lnx_status load_tokenizer(llavanext_model *m)
     char tj[4096], tc[4096];
     join(tj, sizeof tj, m->dir, "tokenizer.json");
     join(tc, sizeof tc, m->dir, "tokenizer_config.json");
-    if (!file_exists(tj))
+    if (!lnx_path_exists(tj))
         return lnx_error(LNX_E_IO, "%s: missing (only tokenizer.json tokenizers are supported)", tj);
-    LNX_TRY(lnx_tokenizer_load(&m->tok, tj, file_exists(tc) ? tc : NULL));
+    LNX_TRY(lnx_tokenizer_load(&m->tok, tj, tc)); /* an absent tokenizer_config.json is skipped there */
     if (lnx_tokenizer_vocab_size(m->tok) > m->cfg.text.vocab)
         return lnx_error(LNX_E_FORMAT, "%s: the tokenizer has %d tokens but the model's vocabulary is %d", tj,
                          (int)lnx_tokenizer_vocab_size(m->tok), (int)m->cfg.text.vocab);
@@ -156,11 +149,11 @@ static lnx_status load_weights(llavanext_model *m, int mode, const llavanext_mod
     char path[4096];
     join(path, sizeof path, m->dir, "model.safetensors.index.json");
     int st_mode = mode == LLAVANEXT_LOAD_READ ? LNX_ST_READ : LNX_ST_MMAP;
-    if (file_exists(path)) {
+    if (lnx_path_exists(path)) {
         LNX_TRY(lnx_st_open_index(&m->st, path, st_mode));
     } else {
         join(path, sizeof path, m->dir, "model.safetensors");
-        if (!file_exists(path))
+        if (!lnx_path_exists(path))
             return lnx_error(LNX_E_IO, "%s: neither model.safetensors nor model.safetensors.index.json exists", m->dir);
         LNX_TRY(lnx_st_open(&m->st, path, st_mode));
     }
