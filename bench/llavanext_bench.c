@@ -128,11 +128,8 @@ typedef struct bench {
     lnx_gemm_ctx *gemm;
     stage stages[MAX_STAGES];
     int nstages;
-    double c_sgemm_vision, c_sgemm_prefill, c_fgemm_vision, c_fgemm_prefill, c_bf16, c_amx, c_stream, c_bgemm_vision, c_bgemm_prefill;
-    /* the vision ceilings again at one frame's rows (577), the shape a 1-frame request runs */
-    double c_sgemm_vision1, c_fgemm_vision1, c_bgemm_vision1;
+    double c_bf16, c_amx, c_stream;
     int full_v_layers, full_t_layers; /* the untruncated depths the figures extrapolate to */
-    /* (c_bf16, c_amx, c_stream above) */
     /* quantized runs: the float32 GEMM ceiling (best of BLAS and oneDNN) at vision and prefill shapes */
     double c_f32_vision, c_f32_prefill;
     double c_int8; /* int8 dot-product peak (quantized runs) */
