@@ -28,6 +28,17 @@ static int teardown(void **s)
     return 0;
 }
 
+/* n frames of tests/data/`rel`, uniformly, through a frame sampler opened with `params`. */
+static llavanext_frames *sample(const char *rel, const llavanext_frame_sampler_params *params, int32_t n)
+{
+    llavanext_frame_sampler *fs;
+    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data(rel), params), LLAVANEXT_OK);
+    llavanext_frames *f;
+    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, n), LLAVANEXT_OK);
+    llavanext_frame_sampler_free(fs);
+    return f;
+}
+
 /* ---- logging ---- */
 
 typedef struct captured {
@@ -77,12 +88,9 @@ static void media_work(void *arg)
     p.log = capture;
     p.log_user_data = c;
     /* MJPEG in AVI decodes to a deprecated full-range pixel format: swscale warns about it */
+    llavanext_frames_free(sample("media/clip_mjpeg_96x72_45f.avi", &p, 8));
     llavanext_frame_sampler *fs;
-    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), &p), LLAVANEXT_OK);
     llavanext_frames *f;
-    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 8), LLAVANEXT_OK);
-    llavanext_frames_free(f);
-    llavanext_frame_sampler_free(fs);
     /* an MP4 cut short: the demuxer complains (moov atom not found, or a truncated stream) */
     size_t n;
     char *mp4 = tu_read_file(tu_data("media/clip_h264_160x120_97f.mp4"), &n);
@@ -117,18 +125,10 @@ static void default_log_work(void *arg)
 {
     captured *c = arg;
     llavanext_set_default_log(capture, c);
-    llavanext_frame_sampler *fs;
-    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), NULL), LLAVANEXT_OK);
-    llavanext_frames *f;
-    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 4), LLAVANEXT_OK);
-    llavanext_frames_free(f);
-    llavanext_frame_sampler_free(fs);
+    llavanext_frames_free(sample("media/clip_mjpeg_96x72_45f.avi", NULL, 4));
     llavanext_set_default_log(NULL, NULL);
     /* with no logger at all, still nothing on stderr */
-    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_mjpeg_96x72_45f.avi"), NULL), LLAVANEXT_OK);
-    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, 4), LLAVANEXT_OK);
-    llavanext_frames_free(f);
-    llavanext_frame_sampler_free(fs);
+    llavanext_frames_free(sample("media/clip_mjpeg_96x72_45f.avi", NULL, 4));
 }
 
 static void libav_messages_without_a_handle_logger(void **s)
@@ -148,12 +148,7 @@ static void libav_messages_without_a_handle_logger(void **s)
 
 static llavanext_frames *some_frames(int32_t n)
 {
-    llavanext_frame_sampler *fs;
-    assert_int_equal(llavanext_frame_sampler_open(&fs, tu_data("media/clip_h264_90x50_41f.mp4"), NULL), LLAVANEXT_OK);
-    llavanext_frames *f;
-    assert_int_equal(llavanext_frame_sampler_uniform(&f, fs, n), LLAVANEXT_OK);
-    llavanext_frame_sampler_free(fs);
-    return f;
+    return sample("media/clip_h264_90x50_41f.mp4", NULL, n);
 }
 
 static void encoder_cancel_before_a_call(void **s)
