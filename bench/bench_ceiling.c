@@ -108,6 +108,111 @@ double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps)
     return (double)used / best;
 }
 
+/* ---- streaming read of given regions ---- */
+
+typedef struct region_ctx {
+    const stream_region *r;
+    int n, workers, streams, avx512;
+    uint64_t read[64]; /* bytes each worker read */
+    float sink[64];
+} region_ctx;
+
+#define RCHUNK 4096 /* bytes per stream step */
+
+__attribute__((target("avx2")))
+static float chunk_avx2(const uint8_t *p)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < RCHUNK; i += 128) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps((const float *)(p + i)));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps((const float *)(p + i + 32)));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps((const float *)(p + i + 64)));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps((const float *)(p + i + 96)));
+    }
+    float out[8];
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return out[0] + out[7];
+}
+
+__attribute__((target("avx512f")))
+static float chunk_avx512(const uint8_t *p)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < RCHUNK; i += 256) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps((const float *)(p + i)));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps((const float *)(p + i + 64)));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps((const float *)(p + i + 128)));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps((const float *)(p + i + 192)));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static float chunk_scalar(const uint8_t *p)
+{
+    float s = 0;
+    for (int i = 0; i < RCHUNK; i += 64) {
+        float v;
+        memcpy(&v, p + i, sizeof v);
+        s += v;
+    }
+    return s;
+}
+
+/* Worker w reads its share of every region: the share cut into `streams` equal parts read
+ * chunk by chunk in turn (interleaved streams, as a product reads several weight rows). */
+static void region_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    region_ctx *c = p;
+    uint64_t flags = lnx_cpu_flags();
+    float (*chunk)(const uint8_t *) = c->avx512 ? chunk_avx512 : (flags & LNX_CPU_AVX2) ? chunk_avx2 : chunk_scalar;
+    for (int64_t w = begin; w < end; w++) {
+        float s = 0;
+        uint64_t done = 0;
+        for (int i = 0; i < c->n; i++) {
+            uint64_t share = c->r[i].bytes / (uint64_t)c->workers;
+            uint64_t part = share / (uint64_t)c->streams / RCHUNK * RCHUNK;
+            const uint8_t *base = (const uint8_t *)c->r[i].data + (uint64_t)w * share;
+            for (uint64_t o = 0; o < part; o += RCHUNK)
+                for (int k = 0; k < c->streams; k++)
+                    s += chunk(base + (uint64_t)k * part + o);
+            done += part * (uint64_t)c->streams;
+        }
+        c->read[worker] += done;
+        c->sink[worker] += s;
+    }
+}
+
+double ceiling_stream_regions(lnx_pool *pool, const stream_region *r, int n, int reps)
+{
+    static const int streams[] = { 1, 4, 8 };
+    int workers = lnx_pool_size(pool);
+    if (workers > 64)
+        workers = 64;
+    int isas = (lnx_cpu_flags() & LNX_CPU_AVX512) ? 2 : 1;
+    double best = 0;
+    for (int isa = 0; isa < isas; isa++)
+        for (size_t v = 0; v < sizeof streams / sizeof streams[0]; v++) {
+            for (int rep = 0; rep <= reps; rep++) { /* rep 0 warms the pages */
+                region_ctx c;
+                memset(&c, 0, sizeof c);
+                c.r = r;
+                c.n = n;
+                c.workers = workers;
+                c.streams = streams[v];
+                c.avx512 = isa == 1;
+                double t0 = bench_now();
+                lnx_parallel_for(pool, workers, region_part, &c);
+                double t = bench_now() - t0;
+                uint64_t bytes = 0;
+                for (int w = 0; w < workers; w++)
+                    bytes += c.read[w];
+                if (rep > 0 && t > 0 && (double)bytes / t > best)
+                    best = (double)bytes / t;
+            }
+        }
+    return best;
+}
+
 /* ---- BF16 dot products ---- */
 
 #define DOT_ITERS 2000000

@@ -104,11 +104,14 @@ typedef struct stage {
 
 /* A stage's ceiling, measured again for every sample: returns units/s and names the best. */
 typedef struct ceil_spec {
-    int kind; /* CEIL_COMPUTE: the GEMMs at `shapes`; CEIL_STREAM: a streaming read; CEIL_FIXED: `fixed` */
+    int kind; /* CEIL_COMPUTE: the GEMMs at `shapes`; CEIL_STREAM: a streaming read of `regions`;
+                 CEIL_FIXED: `fixed` */
     const gemm_shape *shapes;
     int nshapes;
     double fixed;
     const char *fixed_name;
+    const stream_region *regions;
+    int nregions;
 } ceil_spec;
 enum { CEIL_COMPUTE = 0, CEIL_STREAM = 1, CEIL_FIXED = 2 };
 
@@ -345,7 +348,8 @@ static double llama_attn_flop(const lnx_text_cfg *c, double pos0, double T)
 
 /* The ceiling of one sample of a stage, measured now, independently of the library's kernels:
  * compute stages the best of cblas_sgemm and oneDNN's matmul at the stage's shapes (bf16 runs:
- * oneDNN's bf16 matmul; quantized runs: the int8 dot-product peak), decode a streaming read. */
+ * oneDNN's bf16 matmul; quantized runs: the int8 dot-product peak), decode a streaming read of
+ * the very bytes the step reads, where they live (mapped file pages or memory). */
 static double stage_ceiling(bench *b, const ceil_spec *c, char *name, size_t name_size)
 {
     if (c->kind == CEIL_FIXED) {
@@ -353,8 +357,8 @@ static double stage_ceiling(bench *b, const ceil_spec *c, char *name, size_t nam
         return c->fixed;
     }
     if (c->kind == CEIL_STREAM) {
-        snprintf(name, name_size, "stream_read");
-        return ceiling_stream_read(b->pool, b->o.smoke ? (64u << 20) : (1u << 30), 1);
+        snprintf(name, name_size, "stream_read_same_bytes");
+        return ceiling_stream_regions(b->pool, c->regions, c->nregions, 1);
     }
     int bf16 = lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16;
     double blas = bf16 ? 0 : ceiling_gemm(CEIL_BLAS, 0, c->shapes, c->nshapes, 1, b->o.threads);
@@ -568,9 +572,9 @@ static void stage_vision(bench *b, int F)
     s->full_work = vision_fixed_flop(b, F) + F * s->full_layers * vit_layer_flop(&b->cfg.vision, T);
     snprintf(s->params, sizeof s->params, "%d frames %dx%d -> %dx%d, batch %d, %d of %d layers", F, SRC_W, SRC_H,
              b->cfg.vision.image_size, b->cfg.vision.image_size, VISION_BATCH, s->layers, s->full_layers);
-    ceil_spec cs = { CEIL_COMPUTE, F == 1 ? b->cv1 : b->cv, F == 1 ? b->ncv1 : b->ncv, 0, NULL };
+    ceil_spec cs = { CEIL_COMPUTE, F == 1 ? b->cv1 : b->cv, F == 1 ? b->ncv1 : b->ncv, 0, NULL, NULL, 0 };
     if (quantized(b) && b->c_int8 > 0)
-        cs = (ceil_spec){ CEIL_FIXED, NULL, 0, b->c_int8, "int8_dot_peak" };
+        cs = (ceil_spec){ CEIL_FIXED, NULL, 0, b->c_int8, "int8_dot_peak", NULL, 0 };
     s->peak = isa_peak(b);
     s->gemm_ceiling = quantized(b) ? b->c_f32_vision : 0;
     measure(b, s, vision_fn, &v, &cs);
@@ -642,6 +646,28 @@ static double layer_weight_bytes(const lnx_llama_layer *L)
            wmat_bytes(&L->up) + wmat_bytes(&L->down);
 }
 
+/* The buffers one decode step reads, as stream regions: each run layer's seven weights and its
+ * K and V rows for `ctx` positions, and the LM head (the ceiling reads exactly these bytes). */
+#define MAX_DECODE_LAYERS 64
+static int decode_regions(const bench *b, const lnx_kv *kv, int64_t ctx, stream_region *reg)
+{
+    int n = 0;
+    int32_t layers = b->cfg.text.layers < MAX_DECODE_LAYERS ? b->cfg.text.layers : MAX_DECODE_LAYERS;
+    size_t es = lnx_kv_elem_size(kv);
+    for (int32_t l = 0; l < layers; l++) {
+        const lnx_llama_layer *L = &b->llama.layers[l];
+        const lnx_wmat *w[7] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
+        for (int i = 0; i < 7; i++)
+            reg[n++] = (stream_region){ w[i]->data, (uint64_t)wmat_bytes(w[i]) };
+        uint64_t off = (uint64_t)l * (uint64_t)kv->capacity * (uint64_t)kv->kv_dim * es;
+        uint64_t len = (uint64_t)ctx * (uint64_t)kv->kv_dim * es;
+        reg[n++] = (stream_region){ (const uint8_t *)kv->k + off, len };
+        reg[n++] = (stream_region){ (const uint8_t *)kv->v + off, len };
+    }
+    reg[n++] = (stream_region){ b->llama.lm_head.data, (uint64_t)wmat_bytes(&b->llama.lm_head) };
+    return n;
+}
+
 static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_decode)
 {
     if (!do_prefill && !do_decode)
@@ -672,9 +698,9 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             s->full_work = head + layer * full;
             snprintf(s->params, sizeof s->params, "%lld tokens in chunks of %d, %d of %d layers", (long long)T,
                      PREFILL_CHUNK, s->layers, full);
-            ceil_spec cs = { CEIL_COMPUTE, b->cp, b->ncp, 0, NULL };
+            ceil_spec cs = { CEIL_COMPUTE, b->cp, b->ncp, 0, NULL, NULL, 0 };
             if (quantized(b) && b->c_int8 > 0)
-                cs = (ceil_spec){ CEIL_FIXED, NULL, 0, b->c_int8, "int8_dot_peak" };
+                cs = (ceil_spec){ CEIL_FIXED, NULL, 0, b->c_int8, "int8_dot_peak", NULL, 0 };
             s->peak = isa_peak(b);
             s->gemm_ceiling = quantized(b) ? b->c_f32_prefill : 0;
             measure(b, s, llm_fn, &r, &cs);
@@ -701,12 +727,13 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             s->full_work = head + layer * full;
             snprintf(s->params, sizeof s->params, "1 token after %lld cached, %d of %d layers, weights (%s) + KV read",
                      (long long)T, s->layers, full, mapped ? "mapped file" : "in memory");
-            ceil_spec cs = { CEIL_STREAM, NULL, 0, 0, NULL };
             lnx_llama keep = b->llama;
             if (mapped) {
                 b->map_llama.gemm = b->gemm;
                 b->llama = b->map_llama;
             }
+            stream_region reg[7 * MAX_DECODE_LAYERS + 1 + 2 * MAX_DECODE_LAYERS];
+            ceil_spec cs = { CEIL_STREAM, NULL, 0, 0, NULL, reg, decode_regions(b, &r.kv, T + 1, reg) };
             measure(b, s, llm_fn, &r, &cs);
             b->llama = keep;
         }

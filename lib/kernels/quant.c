@@ -13,7 +13,7 @@
 /* Below this many activation rows a product is a GEMV over weight rows (decode). */
 #define QGEMV_MAX_M 4
 /* Interleaved read streams per worker in the GEMV (as in gemm.c's float GEMV). */
-#define QGEMV_STREAMS 4
+#define QGEMV_STREAMS 1
 /* Weight rows per block of the GEMM: every activation row passes over a block while it is in L2. */
 #define QGEMM_ROWS 32
 
