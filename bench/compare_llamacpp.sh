@@ -1,18 +1,24 @@
 #!/bin/sh
-# Side by side with llama.cpp on this machine, at Llama-2-7B geometry with random weights:
-# llama-bench in Q8_0 and Q4_K_M (weights read into memory, not mmapped; 2 threads by default)
-# next to llavanext-bench --weights q8 / q4 (prefill and decode stages at the same depths).
-# Not run by CI: it downloads and builds llama.cpp and writes ~25 GB of model files.
+# Side by side with llama.cpp on this machine, at Llama-2-7B geometry (4096 hidden, 11008 FFN,
+# 32 heads, 32000 vocabulary) with random weights: llama.cpp in Q8_0 and Q4_K_M (weights read into
+# memory, not mmapped) next to llavanext-bench --weights q8 / q4, both with the same number of
+# decoder layers (LAYERS, default 2; the head and embeddings are full size) and THREADS threads.
+# Prompt processing of 1152 and 4608 tokens, and decode after them: llama-batched-bench times
+# both parts of each run separately (-npp 1152,4608 -ntg 32 -npl 1: its TG time is 32 tokens
+# decoded after the prompt; llama-bench of this vintage has no context-depth option).
+# Not run by CI: it builds llama.cpp (fetched unless LLAMA_CPP_SRC names a tree) and writes the
+# model files (about 0.5 GB per layer in f16; LAYERS=32 makes the whole 7B model, ~25 GB).
 #
 #   bench/compare_llamacpp.sh [BUILD_DIR]
 #
-# Environment: WORK (default /tmp/lnx-llamacpp; everything is written there), THREADS (2),
-# LLAMA_CPP_REPO (https://github.com/ggml-org/llama.cpp), LLAMA_CPP_REF (a tag or commit; default
-# the repository's default branch), LAYERS (llavanext-bench --layers, default 2: its full-depth
-# column extrapolates to 32 layers), KEEP=1 keeps the model files.
+# Environment: WORK (default /tmp/lnx-llamacpp; everything is written there), THREADS (2), LAYERS
+# (2), REPS (repetitions on both sides, 3), LLAMA_CPP_SRC (an existing llama.cpp source tree; else
+# LLAMA_CPP_REPO, default https://github.com/ggml-org/llama.cpp, is cloned at LLAMA_CPP_REF),
+# KEEP=1 keeps the model files.
 #
-# Needs git, cmake, a C/C++ compiler, Python 3 with numpy. The GGUF files are made with the
-# gguf-py package of the fetched llama.cpp tree: an f16 model of random N(0, 0.02) weights with a
+# Needs git, cmake, a C/C++ compiler, Python 3 with numpy, sentencepiece and pyyaml (what the
+# gguf-py package imports; pip install them). The GGUF files are made with the
+# gguf-py package of the llama.cpp tree: an f16 model of random N(0, 0.02) weights with a
 # placeholder 32000-token vocabulary, quantized by llama-quantize.
 set -eu
 
@@ -21,30 +27,31 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=${WORK:-/tmp/lnx-llamacpp}
 threads=${THREADS:-2}
 layers=${LAYERS:-2}
+reps=${REPS:-3}
 repo=${LLAMA_CPP_REPO:-https://github.com/ggml-org/llama.cpp}
-src=$work/llama.cpp
+src=${LLAMA_CPP_SRC:-$work/llama.cpp}
 
 mkdir -p "$work"
-if [ ! -d "$src/.git" ]; then
+if [ ! -f "$src/CMakeLists.txt" ]; then
     git clone --depth 1 ${LLAMA_CPP_REF:+--branch "$LLAMA_CPP_REF"} "$repo" "$src"
 fi
-echo "llama.cpp $(git -C "$src" rev-parse --short HEAD)"
+echo "llama.cpp $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '(no git)'); CPU: $(lscpu | sed -n 's/^Model name: *//p')"
 cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$src/build" --target llama-bench llama-quantize -j "$threads" >/dev/null
+cmake --build "$src/build" --target llama-batched-bench llama-quantize -j "$threads" >/dev/null
 bin=$src/build/bin
 
-f16=$work/llama2-7b-random-f16.gguf
+f16=$work/llama2-7b-geometry-${layers}l-random-f16.gguf
 if [ ! -f "$f16" ]; then
     echo "writing $f16 (random weights) ..."
-    PYTHONPATH=$src/gguf-py python3 - "$f16" <<'EOF'
+    PYTHONPATH=$src/gguf-py python3 - "$f16" "$layers" <<'EOF'
 import sys
 
 import numpy as np
 import gguf
 
 path = sys.argv[1]
-n_vocab, n_embd, n_ff, n_layer, n_head = 32000, 4096, 11008, 32, 32
+n_vocab, n_embd, n_ff, n_layer, n_head = 32000, 4096, 11008, int(sys.argv[2]), 32
 rng = np.random.default_rng(42)
 w = gguf.GGUFWriter(path, "llama")
 w.add_context_length(4096)
@@ -92,25 +99,63 @@ w.close()
 EOF
 fi
 for q in Q8_0 Q4_K_M; do
-    out=$work/llama2-7b-random-$q.gguf
+    out=$work/llama2-7b-geometry-${layers}l-random-$q.gguf
     [ -f "$out" ] || "$bin/llama-quantize" "$f16" "$out" "$q" "$threads" >/dev/null
 done
 
-echo
-echo "== llama.cpp: llama-bench, $threads threads, no mmap (prompt processing 512 tokens; 64 generated"
-echo "   tokens after 0, 1152 and 4608 positions of context)"
+echo "== llama.cpp: llama-batched-bench, $threads threads, no mmap, $layers layers, $reps repetitions"
 for q in Q8_0 Q4_K_M; do
-    "$bin/llama-bench" -m "$work/llama2-7b-random-$q.gguf" -t "$threads" -mmp 0 -p 512 -n 64 \
-        -d 0,1152,4608 -o md
+    m=$work/llama2-7b-geometry-${layers}l-random-$q.gguf
+    : >"$work/lcpp-$q.jsonl"
+    r=0
+    while [ "$r" -lt "$reps" ]; do
+        "$bin/llama-batched-bench" -m "$m" -t "$threads" -tb "$threads" --no-mmap -c 4672 -b 2048 -ub 512 \
+            -npp 1152,4608 -ntg 32 -npl 1 --output-format jsonl 2>/dev/null | grep '^{' >>"$work/lcpp-$q.jsonl"
+        r=$((r + 1))
+    done
 done
 
-echo
-echo "== libllavanext: llavanext-bench --layers $layers ($threads threads; full-depth columns extrapolate to 32 layers)"
+echo "== libllavanext: llavanext-bench --layers $layers, $threads threads"
 for w in q8 q4; do
-    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} "$build/bench/llavanext-bench" --weights "$w" \
-        --layers "$layers" --threads "$threads" --runs 3 --stages prefill_1152,decode_1152,decode_4608
+    OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} "$build/bench/llavanext-bench" --weights "$w" --json \
+        --layers "$layers" --threads "$threads" --runs "$reps" --no-ceilings \
+        --stages prefill_1152,prefill_4608,decode_1152,decode_4608 >"$work/lnx-$w.json"
 done
+
+python3 - "$work" <<'EOF'
+import json
+import statistics
+import sys
+
+work = sys.argv[1]
+
+
+def lcpp(q):
+    """seconds, median over the repetitions: prefill of T tokens, and per token decoded after it"""
+    runs = {}
+    for line in open(f"{work}/lcpp-{q}.jsonl"):
+        r = json.loads(line)
+        runs.setdefault(f"prefill_{r['pp']}", []).append(r["t_pp"])
+        runs.setdefault(f"decode_{r['pp']}", []).append(r["t_tg"] / r["tg"])
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
+def ours(w):
+    j = json.load(open(f"{work}/lnx-{w}.json"))
+    return {s["name"]: s["seconds"] for s in j["stages"]}
+
+
+print(f"{'stage':14} {'llama.cpp':>12} {'libllavanext':>13}  {'speed-up':>8}   (seconds: prefill of T tokens, decode per token)")
+for q, w in (("Q8_0", "q8"), ("Q4_K_M", "q4")):
+    a, b = lcpp(q), ours(w)
+    print(f"-- {q} vs {w}")
+    for k in ("prefill_1152", "prefill_4608", "decode_1152", "decode_4608"):
+        if k in a and k in b:
+            print(f"{k:14} {a[k]:12.4f} {b[k]:13.4f}  {a[k] / b[k]:7.2f}x")
+        elif k in a:
+            print(f"{k:14} {a[k]:12.4f} {'-':>13}")
+EOF
 
 if [ "${KEEP:-0}" != 1 ]; then
-    rm -f "$work"/llama2-7b-random-*.gguf
+    rm -f "$work"/llama2-7b-geometry-*-random-*.gguf
 fi
