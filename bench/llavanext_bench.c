@@ -10,7 +10,7 @@
  * Ceilings, measured independently of the library's kernels: compute stages against the best of
  * cblas_sgemm (OpenBLAS's own threads) and oneDNN's matmul primitive (its own OpenMP threads) at
  * the stage's GEMM shapes (rows and inner sizes as the stage runs them, output columns cut to
- * 1024, weighted by the real products' FLOP; bf16 runs: oneDNN's bf16 matmul), each also put next
+ * 4096, weighted by the real products' FLOP; bf16 runs: oneDNN's bf16 matmul), each also put next
  * to the ISA's instruction peak; decode stages against a streaming read. Each of the R samples
  * measures the ceiling and then the stage back to back; the ratio printed is the median of the
  * per-sample ratios with their minimum and maximum, and the JSON keeps every sample. Decode runs
@@ -378,10 +378,11 @@ static double isa_peak(const bench *b)
 }
 
 /* GEMM shapes of a stage for its ceiling: the stage's rows M and inner sizes K, each product's
- * output columns cut to at most 1024 (a GEMM's rate does not depend on N beyond a few blocks, and
- * a full-size ceiling sample would take as long as the stage), weighted by the FLOP of the real
- * products. */
-#define CEIL_MAX_N 1024
+ * output columns cut to at most 4096 (the widths of the attention products; the MLP's 11008 and
+ * the head's 32064 are cut: a full-size ceiling sample would take as long as the stage), weighted
+ * by the FLOP of the real products. Cut to 1024, oneDNN's bf16 matmul ran ~3% below its rate at
+ * full width and the bf16 prefill read 1.01-1.02 of it (AMD EPYC, 2026-12-05). */
+#define CEIL_MAX_N 4096
 static int ceiling_shapes(const gemm_shape *real, int n, gemm_shape *out)
 {
     int m = 0;
