@@ -137,8 +137,10 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
     } while (0)
 
 /* Q4 row . activations: per super-block the sub-blocks' (d sc[j] x activation scale) as one
- * vector, the minimums' term sum_j dmin mn[j] s[j] in a second accumulator. */
-#define Q4_ROW_BODY(DOT)                                                                        \
+ * vector, the minimums' term sum_j dmin mn[j] s[j] in a second accumulator. Q4_ROW_WIDE (defined
+ * by each variant) takes sub-blocks several at a time first; WIDE_SUM is the total of any
+ * accumulator of its own. */
+#define Q4_ROW_BODY(DOT, WIDE_SUM)                                                              \
     do {                                                                                       \
         __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                          \
         size_t off = 0;                                                                        \
@@ -158,7 +160,7 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
             }                                                                                  \
             off += 16 + 16 * (size_t)nsub;                                                     \
         }                                                                                      \
-        return hsum8(acc) - hsum8(macc);                                                       \
+        return (WIDE_SUM) + hsum8(acc) - hsum8(macc);                                          \
     } while (0)
 
 /* Two sub-blocks per 256-bit step: their 32 bytes of nibbles as they are, the low nibbles
@@ -192,7 +194,7 @@ T_AVX2 static float avx2_q8_row(const uint8_t *w, const int8_t *q, const float *
 }
 T_AVX2 static float avx2_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb)
 {
-    Q4_ROW_BODY(DOT_AVX2);
+    Q4_ROW_BODY(DOT_AVX2, 0.0f);
 }
 T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb)
 {
@@ -202,7 +204,7 @@ T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const f
 #define Q4_ROW_WIDE Q4_PAIR_256(DOT2_AVXVNNI)
 T_AVXVNNI static float avxvnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb)
 {
-    Q4_ROW_BODY(DOT_AVXVNNI);
+    Q4_ROW_BODY(DOT_AVXVNNI, 0.0f);
 }
 #undef Q4_ROW_WIDE
 
@@ -265,25 +267,7 @@ T_VNNI512 static float avx512vnni_q4_row(const uint8_t *w, const int8_t *q, cons
                                          int64_t nb)
 {
     __m512 acc4 = _mm512_setzero_ps(); /* the 512-bit steps (Q4_ROW_WIDE) */
-    __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
-    size_t off = 0;
-    for (int64_t b = 0; b < nb; b += 8) {
-        const int nsub = nb - b < 8 ? (int)(nb - b) : 8;
-        const uint8_t *p = w + off;
-        const __m256 sc = _mm256_mul_ps(_mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p))),
-                                        _mm256_loadu_ps(d + b));
-        const __m256 mins = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2)));
-        macc = _mm256_fmadd_ps(mins, _mm256_loadu_ps(s + b), macc);
-        int j = 0;
-        Q4_ROW_WIDE;
-        for (; j < nsub; j++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(q + (b + j) * 32));
-            __m256i x = DOT_VNNI512(nibbles32(p + 16 + 16 * j), a);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(x), lane(sc, j), acc);
-        }
-        off += 16 + 16 * (size_t)nsub;
-    }
-    return _mm512_reduce_add_ps(acc4) + hsum8(acc) - hsum8(macc);
+    Q4_ROW_BODY(DOT_VNNI512, _mm512_reduce_add_ps(acc4));
 }
 #undef Q4_ROW_WIDE
 
