@@ -15,9 +15,6 @@ typedef struct gemm_shape {
 
 
 
-/* Bytes/s of a streaming read of a `bytes` buffer split over the pool's threads (best of reps). */
-double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
-
 /* A byte range to read (any alignment; where it lives decides the rate: a mapped file's 4 KiB
  * page-cache pages or anonymous memory). */
 typedef struct stream_region {
@@ -31,6 +28,10 @@ typedef struct stream_region {
  * (weights where they live, mapped or in memory, and the KV cache), so that the bound is the rate
  * those pages can be read at, measured without the library's kernels. */
 double ceiling_stream_regions(lnx_pool *pool, const stream_region *r, int n, int reps);
+
+/* The same readers on a fresh `bytes` buffer of anonymous memory (the machine's figure printed
+ * at the start). */
+double ceiling_stream_read(lnx_pool *pool, uint64_t bytes, int reps);
 
 /* FLOP/s of AVX512-BF16 dot products (vdpbf16ps, register-resident) on every pool thread; 0 when
  * the CPU lacks AVX512-BF16. */
