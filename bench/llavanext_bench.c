@@ -2,7 +2,8 @@
  * ViT-L/14-336 + Llama-2-7B, random bf16 weights made in memory), with the machine's ceilings
  * measured in the same run.
  *
- *   llavanext-bench [--layers N] [--precision f32|bf16] [--weights stored|bf16|q8|q4] [--runs R]
+ *   llavanext-bench [--layers N] [--precision f32|bf16] [--weights stored|bf16|q8|q4]
+ *                   [--kv-cache auto|f32|f16|q8] [--runs R]
  *                   [--threads T] [--json]
  *                   [--stages vision,prefill,decode,ttft,sample] [--smoke] [--rss [--rss-dir DIR]]
  *                   [--family next-video|onevision] [--size 0.5b|7b]
@@ -76,6 +77,7 @@ typedef struct opts {
     int onevision, ov_7b;
     int32_t precision;
     int32_t weights; /* llavanext_weights numbering (io/quantize.h) */
+    int kv_cache;    /* -1: the library's choice (auto), else the lnx_dtype of the KV cache */
     const char *stages;
     const char *rss_dir;
 } opts;
@@ -647,6 +649,17 @@ static double layer_weight_bytes(const lnx_llama_layer *L)
            wmat_bytes(&L->up) + wmat_bytes(&L->down);
 }
 
+/* The KV cache type of the run: --kv-cache, else the library's choice for the weights. */
+static lnx_dtype bench_kv_dtype(const bench *b)
+{
+    return b->o.kv_cache < 0 ? lnx_llama_kv_dtype(&b->llama) : lnx_llama_kv_fit(&b->llama, (lnx_dtype)b->o.kv_cache);
+}
+
+static const char *kv_name(lnx_dtype dt)
+{
+    return dt == LNX_DT_Q8 ? "q8" : dt == LNX_DT_F16 ? "f16" : "f32";
+}
+
 /* The buffers one decode step reads, as stream regions: each run layer's seven weights and its
  * K and V rows for `ctx` positions, and the LM head (the ceiling reads exactly these bytes). */
 #define MAX_DECODE_LAYERS 64
@@ -654,14 +667,14 @@ static int decode_regions(const bench *b, const lnx_kv *kv, int64_t ctx, stream_
 {
     int n = 0;
     int32_t layers = b->cfg.text.layers < MAX_DECODE_LAYERS ? b->cfg.text.layers : MAX_DECODE_LAYERS;
-    size_t es = lnx_kv_elem_size(kv);
+    size_t rb = lnx_kv_row_bytes(kv);
     for (int32_t l = 0; l < layers; l++) {
         const lnx_llama_layer *L = &b->llama.layers[l];
         const lnx_wmat *w[7] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
         for (int i = 0; i < 7; i++)
             reg[n++] = (stream_region){ w[i]->data, (uint64_t)wmat_bytes(w[i]) };
-        uint64_t off = (uint64_t)l * (uint64_t)kv->capacity * (uint64_t)kv->kv_dim * es;
-        uint64_t len = (uint64_t)ctx * (uint64_t)kv->kv_dim * es;
+        uint64_t off = (uint64_t)l * (uint64_t)kv->capacity * (uint64_t)rb;
+        uint64_t len = (uint64_t)ctx * (uint64_t)rb;
         reg[n++] = (stream_region){ (const uint8_t *)kv->k + off, len };
         reg[n++] = (stream_region){ (const uint8_t *)kv->v + off, len };
     }
@@ -679,7 +692,7 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
     r.T = T;
     r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
     r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
-    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1, lnx_llama_kv_dtype(&b->llama)))
+    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + 1, bench_kv_dtype(b)))
         die_lnx("language model buffers");
     fill_input(r.input, T * c->hidden);
     int full = b->o.smoke ? c->layers : b->full_t_layers;
@@ -721,13 +734,13 @@ static void stage_prefill_decode(bench *b, int64_t T, int do_prefill, int do_dec
             s->layers = c->layers;
             s->full_layers = full;
             s->unit = "bytes";
-            double kvb = 2.0 * (double)(T + 1) * c->kv_heads * c->head_dim * (double)lnx_kv_elem_size(&r.kv);
+            double kvb = 2.0 * (double)(T + 1) * (double)lnx_kv_row_bytes(&r.kv);
             double head = wmat_bytes(&b->llama.lm_head);
             double layer = layer_weight_bytes(&b->llama.layers[0]) + kvb;
             s->work = head + layer * s->layers;
             s->full_work = head + layer * full;
-            snprintf(s->params, sizeof s->params, "1 token after %lld cached, %d of %d layers, weights (%s) + KV read",
-                     (long long)T, s->layers, full, mapped ? "mapped file" : "in memory");
+            snprintf(s->params, sizeof s->params, "1 token after %lld cached, %d of %d layers, weights (%s) + %s KV read",
+                     (long long)T, s->layers, full, mapped ? "mapped file" : "in memory", kv_name(r.kv.dtype));
             lnx_llama keep = b->llama;
             if (mapped) {
                 b->map_llama.gemm = b->gemm;
@@ -850,7 +863,7 @@ static void stage_ttft(bench *b, int F)
     t.r.input = lnx_amalloc(sizeof(float) * (size_t)t.r.T * (size_t)c->hidden);
     t.r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
     if (!t.pixels || !t.feats || !t.pooled || !t.r.input || !t.r.logits ||
-        lnx_kv_init_dtype(&t.r.kv, c->layers, c->kv_heads * c->head_dim, t.r.T + 1, lnx_llama_kv_dtype(&b->llama)))
+        lnx_kv_init_dtype(&t.r.kv, c->layers, c->kv_heads * c->head_dim, t.r.T + 1, bench_kv_dtype(b)))
         die_lnx("ttft buffers");
     fill_input(t.r.input, t.r.T * c->hidden);
     stage *s = new_stage(b, name);
@@ -1048,7 +1061,7 @@ static int run_rss(bench *b)
     r.T = T;
     r.input = lnx_amalloc(sizeof(float) * (size_t)T * (size_t)c->hidden);
     r.logits = lnx_amalloc(sizeof(float) * (size_t)c->vocab);
-    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + gen, lnx_llama_kv_dtype(&b->llama)))
+    if (!r.input || !r.logits || lnx_kv_init_dtype(&r.kv, c->layers, c->kv_heads * c->head_dim, T + gen, bench_kv_dtype(b)))
         die_lnx("language model buffers");
     /* 32 text tokens, the video's embeddings, 32 more text tokens */
     int32_t ids[64];
@@ -1079,7 +1092,7 @@ static int run_rss(bench *b)
     }
     double t_decode = (bench_now() - t0) / (double)gen;
     long peak = peak_rss_bytes();
-    size_t kv_bytes = 2 * (size_t)c->layers * (size_t)r.kv.capacity * (size_t)r.kv.kv_dim * lnx_kv_elem_size(&r.kv);
+    size_t kv_bytes = 2 * (size_t)c->layers * (size_t)r.kv.capacity * lnx_kv_row_bytes(&r.kv);
     lnx_kv_free(&r.kv);
     lnx_llama_scratch_free(&r.scratch);
     lnx_afree(r.input);
@@ -1091,12 +1104,12 @@ static int run_rss(bench *b)
     rmdir(dir);
     if (b->o.json) {
         printf("{\"peak_rss_bytes\": %ld, \"rss_after_bind_bytes\": %ld, \"checkpoint_bytes\": %llu, "
-               "\"kv_cache_bytes\": %zu, \"anon_after_vision_bytes\": %ld, \"anon_after_prefill_bytes\": %ld, "
+               "\"kv_cache_bytes\": %zu, \"kv_cache\": \"%s\", \"anon_after_vision_bytes\": %ld, \"anon_after_prefill_bytes\": %ld, "
                "\"file_after_prefill_bytes\": %ld, "
                "\"precision\": \"%s\", \"weights\": \"%s\", \"quantize_seconds\": %.3f, \"frames\": %d, "
                "\"prompt_tokens\": %lld, \"write_seconds\": %.3f, "
                "\"vision_seconds\": %.3f, \"prefill_seconds\": %.3f, \"decode_seconds_per_token\": %.4f}\n",
-               peak, rss_loaded, (unsigned long long)file_bytes, kv_bytes, anon_v, anon_p, file_p, prec,
+               peak, rss_loaded, (unsigned long long)file_bytes, kv_bytes, kv_name(r.kv.dtype), anon_v, anon_p, file_p, prec,
                lnx_weights_name(b->o.weights), t_quant, F,
                (long long)T, t_write, t_vision, t_prefill, t_decode);
     } else {
@@ -1108,7 +1121,7 @@ static int run_rss(bench *b)
         printf("  peak RSS %.2f GiB (after binding: %.2f GiB); after prefill: mapped weights %.2f GiB, anonymous "
                "%.2f GiB of which KV cache %.2f GiB (%s); anonymous after vision %.2f GiB\n",
                (double)peak / (1 << 30), (double)rss_loaded / (1 << 30), (double)file_p / (1 << 30),
-               (double)anon_p / (1 << 30), (double)kv_bytes / (1 << 30), kv_bytes ? (r.kv.dtype ? "f16" : "f32") : "-",
+               (double)anon_p / (1 << 30), (double)kv_bytes / (1 << 30), kv_bytes ? kv_name(r.kv.dtype) : "-",
                (double)anon_v / (1 << 30));
     }
     return 0;
@@ -1262,6 +1275,7 @@ static void print_json(const bench *b)
     json_object_set_new(root, "precision",
                         json_string(lnx_gemm_ctx_precision(b->gemm) == LNX_PRECISION_BF16 ? "bf16" : "f32"));
     json_object_set_new(root, "weights", json_string(lnx_weights_name(b->o.weights)));
+    json_object_set_new(root, "kv_cache", json_string(b->o.kv_cache < 0 ? "auto" : kv_name((lnx_dtype)b->o.kv_cache)));
     json_object_set_new(root, "threads", json_integer(b->o.threads));
     json_object_set_new(root, "runs", json_integer(b->o.runs));
     char *text = json_dumps(root, JSON_INDENT(1));
@@ -1275,7 +1289,8 @@ static void print_json(const bench *b)
 static int usage(FILE *f, const char *argv0)
 {
     fprintf(f,
-            "usage: %s [--layers N] [--precision f32|bf16|auto] [--weights stored|bf16|q8|q4] [--runs R]\n"
+            "usage: %s [--layers N] [--precision f32|bf16|auto] [--weights stored|bf16|q8|q4]\n"
+            "          [--kv-cache auto|f32|f16|q8] [--runs R]\n"
             "          [--threads T] [--json]\n"
             "          [--stages vision,prefill,decode,ttft,sample] [--smoke] [--no-ceilings] [--rss [--rss-dir DIR]]\n"
             "          [--family next-video|onevision] [--size 0.5b|7b]\n",
@@ -1334,6 +1349,17 @@ static int parse(int argc, char **argv, opts *o)
                     o->weights = LNX_WEIGHTS_Q4;
                 else
                     return -1;
+            } else if (!strcmp(a, "--kv-cache")) {
+                if (!strcmp(v, "auto"))
+                    o->kv_cache = -1;
+                else if (!strcmp(v, "f32"))
+                    o->kv_cache = LNX_DT_F32;
+                else if (!strcmp(v, "f16"))
+                    o->kv_cache = LNX_DT_F16;
+                else if (!strcmp(v, "q8"))
+                    o->kv_cache = LNX_DT_Q8;
+                else
+                    return -1;
             } else if (!strcmp(a, "--precision")) {
                 if (!strcmp(v, "f32"))
                     o->precision = LNX_PRECISION_F32;
@@ -1358,6 +1384,7 @@ int main(int argc, char **argv)
     static bench b;
     b.o.layers = 1;
     b.o.runs = 3;
+    b.o.kv_cache = -1;
     b.o.precision = LNX_PRECISION_F32;
     int pr = parse(argc, argv, &b.o);
     if (pr)

@@ -43,9 +43,21 @@ type GeneratorOptions struct {
 	Seed              *uint64
 	PrefillChunk      *int32
 	MaxRequestBytes   *int64       // cap on the generator's memory, checked at creation; 0 = no cap
+	KVCache           *KVCache     // nil: KVCacheAuto
 	Progress          ProgressFunc // StagePrefill and StageGenerate
 	Log               LogFunc
 }
+
+// KVCache is how the KV cache stores keys and values (llavanext_kv_cache).
+type KVCache int32
+
+// KV cache types.
+const (
+	KVCacheAuto KVCache = C.LLAVANEXT_KV_CACHE_AUTO // f32 on the exact path, q8 with q4 weights, else f16
+	KVCacheF32  KVCache = C.LLAVANEXT_KV_CACHE_F32
+	KVCacheF16  KVCache = C.LLAVANEXT_KV_CACHE_F16
+	KVCacheQ8   KVCache = C.LLAVANEXT_KV_CACHE_Q8 // blocks of 32 int8 values with a half scale
+)
 
 // Greedy returns options for greedy decoding of at most maxNewTokens tokens (0: the model's
 // generation config).
@@ -122,6 +134,9 @@ func NewGenerator(model *Model, opts *GeneratorOptions) (*Generator, error) {
 	}
 	if opts.MaxRequestBytes != nil {
 		p.max_request_bytes = C.int64_t(*opts.MaxRequestBytes)
+	}
+	if opts.KVCache != nil {
+		p.kv_cache = C.int32_t(*opts.KVCache)
 	}
 	cb := newCallbacks(opts.Progress, opts.Log)
 	C.lnx_generator_callbacks(&p, cb.progressHandle(), cb.logHandle())

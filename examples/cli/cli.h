@@ -43,6 +43,7 @@ typedef struct cli_run_opts {
     int32_t precision; /* llavanext_precision */
     const char *cache_dir; /* embedding cache directory, or NULL */
     int32_t weights;   /* llavanext_weights */
+    int32_t kv_cache;  /* llavanext_kv_cache */
 } cli_run_opts;
 
 int cli_usage_error(const char *fmt, ...);

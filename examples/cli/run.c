@@ -172,6 +172,15 @@ static int parse_args(cli_run_opts *o, int argc, char **argv)
             NEED();
             if (!cli_parse_weights(v, &o->weights))
                 return cli_usage_error("--weights: '%s' is not stored, q8, q4 or bf16", v);
+        } else if (strcmp(a, "--kv-cache") == 0) {
+            NEED();
+            static const char *const kv_names[] = { "auto", "f32", "f16", "q8" };
+            o->kv_cache = -1;
+            for (int32_t k = 0; k < 4; k++)
+                if (strcmp(v, kv_names[k]) == 0)
+                    o->kv_cache = k; /* llavanext_kv_cache numbering */
+            if (o->kv_cache < 0)
+                return cli_usage_error("--kv-cache: '%s' is not auto, f32, f16 or q8", v);
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
         } else if (strcmp(a, "--fit") == 0) {
@@ -546,6 +555,7 @@ static llavanext_generator *make_generator(request *r)
     gp.min_p = o->min_p;
     gp.repetition_penalty = o->repetition_penalty;
     gp.seed = o->seed;
+    gp.kv_cache = o->kv_cache;
     gp.progress = cli_progress;
     if (gp.context_length > llavanext_model_context_length(r->model, r->rope_scale))
         gp.context_length = 0;

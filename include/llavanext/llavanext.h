@@ -845,6 +845,26 @@ LLAVANEXT_API llavanext_status llavanext_pooler_apply(llavanext_tensor **out, ll
 /** One conversation with the language model. @since 0.1 */
 typedef struct llavanext_generator llavanext_generator;
 
+/**
+ * Storage of the generator's KV cache (llavanext_generator_params.kv_cache). A prompt evaluated
+ * in one block attends to its own keys in float32 whatever the type; later positions read the
+ * stored, rounded ones. docs/quantization.md gives what each type does to the fixtures' logits.
+ * @since 0.2
+ */
+enum llavanext_kv_cache {
+    /** float32 on the reference-exact path (precision F32 with float weights); IEEE half with
+     * precision BF16 and with 8-bit weights on CPUs with F16C; 8-bit (Q8) with 4-bit weights. */
+    LLAVANEXT_KV_CACHE_AUTO = 0,
+    /** float32: 8 bytes per position, head dimension and layer (keys and values). */
+    LLAVANEXT_KV_CACHE_F32 = 1,
+    /** IEEE half: half of float32's memory and decode reads. */
+    LLAVANEXT_KV_CACHE_F16 = 2,
+    /** 8-bit: blocks of 32 int8 values with a half scale (34 bytes per 32 values, 53% of half).
+     * A model whose head dimension is not a multiple of 16, or whose key rows (kv heads x head
+     * dimension) are not a multiple of 32, gets the half cache instead. */
+    LLAVANEXT_KV_CACHE_Q8 = 3
+};
+
 /** Parameters of the generator. Initialise with llavanext_generator_params_init(). @since 0.1 */
 typedef struct llavanext_generator_params {
     uint32_t struct_size;
@@ -878,6 +898,9 @@ typedef struct llavanext_generator_params {
     /** Shared pool to compute on instead of the generator's own (then `threads` is ignored);
      * NULL = its own pool of `threads` workers. The generator keeps a reference. @since 0.2 */
     llavanext_threadpool *threadpool;
+    /** llavanext_kv_cache: how the KV cache stores keys and values; default (0)
+     * LLAVANEXT_KV_CACHE_AUTO. @since 0.2 */
+    int32_t kv_cache;
 } llavanext_generator_params;
 
 /** Fills the defaults; pass sizeof(*params). @since 0.1 */

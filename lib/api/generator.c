@@ -92,20 +92,38 @@ static lnx_status validate(const llavanext_generator_params *p)
               (int)p->prefill_chunk);
     API_CHECK(p->max_request_bytes >= 0, "llavanext_generator_params: max_request_bytes = %lld",
               (long long)p->max_request_bytes);
+    API_CHECK(p->kv_cache >= LLAVANEXT_KV_CACHE_AUTO && p->kv_cache <= LLAVANEXT_KV_CACHE_Q8,
+              "llavanext_generator_params: kv_cache = %d (0 auto, 1 f32, 2 f16, 3 q8)", (int)p->kv_cache);
     return LNX_OK;
+}
+
+/* The cache type of a kv_cache setting (validated) for this model. */
+static lnx_dtype kv_cache_dtype(const lnx_llama *m, int32_t kv_cache)
+{
+    switch (kv_cache) {
+    case LLAVANEXT_KV_CACHE_F32:
+        return LNX_DT_F32;
+    case LLAVANEXT_KV_CACHE_F16:
+        return LNX_DT_F16;
+    case LLAVANEXT_KV_CACHE_Q8:
+        return lnx_llama_kv_fit(m, LNX_DT_Q8);
+    default:
+        return lnx_llama_kv_dtype(m);
+    }
 }
 
 /* Refuses, before anything is allocated, a generator whose buffers would exceed max_request_bytes
  * (0: no cap): the KV cache, the pending input rows of a prompt filling the context, the
  * activations of one prefill block (as lnx_llama_scratch_reserve sizes them), the logits and
  * the rows llavanext_generator_score allocates. */
-static lnx_status check_memory(const llavanext_generator_params *p, const lnx_text_cfg *c, int64_t cap)
+static lnx_status check_memory(const llavanext_generator_params *p, const lnx_text_cfg *c, int64_t cap,
+                                lnx_dtype kv_dt)
 {
     if (p->max_request_bytes == 0)
         return LNX_OK;
     const double fl = sizeof(float), kvd = (double)c->kv_heads * c->head_dim, qd = (double)c->heads * c->head_dim;
     const double rows = (double)(p->prefill_chunk < cap ? p->prefill_chunk : cap);
-    double kv = 2.0 * c->layers * (double)cap * kvd * fl;
+    double kv = 2.0 * c->layers * (double)cap * (double)lnx_row_bytes(kv_dt, c->kv_heads * c->head_dim);
     double pending = (double)cap * c->hidden * fl;
     double act = rows * (2.0 * c->hidden + 2.0 * qd + 2.0 * kvd + 2.0 * c->intermediate) * fl;
     double logits = 2.0 * c->vocab * fl;
@@ -145,7 +163,8 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
                          "llavanext_generator_params: context_length %lld exceeds the %lld positions that RoPE scaling "
                          "factor %g allows (max_position_embeddings %d); raise rope_scale",
                          (long long)cap, (long long)allowed, factor, (int)tc->max_pos);
-    LNX_TRY(check_memory(&p, tc, cap));
+    lnx_dtype kv_dt = kv_cache_dtype(&model->llama, p.kv_cache);
+    LNX_TRY(check_memory(&p, tc, cap, kv_dt));
     llavanext_generator *g = calloc(1, sizeof *g);
     if (!g)
         return lnx_error(LNX_E_NOMEM, "out of memory");
@@ -162,7 +181,7 @@ LLAVANEXT_API llavanext_status llavanext_generator_create(llavanext_generator **
     if (st == LNX_OK)
         st = lnx_rope_init(&g->rope, tc->head_dim, tc->rope_theta, factor);
     if (st == LNX_OK)
-        st = lnx_kv_init_dtype(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap, lnx_llama_kv_dtype(&model->llama));
+        st = lnx_kv_init_dtype(&g->kv, tc->layers, tc->kv_heads * tc->head_dim, cap, kv_dt);
     if (st == LNX_OK)
         st = lnx_sample_scratch_init(&g->ss, tc->vocab);
     if (st == LNX_OK) {

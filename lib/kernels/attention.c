@@ -1,6 +1,6 @@
 /* Scaled dot-product attention: query tiles against keys with two float32 GEMMs per tile
  * (scores, then scores x values) for prompts and frames; a per-head streaming kernel for decode
- * steps that reads half-precision cached keys and values directly. */
+ * steps that reads the cached keys and values (float32, half or 8-bit blocks) directly. */
 #include "ops.h"
 
 #include <immintrin.h>
@@ -11,6 +11,7 @@
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "../base/quant.h"
 #include "amx.h"
 #include "gemm.h"
 #include "simd.h"
@@ -55,13 +56,36 @@ static void key_range(const lnx_attn_args *a, int64_t i, int64_t *beg, int64_t *
         *beg = p - a->window + 1;
 }
 
-/* Row j of a past key or value array as float32 (converted into tmp when half). */
+/* Bytes of a past row of `elems` values (past_stride: the whole row). */
+static size_t past_bytes(const lnx_attn_args *a, int64_t elems)
+{
+    return lnx_row_bytes(a->past_dtype, elems);
+}
+
+/* Elements off .. off + n of a Q8 row as float32 (off and n multiples of 16: a head's slice may
+ * be half a block). */
+static void q8_widen(const void *row, int64_t off, int64_t n, float *out)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)((off + i) / LNX_QBLOCK) * LNX_Q8_BYTES;
+        const int8_t *q = (const int8_t *)(blk + 2 + (off + i) % LNX_QBLOCK);
+        float d = lnx_q_half(blk);
+        for (int k = 0; k < 16; k++)
+            out[i + k] = (float)q[k] * d;
+    }
+}
+
+/* Row j of a past key or value array as float32 (converted into tmp when half or Q8). */
 static const float *past_row(const lnx_attn_args *a, const void *base, int64_t j, int32_t g, float *tmp)
 {
-    size_t off = (size_t)(j * a->past_stride + (int64_t)g * a->hd);
+    const char *row = (const char *)base + (size_t)j * past_bytes(a, a->past_stride);
+    int64_t off = (int64_t)g * a->hd;
     if (a->past_dtype == LNX_DT_F32)
-        return (const float *)base + off;
-    lnx_f16_to_f32_n((const uint16_t *)base + off, tmp, (size_t)a->hd);
+        return (const float *)row + off;
+    if (a->past_dtype == LNX_DT_Q8)
+        q8_widen(row, off, a->hd, tmp);
+    else
+        lnx_f16_to_f32_n((const uint16_t *)row + off, tmp, (size_t)a->hd);
     return tmp;
 }
 
@@ -502,15 +526,15 @@ typedef struct stream_ctx {
     float *part;      /* [workers][H * hd] partial outputs */
 } stream_ctx;
 
-/* Cached (or current) position j's keys, or values: its row of kv-head slices. */
-static const void *kv_row(const lnx_attn_args *a, int values, int64_t j, int *half)
+/* Cached (or current) position j's keys, or values: its row of kv-head slices, of dtype *dt. */
+static const void *kv_row(const lnx_attn_args *a, int values, int64_t j, lnx_dtype *dt)
 {
     if (j < a->past) {
-        *half = a->past_dtype == LNX_DT_F16;
+        *dt = a->past_dtype;
         const char *base = values ? a->v_past : a->k_past;
-        return base + (size_t)j * (size_t)a->past_stride * (*half ? 2 : 4);
+        return base + (size_t)j * past_bytes(a, a->past_stride);
     }
-    *half = 0;
+    *dt = LNX_DT_F32;
     return (values ? a->v : a->k) + (j - a->past) * a->kv_stride;
 }
 
@@ -522,9 +546,9 @@ static void prefetch_kv(const lnx_attn_args *a, int values, int64_t j, int64_t e
 {
     if (KV_AHEAD == 0 || j >= end)
         return;
-    int half;
-    const char *row = kv_row(a, values, j, &half);
-    size_t bytes = (size_t)a->KV * (size_t)a->hd * (half ? 2 : 4);
+    lnx_dtype dt;
+    const char *row = kv_row(a, values, j, &dt);
+    size_t bytes = lnx_row_bytes(dt, (int64_t)a->KV * a->hd);
     for (size_t b = 0; b < bytes; b += 64)
         __builtin_prefetch(row + b, 0, 3);
 }
@@ -536,10 +560,10 @@ static void stream_scores(void *p, int64_t begin, int64_t end, int worker)
     const lnx_attn_args *a = c->a;
     const float *q = a->q + c->i * a->q_stride;
     for (int64_t t = begin; t < end; t++) {
-        int half;
+        lnx_dtype dt;
         prefetch_kv(a, 0, c->beg + t + KV_AHEAD, c->beg + end);
-        const void *row = kv_row(a, 0, c->beg + t, &half);
-        lnx_scores_heads(row, half, q, a->H, a->H / a->KV, a->hd, a->scale, c->s + t, c->ld);
+        const void *row = kv_row(a, 0, c->beg + t, &dt);
+        lnx_scores_heads(row, dt, q, a->H, a->H / a->KV, a->hd, a->scale, c->s + t, c->ld);
     }
 }
 
@@ -559,24 +583,24 @@ static void stream_values(void *p, int64_t begin, int64_t end, int worker)
     const int32_t group = a->H / a->KV;
     int64_t t = begin;
     while (t < end) {
-        int half[4];
+        lnx_dtype dt[4];
         const void *rows[4];
         prefetch_kv(a, 1, c->beg + t + KV_AHEAD, c->beg + end);
-        rows[0] = kv_row(a, 1, c->beg + t, &half[0]);
+        rows[0] = kv_row(a, 1, c->beg + t, &dt[0]);
         int n = 1;
         /* up to four positions stored in the same dtype at once (the rows need not be adjacent) */
         while (n < 4 && t + n < end) {
-            rows[n] = kv_row(a, 1, c->beg + t + n, &half[n]);
-            if (half[n] != half[0])
+            rows[n] = kv_row(a, 1, c->beg + t + n, &dt[n]);
+            if (dt[n] != dt[0])
                 break;
             prefetch_kv(a, 1, c->beg + t + n + KV_AHEAD, c->beg + end);
             n++;
         }
         if (n == 4)
-            lnx_wsum_heads4(rows, half[0], c->s + t, c->ld, a->H, group, a->hd, o);
+            lnx_wsum_heads4(rows, dt[0], c->s + t, c->ld, a->H, group, a->hd, o);
         else
             for (int r = 0; r < n; r++)
-                lnx_wsum_heads(rows[r], half[r], c->s + t + r, c->ld, a->H, group, a->hd, o);
+                lnx_wsum_heads(rows[r], dt[r], c->s + t + r, c->ld, a->H, group, a->hd, o);
         t += n;
     }
 }

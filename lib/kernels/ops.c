@@ -6,10 +6,12 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "../base/quant.h"
 #include "simd.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -151,18 +153,100 @@ float lnx_dot_f16(const uint16_t *a, const float *b, int64_t n)
 /* ---- decode attention over one cached position ---- */
 
 /* A cached position's keys (or values) are one contiguous row of kv-head slices [KV][hd]: query
- * head h reads slice h / group. Walking positions in order keeps the reads sequential. */
+ * head h reads slice h / group. Walking positions in order keeps the reads sequential. Rows are
+ * float32, IEEE half, or Q8 blocks (base/quant.h; hd a multiple of 16, so every head's slice is
+ * whole blocks or halves of one: element off of the row lies in block off / 32). */
+
+/* The Q8 scale (an unaligned IEEE half) of the block at p. */
+AVX2 static inline float q8_scale(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+/* The 16 int8 values of a Q8 row from element off (a multiple of 16: the first or second half of
+ * block off / 32), and that block's scale. */
+static inline const int8_t *q8_span16(const void *row, int64_t off, const uint8_t **block)
+{
+    const uint8_t *blk = (const uint8_t *)row + (size_t)(off / LNX_QBLOCK) * LNX_Q8_BYTES;
+    *block = blk;
+    return (const int8_t *)(blk + 2 + off % LNX_QBLOCK);
+}
+
+/* Elements off .. off + n of a Q8 row (off and n multiples of 16) against float32 b: per 16
+ * values the int8 . b sum, times the block's scale. */
+AVX2 static float dot_q8_avx2(const void *row, int64_t off, const float *b, int64_t n)
+{
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk;
+        __m128i q = _mm_loadu_si128((const __m128i *)q8_span16(row, off + i, &blk));
+        __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(b + i));
+        t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), _mm256_loadu_ps(b + i + 8), t);
+        s = _mm256_fmadd_ps(t, _mm256_set1_ps(q8_scale(blk)), s);
+    }
+    return hsum8(s);
+}
+
+/* y[0..n) += w x for elements off .. off + n of a Q8 row (off and n multiples of 16). */
+AVX2 static void axpy_q8_avx2(float *y, const void *row, int64_t off, float w, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk;
+        __m128i q = _mm_loadu_si128((const __m128i *)q8_span16(row, off + i, &blk));
+        __m256 wd = _mm256_set1_ps(w * q8_scale(blk));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(wd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(wd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))),
+                                                    _mm256_loadu_ps(y + i + 8)));
+    }
+}
+
+/* The scalar forms (the oracle for the vector ones). */
+static float dot_q8_ref(const void *row, int64_t off, const float *b, int64_t n)
+{
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk;
+        const int8_t *q = q8_span16(row, off + i, &blk);
+        float t = 0;
+        for (int k = 0; k < 16; k++)
+            t += (float)q[k] * b[i + k];
+        s += t * lnx_q_half(blk);
+    }
+    return s;
+}
+
+static void axpy_q8_ref(float *y, const void *row, int64_t off, float w, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk;
+        const int8_t *q = q8_span16(row, off + i, &blk);
+        float wd = w * lnx_q_half(blk);
+        for (int k = 0; k < 16; k++)
+            y[i + k] += wd * (float)q[k];
+    }
+}
 
 #define AVX512F __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
-/* 16 values of a row (IEEE half or float32) at element off. */
-AVX512F static inline __m512 load16(const void *row, int half, int64_t off)
+/* 16 values of a Q8 row at element off (off % 16 == 0), scaled. */
+AVX512F static inline __m512 q8_load16(const void *row, int64_t off)
 {
-    if (half)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + off)));
-    return _mm512_loadu_ps((const float *)row + off);
+    const uint8_t *blk;
+    __m128i q = _mm_loadu_si128((const __m128i *)q8_span16(row, off, &blk));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), _mm512_set1_ps(q8_scale(blk)));
 }
 
+/* 16 values of a row of dtype dt at element off. */
+AVX512F static inline __m512 load16(const void *row, lnx_dtype dt, int64_t off)
+{
+    if (dt == LNX_DT_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + off)));
+    if (dt == LNX_DT_Q8)
+        return q8_load16(row, off);
+    return _mm512_loadu_ps((const float *)row + off);
+}
 /* 16 vectors of partial sums -> one vector whose lane h is the total of acc[h] (shuffle-and-add
  * tree: 30 operations instead of 16 separate reductions). */
 AVX512F static inline __m512 sum16(const __m512 acc[16])
@@ -227,14 +311,17 @@ AVX512F static inline __m512 sum16(const __m512 acc[16])
 #define LOAD_F32(row, off) _mm512_loadu_ps((const float *)(row) + (off))
 SCORES16(scores16_f16, LOAD_F16)
 SCORES16(scores16_f32, LOAD_F32)
+SCORES16(scores16_q8, q8_load16)
 
-AVX512F static void scores_heads_avx512(const void *row, int half, const float *q, int32_t H, int32_t group, int32_t hd,
-                                        float scale, float *s, int64_t s_stride)
+AVX512F static void scores_heads_avx512(const void *row, lnx_dtype dt, const float *q, int32_t H, int32_t group,
+                                        int32_t hd, float scale, float *s, int64_t s_stride)
 {
     int32_t h0 = 0;
     for (; h0 + 16 <= H; h0 += 16) {
-        if (half)
+        if (dt == LNX_DT_F16)
             scores16_f16(row, q, h0, group, hd, scale, s, s_stride);
+        else if (dt == LNX_DT_Q8)
+            scores16_q8(row, q, h0, group, hd, scale, s, s_stride);
         else
             scores16_f32(row, q, h0, group, hd, scale, s, s_stride);
     }
@@ -243,14 +330,14 @@ AVX512F static void scores_heads_avx512(const void *row, int half, const float *
         const float *qh = q + (int64_t)h * hd;
         __m512 a0 = _mm512_setzero_ps();
         for (int32_t d = 0; d < hd; d += 16)
-            a0 = _mm512_fmadd_ps(load16(row, half, off + d), _mm512_loadu_ps(qh + d), a0);
+            a0 = _mm512_fmadd_ps(load16(row, dt, off + d), _mm512_loadu_ps(qh + d), a0);
         s[h * s_stride] = _mm512_reduce_add_ps(a0) * scale;
     }
 }
 
 /* nr (1..4) consecutive positions' rows (rows[r]) at once: each output vector is loaded and
  * stored once per group instead of once per position. */
-AVX512F static void wsum_heads_avx512(const void *const *rows, int nr, int half, const float *p, int64_t p_stride,
+AVX512F static void wsum_heads_avx512(const void *const *rows, int nr, lnx_dtype dt, const float *p, int64_t p_stride,
                                       int32_t H, int32_t group, int32_t hd, float *out)
 {
     for (int32_t h = 0; h < H; h++) {
@@ -262,63 +349,81 @@ AVX512F static void wsum_heads_avx512(const void *const *rows, int nr, int half,
         for (int32_t d = 0; d < hd; d += 16) {
             __m512 acc = _mm512_loadu_ps(o + d);
             for (int r = 0; r < nr; r++)
-                acc = _mm512_fmadd_ps(w[r], load16(rows[r], half, off + d), acc);
+                acc = _mm512_fmadd_ps(w[r], load16(rows[r], dt, off + d), acc);
             _mm512_storeu_ps(o + d, acc);
         }
     }
 }
 
-void lnx_scores_heads(const void *row, int half, const float *q, int32_t H, int32_t group, int32_t hd, float scale,
+/* Whether the AVX-512 kernels take rows of this head size and dtype. */
+static int heads_avx512(int32_t hd)
+{
+    return lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0;
+}
+
+void lnx_scores_heads(const void *row, lnx_dtype dt, const float *q, int32_t H, int32_t group, int32_t hd, float scale,
                       float *s, int64_t s_stride)
 {
-    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
-        scores_heads_avx512(row, half, q, H, group, hd, scale, s, s_stride);
+    if (heads_avx512(hd)) {
+        scores_heads_avx512(row, dt, q, H, group, hd, scale, s, s_stride);
         return;
     }
+    const int avx2 = use_avx2();
     for (int32_t h = 0; h < H; h++) {
         int64_t off = (int64_t)(h / group) * hd;
         const float *qh = q + (int64_t)h * hd;
-        float d = half ? lnx_dot_f16((const uint16_t *)row + off, qh, hd) : lnx_dot_f32((const float *)row + off, qh, hd);
+        float d;
+        if (dt == LNX_DT_F16)
+            d = lnx_dot_f16((const uint16_t *)row + off, qh, hd);
+        else if (dt == LNX_DT_Q8)
+            d = avx2 ? dot_q8_avx2(row, off, qh, hd) : dot_q8_ref(row, off, qh, hd);
+        else
+            d = lnx_dot_f32((const float *)row + off, qh, hd);
         s[h * s_stride] = d * scale;
     }
 }
 
-void lnx_wsum_heads4(const void *const rows[4], int half, const float *p, int64_t p_stride, int32_t H, int32_t group,
-                     int32_t hd, float *out)
+void lnx_wsum_heads4(const void *const rows[4], lnx_dtype dt, const float *p, int64_t p_stride, int32_t H,
+                     int32_t group, int32_t hd, float *out)
 {
-    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
-        wsum_heads_avx512(rows, 4, half, p, p_stride, H, group, hd, out);
+    if (heads_avx512(hd)) {
+        wsum_heads_avx512(rows, 4, dt, p, p_stride, H, group, hd, out);
         return;
     }
     for (int r = 0; r < 4; r++)
-        lnx_wsum_heads(rows[r], half, p + r, p_stride, H, group, hd, out);
+        lnx_wsum_heads(rows[r], dt, p + r, p_stride, H, group, hd, out);
 }
 
-void lnx_wsum_heads(const void *row, int half, const float *p, int64_t p_stride, int32_t H, int32_t group, int32_t hd,
-                    float *out)
+void lnx_wsum_heads(const void *row, lnx_dtype dt, const float *p, int64_t p_stride, int32_t H, int32_t group,
+                    int32_t hd, float *out)
 {
-    if (lnx_isa() >= LNX_ISA_AVX512 && hd % 16 == 0) {
-        wsum_heads_avx512(&row, 1, half, p, p_stride, H, group, hd, out);
+    if (heads_avx512(hd)) {
+        wsum_heads_avx512(&row, 1, dt, p, p_stride, H, group, hd, out);
         return;
     }
     const int avx2 = use_avx2();
     for (int32_t h = 0; h < H; h++) {
         int64_t off = (int64_t)(h / group) * hd;
         float w = p[h * p_stride], *o = out + (int64_t)h * hd;
-        if (half) {
-            const uint16_t *x = (const uint16_t *)row + off;
+        if (dt == LNX_DT_F16) {
+            const uint16_t *xh = (const uint16_t *)row + off;
             if (avx2)
-                axpy_f16_avx2(o, x, w, hd);
+                axpy_f16_avx2(o, xh, w, hd);
             else
                 for (int32_t d = 0; d < hd; d++)
-                    o[d] += w * lnx_f16_to_f32(x[d]);
+                    o[d] += w * lnx_f16_to_f32(xh[d]);
+        } else if (dt == LNX_DT_Q8) {
+            if (avx2)
+                axpy_q8_avx2(o, row, off, w, hd);
+            else
+                axpy_q8_ref(o, row, off, w, hd);
         } else {
-            const float *x = (const float *)row + off;
+            const float *xf = (const float *)row + off;
             if (avx2)
-                axpy_f32_avx2(o, x, w, hd);
+                axpy_f32_avx2(o, xf, w, hd);
             else
                 for (int32_t d = 0; d < hd; d++)
-                    o[d] += w * x[d];
+                    o[d] += w * xf[d];
         }
     }
 }

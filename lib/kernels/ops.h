@@ -40,8 +40,9 @@ void lnx_rope_apply2(const lnx_rope *r, float *x, int32_t heads, float *y, int32
  * v[j,g] with g = h / (H / KV), j limited to j <= q_pos0 + i when causal and to
  * j > q_pos0 + i - window when window > 0.
  *
- * Keys and values 0 .. past-1 are rows of past_dtype (LNX_DT_F32 or LNX_DT_F16) at k_past/v_past
- * (row stride past_stride elements; the KV cache), keys past .. Tk-1 are float32 rows at k/v (row
+ * Keys and values 0 .. past-1 are rows of past_dtype (LNX_DT_F32, LNX_DT_F16, or LNX_DT_Q8 blocks
+ * with hd a multiple of 16 and past_stride of 32) at k_past/v_past (row stride past_stride elements, i.e.
+ * lnx_row_bytes(past_dtype, past_stride) bytes; the KV cache), keys past .. Tk-1 are float32 rows at k/v (row
  * stride kv_stride; the block being evaluated, when it is not in the cache yet). Prompts and frames go through query tiles of two cblas_sgemm calls each (no
  * Tq x Tk matrix); a few queries (decode) through a per-head streaming kernel.
  */

@@ -36,25 +36,31 @@ void lnx_llama_unbind(lnx_llama *m);
 void lnx_llama_embed(const lnx_llama *m, const int32_t *ids, int64_t n, float *out);
 
 /* Key/value cache: per layer, rows of kv_heads * head_dim values per position, float32 (the
- * reference-exact default) or IEEE half (half the memory; the block being evaluated attends to
- * its own keys in float32, so a prompt evaluated in one block is unaffected, but later steps read
- * rounded keys and values: on the fixtures the decode logits move by up to ~1e-2). */
+ * reference-exact default), IEEE half (half the memory) or Q8 blocks of 32 (base/quant.h: 34
+ * bytes per 32 values, about a quarter of float32). The block being evaluated attends to its own
+ * keys in float32, so a prompt evaluated in one block is unaffected, but later steps read rounded
+ * keys and values (docs/quantization.md gives what each does to the fixtures' logits). */
 typedef struct lnx_kv {
     int32_t layers, kv_dim;
     int64_t capacity;
-    lnx_dtype dtype; /* LNX_DT_F32 or LNX_DT_F16 */
-    void *k, *v;     /* [layers][capacity][kv_dim] */
+    lnx_dtype dtype;  /* LNX_DT_F32, LNX_DT_F16 or LNX_DT_Q8 */
+    size_t row_bytes; /* bytes of one position's keys (or values) in one layer */
+    void *k, *v;      /* [layers][capacity][row_bytes] */
 } lnx_kv;
 /* A float32 cache. */
 lnx_status lnx_kv_init(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity);
 lnx_status lnx_kv_init_dtype(lnx_kv *kv, int32_t layers, int32_t kv_dim, int64_t capacity, lnx_dtype dtype);
 void lnx_kv_free(lnx_kv *kv);
-/* Bytes per cached element. */
-size_t lnx_kv_elem_size(const lnx_kv *kv);
-/* The cache type that goes with the model's compute precision: IEEE half for bf16 (measured
- * with it) and for quantized decoder weights on CPUs with F16C, float32 for the reference-exact
- * f32 path. */
+/* Bytes of one position's keys (or values) in one layer. */
+size_t lnx_kv_row_bytes(const lnx_kv *kv);
+/* The cache type that goes with the model's compute precision and weights: IEEE half for bf16
+ * (measured with it) and for 8-bit decoder weights on CPUs with F16C, Q8 for 4-bit decoder
+ * weights (lnx_llama_kv_fit), float32 for the reference-exact f32 path. */
 lnx_dtype lnx_llama_kv_dtype(const lnx_llama *m);
+/* The cache type a request for `want` gets: Q8 needs head_dim a multiple of 16 (each head's
+ * slice whole blocks or half of one) and rows of a multiple of 32 values, else the next wider
+ * type, IEEE half. */
+lnx_dtype lnx_llama_kv_fit(const lnx_llama *m, lnx_dtype want);
 
 /* Reusable activations for blocks of up to `rows` positions, and the attention scratch. */
 typedef struct lnx_llama_scratch {

@@ -913,6 +913,12 @@ static void requests_over_the_memory_cap_are_refused_up_front(void **s)
     llavanext_generator_free(g);
     gp.max_request_bytes = -5;
     expect(llavanext_generator_create(&g, model, &gp), LLAVANEXT_E_INVALID_ARGUMENT, "max_request_bytes");
+    /* a KV cache type that does not exist */
+    gp.max_request_bytes = 0;
+    gp.kv_cache = 4;
+    expect(llavanext_generator_create(&g, model, &gp), LLAVANEXT_E_INVALID_ARGUMENT, "kv_cache = 4");
+    gp.kv_cache = -1;
+    expect(llavanext_generator_create(&g, model, &gp), LLAVANEXT_E_INVALID_ARGUMENT, "kv_cache = -1");
 }
 
 /* Numbers at the edges of their types: no overflow (UBSan checks) and a clear answer. */

@@ -155,6 +155,7 @@ def test_help_and_version():
     (["info"], b"info takes"),
     (["chat", "--model", MODEL, "--prompt", "x"], b"exactly one --video"),
     (["run", "--model", MODEL, "--prompt", "x", "--weights", "q5"], b"--weights"),
+    (["run", "--model", MODEL, "--prompt", "x", "--kv-cache", "q4"], b"--kv-cache"),
     (["quantize", "--model", MODEL, "--weights", "q8"], b"--out DIR"),
     (["quantize", "--model", MODEL, "--out", "x", "--weights", "stored"], b"--weights"),
     (["quantize", "--model", MODEL, "--out", MODEL, "--weights", "q8"], b"must not be the --model"),
@@ -324,3 +325,15 @@ def test_quantize_then_load_answers_as_quantize_on_load(weights, tmp_path):
     # an existing checkpoint is not overwritten
     again = cli("quantize", "--model", MODEL, "--out", str(out), "--weights", weights)
     assert again.returncode == 1 and b"already holds a checkpoint" in again.stderr
+
+
+def test_kv_cache_option():
+    c = case("video8_h264")
+    want = c["generation"]["generated_ids"]
+    f32 = cli(*run_args(c), "--kv-cache", "f32", "--json")
+    assert f32.returncode == 0, f32.stderr.decode()
+    assert json.loads(f32.stdout)["generated_ids"] == want[: len(json.loads(f32.stdout)["generated_ids"])]
+    for kv in ["f16", "q8"]:
+        r = cli(*run_args(c), "--kv-cache", kv, "--weights", "q4", "--json")
+        assert r.returncode == 0, (kv, r.stderr.decode())
+        assert len(json.loads(r.stdout)["generated_ids"]) > 0

@@ -17,6 +17,7 @@ void tu_require_cpu(void);
 
 #include "base/alloc.h"
 #include "base/half.h"
+#include "base/quant.h"
 #include "kernels/amx.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
@@ -129,7 +130,9 @@ static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int3
     int64_t Tk = past + (causal ? Tq : Tq + 3);
     if (!causal && past == 0)
         Tk = Tq + 5;
-    int64_t qs = (int64_t)H * hd + 3, kvs = (int64_t)KV * hd + 1, ps = (int64_t)KV * hd + 2;
+    /* cache rows padded past the heads (Q8: by a block, rows being whole blocks) */
+    int64_t qs = (int64_t)H * hd + 3, kvs = (int64_t)KV * hd + 1;
+    int64_t ps = (int64_t)KV * hd + (past_dt == LNX_DT_Q8 ? 32 : 2);
     int64_t nnew = Tk - past;
     float *q = rand_floats((size_t)(Tq * qs), 1.5f);
     float *k = rand_floats((size_t)(nnew * kvs + 1), 1.5f), *v = rand_floats((size_t)(nnew * kvs + 1), 1.0f);
@@ -137,11 +140,26 @@ static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int3
     uint16_t *kp16 = malloc(sizeof(uint16_t) * (size_t)(past * ps + 1)), *vp16 = malloc(sizeof(uint16_t) * (size_t)(past * ps + 1));
     lnx_f32_to_f16_n(kp32, kp16, (size_t)(past * ps + 1));
     lnx_f32_to_f16_n(vp32, vp16, (size_t)(past * ps + 1));
+    const void *kpast = kp32, *vpast = vp32;
+    uint8_t *kq = NULL, *vq = NULL;
+    if (past_dt == LNX_DT_F16) {
+        kpast = kp16;
+        vpast = vp16;
+    } else if (past_dt == LNX_DT_Q8) {
+        size_t rb = lnx_row_bytes(LNX_DT_Q8, ps);
+        kq = malloc(rb * (size_t)past + 1);
+        vq = malloc(rb * (size_t)past + 1);
+        for (int64_t j = 0; j < past; j++) {
+            lnx_quantize_row(LNX_DT_Q8, kp32 + j * ps, ps, kq + (size_t)j * rb);
+            lnx_quantize_row(LNX_DT_Q8, vp32 + j * ps, ps, vq + (size_t)j * rb);
+        }
+        kpast = kq;
+        vpast = vq;
+    }
     int64_t os = (int64_t)H * hd + 5;
     float *got = lnx_acalloc((size_t)(Tq * os), sizeof(float)), *want = lnx_acalloc((size_t)(Tq * os), sizeof(float));
     lnx_attn_args a = { .Tq = Tq, .Tk = Tk, .H = H, .KV = KV, .hd = hd, .q = q, .q_stride = qs, .k = k, .v = v,
-                        .kv_stride = kvs, .k_past = past_dt == LNX_DT_F16 ? (const void *)kp16 : kp32,
-                        .v_past = past_dt == LNX_DT_F16 ? (const void *)vp16 : vp32, .past_dtype = past_dt,
+                        .kv_stride = kvs, .k_past = kpast, .v_past = vpast, .past_dtype = past_dt,
                         .past_stride = ps, .past = past, .out = got, .out_stride = os,
                         .q_pos0 = causal ? Tk - Tq : 0, .causal = causal, .window = window,
                         .scale = 1.0f / sqrtf((float)hd) };
@@ -175,7 +193,7 @@ static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int3
     }
     lnx_attn_ws_free(&ws);
     lnx_afree(q); lnx_afree(k); lnx_afree(v); lnx_afree(kp32); lnx_afree(vp32);
-    free(kp16); free(vp16); lnx_afree(got); lnx_afree(want);
+    free(kp16); free(vp16); free(kq); free(vq); lnx_afree(got); lnx_afree(want);
 }
 
 static void attention_matches(void **state)
@@ -204,6 +222,24 @@ static void attention_matches(void **state)
         attention_case(1, 61, 20, 4, 16, 1, 0, pd);
         attention_case(4, 5, 16, 16, 48, 1, 3, pd);
     }
+    /* an 8-bit cache (rows of whole 32-value blocks, a head 16 values or more: half a block): the
+     * tiles read it widened, the streaming kernel directly, against the reference on the same
+     * dequantized values */
+    attention_case(7, 0, 4, 2, 16, 1, 0, LNX_DT_Q8);
+    attention_case(37, 11, 4, 2, 16, 1, 0, LNX_DT_Q8);
+    attention_case(1, 61, 20, 4, 16, 1, 0, LNX_DT_Q8);
+    attention_case(4, 5, 16, 16, 48, 1, 3, LNX_DT_Q8);
+    attention_case(2, 9, 6, 6, 16, 1, 0, LNX_DT_Q8);
+    attention_case(37, 11, 4, 2, 32, 1, 0, LNX_DT_Q8);
+    attention_case(270, 40, 4, 1, 64, 1, 0, LNX_DT_Q8);
+    attention_case(65, 20, 4, 4, 32, 1, 9, LNX_DT_Q8);
+    attention_case(1, 100, 4, 2, 128, 1, 0, LNX_DT_Q8);
+    attention_case(3, 33, 8, 2, 32, 1, 0, LNX_DT_Q8);
+    attention_case(2, 50, 4, 4, 64, 1, 7, LNX_DT_Q8);
+    attention_case(1, 203, 32, 32, 128, 1, 0, LNX_DT_Q8);
+    attention_case(2, 90, 32, 8, 64, 1, 0, LNX_DT_Q8);
+    attention_case(1, 61, 20, 4, 32, 1, 0, LNX_DT_Q8);
+    attention_case(5, 7, 16, 16, 96, 1, 3, LNX_DT_Q8);
 }
 
 /* lnx_gemm against lnx_gemm_ref for every dtype: GEMV rows (M <= 4) and blocked sgemm. */

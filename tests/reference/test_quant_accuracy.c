@@ -25,6 +25,13 @@
 #include "llm/sampling.h"
 
 /* measured (docs/quantization.md) with a margin */
+/* KV cache types, prompts evaluated in blocks of KV_CHUNK positions (every block but the last
+ * reads the earlier ones' keys and values from the cache), float32 weights: */
+#define KV_CHUNK 16
+#define KV_F32_MAX_L2 1e-4  /* the reference path's own rounding */
+#define KV_F16_MAX_L2 0.003 /* measured 0.00010 - 0.00071 */
+#define KV_Q8_MAX_L2 0.03   /* measured 0.0023 - 0.0120 */
+#define KV_MIN_TOP1 0.85    /* measured: f16 1.0, q8 0.917 */
 #define BF16_MAX_L2 0.03  /* measured 0.0029 - 0.0131 */
 #define BF16_MIN_TOP1 0.85 /* measured 0.917 */
 #define Q8_MAX_L2 0.12    /* measured 0.021 - 0.072 */
@@ -89,6 +96,9 @@ static llavanext_tensor *image_embeddings(llavanext_vision_encoder *enc, llavane
     return packed;
 }
 
+/* The generators' parameters (NULL: the defaults). */
+static const llavanext_generator_params *gen_params;
+
 static void run_case(llavanext_model *model, const char *model_name, const char *case_name, result *res)
 {
     char rel[256];
@@ -119,7 +129,7 @@ static void run_case(llavanext_model *model, const char *model_name, const char 
     char *msgs = json_dumps(json_object_get(c, "conversation"), 0), *prompt;
     assert_int_equal(llavanext_model_render_chat(&prompt, model, msgs, 1), LLAVANEXT_OK);
     llavanext_generator *g;
-    assert_int_equal(llavanext_generator_create(&g, model, NULL), LLAVANEXT_OK);
+    assert_int_equal(llavanext_generator_create(&g, model, gen_params), LLAVANEXT_OK);
     assert_int_equal(llavanext_generator_append_prompt(g, prompt, strlen(prompt), (const llavanext_tensor *const *)media, nm),
                      LLAVANEXT_OK);
     assert_int_equal(llavanext_generator_prefill(g), LLAVANEXT_OK);
@@ -277,12 +287,53 @@ static void bf16_path_accuracy(void **s)
     precision = LLAVANEXT_PRECISION_F32;
 }
 
+/* What the KV cache's type does to the logits: float32 weights, the prompt in blocks of
+ * KV_CHUNK positions so that the last logits and every teacher-forced step read cached keys and
+ * values of the type. */
+static void kv_accuracy(int32_t kv_cache, double max_l2, double min_top1)
+{
+    static const char *names[] = { "auto", "f32", "f16", "q8" };
+    const char *name = names[kv_cache];
+    llavanext_generator_params gp;
+    llavanext_generator_params_init(&gp, sizeof gp);
+    gp.kv_cache = kv_cache;
+    gp.prefill_chunk = KV_CHUNK;
+    gp.threads = 2;
+    gen_params = &gp;
+    printf("    kv %s: %-8s %-20s %12s %12s\n", name, "model", "case", "logits L2", "top-1");
+    double worst_l2 = 0, worst_top1 = 1;
+    for (size_t f = 0; f < sizeof fixtures / sizeof *fixtures; f++) {
+        llavanext_model *m = load(tu_data(fixtures[f].model), LLAVANEXT_WEIGHTS_STORED);
+        for (int c = 0; c < 8 && fixtures[f].cases[c]; c++) {
+            result r;
+            run_case(m, fixtures[f].model, fixtures[f].cases[c], &r);
+            printf("    kv %s: %-8s %-20s %12.4g %6d/%-5d\n", name, fixtures[f].model, fixtures[f].cases[c], r.l2,
+                   r.agree, r.steps);
+            double top1 = (double)r.agree / r.steps;
+            worst_l2 = r.l2 > worst_l2 ? r.l2 : worst_l2;
+            worst_top1 = top1 < worst_top1 ? top1 : worst_top1;
+            free(r.logits);
+        }
+        llavanext_model_free(m);
+    }
+    gen_params = NULL;
+    printf("    kv %s: worst logits L2 %.4g (bound %.3g), worst top-1 %.3f (bound %.2f)\n", name, worst_l2, max_l2,
+           worst_top1, min_top1);
+    assert_true(worst_l2 <= max_l2);
+    assert_true(worst_top1 >= min_top1);
+}
+
+static void kv_f32_accuracy(void **s) { (void)s; kv_accuracy(LLAVANEXT_KV_CACHE_F32, KV_F32_MAX_L2, 1.0); }
+static void kv_f16_accuracy(void **s) { (void)s; kv_accuracy(LLAVANEXT_KV_CACHE_F16, KV_F16_MAX_L2, KV_MIN_TOP1); }
+static void kv_q8_accuracy(void **s) { (void)s; kv_accuracy(LLAVANEXT_KV_CACHE_Q8, KV_Q8_MAX_L2, KV_MIN_TOP1); }
+
 static void q8_accuracy(void **s) { (void)s; weights_accuracy(LLAVANEXT_WEIGHTS_Q8, Q8_MAX_L2, Q8_MIN_TOP1); }
 static void q4_accuracy(void **s) { (void)s; weights_accuracy(LLAVANEXT_WEIGHTS_Q4, Q4_MAX_L2, Q4_MIN_TOP1); }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = { cmocka_unit_test(bf16_path_accuracy), cmocka_unit_test(q8_accuracy),
-                                        cmocka_unit_test(q4_accuracy) };
+                                        cmocka_unit_test(q4_accuracy),        cmocka_unit_test(kv_f32_accuracy),
+                                        cmocka_unit_test(kv_f16_accuracy),    cmocka_unit_test(kv_q8_accuracy) };
     return cmocka_run_group_tests_name("quant_accuracy", tests, NULL, NULL);
 }

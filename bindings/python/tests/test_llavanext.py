@@ -425,3 +425,19 @@ def test_quantized_weights_load_and_answer(model_dir, video_path, reference):
     assert loads[-1][0] == loads[-1][1] > 3
     with pytest.raises(L.InvalidArgumentError):
         L.Model(model_dir, weights=9)
+
+
+def test_kv_cache_types(model, video_path, reference):
+    gen = reference["generation"]
+    embeddings = video_embeddings(model, video_path, reference["num_frames"])
+    prompt = prompt_for(model, reference["question"])
+    # a float32 cache read back in blocks of 8 prompt positions keeps the reference's tokens
+    with L.Generator(model, temperature=0.0, max_new_tokens=gen["max_new_tokens"], prefill_chunk=8,
+                     kv_cache=L.KVCache.F32) as g:
+        g.append_prompt(prompt, [embeddings])
+        assert [t.id for t in g.tokens() if t.id >= 0] == gen["generated_ids"]
+    with L.Generator(model, temperature=0.0, max_new_tokens=4, prefill_chunk=8, kv_cache=L.KVCache.Q8) as g:
+        g.append_prompt(prompt, [embeddings])
+        assert len([t.id for t in g.tokens() if t.id >= 0]) == 4
+    with pytest.raises(L.InvalidArgumentError):
+        L.Generator(model, kv_cache=7)

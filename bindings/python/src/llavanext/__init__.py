@@ -4,7 +4,7 @@ The shared library is loaded on first use; see llavanext._lib for how it is foun
 (LLAVANEXT_LIBRARY, LD_LIBRARY_PATH / the loader, pkg-config).
 """
 
-from ._api import (Budget, CacheSampling, CacheStats, EmbeddingCache, Frames, FrameSampler, Generator, LoadMode, LogLevel, MediaInfo, Model,
+from ._api import (Budget, CacheSampling, CacheStats, EmbeddingCache, Frames, FrameSampler, Generator, KVCache, LoadMode, LogLevel, MediaInfo, Model,
                    PixelFormat, PoolMode, Pooler, Precision, SpecialToken, Stage, Tensor,
                    TensorKind, Token, Weights,
                    VisionEncoder, last_error, media_hash, set_default_log, version, version_number)
@@ -20,7 +20,7 @@ __all__ = [
     "AbortedError", "BINDING_VERSION_NUMBER", "Budget", "CacheSampling", "CacheStats", "ContextFullError",
     "EmbeddingCache", "FormatError",
     "Frames", "FrameSampler", "Generator", "InternalError", "InvalidArgumentError",
-    "IOFailedError", "LibraryNotFound", "LimitError", "LlavaNextError", "LoadMode", "LogLevel",
+    "IOFailedError", "KVCache", "LibraryNotFound", "LimitError", "LlavaNextError", "LoadMode", "LogLevel",
     "MediaError", "MediaInfo", "Model", "NoMemoryError", "PixelFormat", "PoolMode", "Pooler", "Precision",
     "SpecialToken", "Stage", "StateError", "Status", "TemplateError", "Tensor", "TensorKind",
     "Token", "UnsupportedError", "VisionEncoder", "Weights", "last_error", "library_path", "media_hash",

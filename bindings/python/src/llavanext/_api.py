@@ -57,6 +57,14 @@ class Weights(enum.IntEnum):
     Q4 = 3
 
 
+class KVCache(enum.IntEnum):
+    """How the generator's KV cache stores keys and values (llavanext_kv_cache)."""
+    AUTO = 0
+    F32 = 1
+    F16 = 2
+    Q8 = 3
+
+
 class SpecialToken(enum.IntEnum):
     BOS = 0
     EOS = 1
@@ -855,12 +863,12 @@ class Generator(_Handle):
 
     _PARAMS = ("threads", "context_length", "rope_scale", "max_new_tokens", "temperature",
                "top_k", "top_p", "min_p", "repetition_penalty", "seed", "prefill_chunk",
-               "max_request_bytes")
+               "max_request_bytes", "kv_cache")
 
     def __init__(self, model, *, threads=None, context_length=None, rope_scale=None,
                  max_new_tokens=None, temperature=None, top_k=None, top_p=None, min_p=None,
                  repetition_penalty=None, seed=None, prefill_chunk=None, max_request_bytes=None,
-                 progress=None, log=None):
+                 kv_cache=None, progress=None, log=None):
         super().__init__()
         lib = _L()
         self._model_callbacks = model._callbacks
@@ -871,7 +879,8 @@ class Generator(_Handle):
         values = dict(threads=threads, context_length=context_length, rope_scale=rope_scale,
                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                       top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty, seed=seed,
-                      prefill_chunk=prefill_chunk, max_request_bytes=max_request_bytes)
+                      prefill_chunk=prefill_chunk, max_request_bytes=max_request_bytes,
+                      kv_cache=kv_cache)
         for name, value in values.items():
             if value is not None:
                 setattr(params, name, value)

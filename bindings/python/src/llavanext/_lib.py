@@ -143,6 +143,7 @@ class GeneratorParams(ctypes.Structure):
         ("log_user_data", c_void_p),
         ("max_request_bytes", c_int64),
         ("threadpool", c_void_p),
+        ("kv_cache", c_int32),
     ]
 
 
