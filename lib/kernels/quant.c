@@ -154,6 +154,51 @@ void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm)
     }
 }
 
+/* ---- repacked panels (the AVX-512 VNNI GEMM) ---- */
+
+size_t lnx_qpanel_bytes(int64_t K)
+{
+    size_t nb = (size_t)(K / LNX_QBLOCK);
+    return nb * 512 + 2 * nb * 64;
+}
+
+void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf)
+{
+    const int64_t nb = K / LNX_QBLOCK;
+    uint8_t *v = buf;
+    float *sc = (float *)(v + (size_t)nb * 512), *mn = sc + nb * 16;
+    memset(buf, 0, lnx_qpanel_bytes(K));
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *w = rows[r];
+        if (dt == LNX_DT_Q8) {
+            for (int64_t b = 0; b < nb; b++, w += LNX_Q8_BYTES) {
+                sc[b * 16 + r] = lnx_q_half(w);
+                for (int i = 0; i < LNX_QBLOCK; i++)
+                    v[((size_t)b * 8 + (size_t)(i / 4)) * 64 + (size_t)r * 4 + (size_t)(i % 4)] = w[2 + i] ^ 0x80;
+            }
+            continue;
+        }
+        for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
+            int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
+            float dd = lnx_q_half(w), dmin = lnx_q_half(w + 2);
+            uint8_t scs[8], mns[8];
+            lnx_q4_unpack_scales(w, 0, scs);
+            lnx_q4_unpack_scales(w, 1, mns);
+            for (int j = 0; j < nsub; j++) {
+                const uint8_t *x = w + LNX_Q4_HEAD + 16 * j;
+                int64_t bb = b + j;
+                sc[bb * 16 + r] = dd * (float)scs[j];
+                mn[bb * 16 + r] = dmin * (float)mns[j];
+                for (int i = 0; i < LNX_QBLOCK; i++) {
+                    uint8_t q = i < 16 ? (x[i] & 15) : (x[i - 16] >> 4);
+                    v[((size_t)bb * 8 + (size_t)(i / 4)) * 64 + (size_t)r * 4 + (size_t)(i % 4)] = q;
+                }
+            }
+            w += LNX_Q4_HEAD + 16 * nsub;
+        }
+    }
+}
+
 /* ---- the driver ---- */
 
 typedef struct qg_ctx {
@@ -169,7 +214,10 @@ typedef struct qg_ctx {
     int accumulate;
     int8_t *q;      /* [M][K] */
     float *d, *s;   /* [M][nbp] */
+    int32_t *si;    /* [M][nbp] the blocks' integer sums (panels) */
     int64_t nbp;    /* blocks per activation row, plus 8 of padding */
+    char *panels;   /* per worker: QPANEL_GROUP panels (NULL: 4 x 4 tiles) */
+    size_t panel_bytes;
 } qg_ctx;
 
 static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
@@ -177,8 +225,19 @@ static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
     (void)worker;
     const qg_ctx *g = p;
     int64_t K = g->W->cols;
-    for (int64_t m = begin; m < end; m++)
+    for (int64_t m = begin; m < end; m++) {
         lnx_quantize_acts(g->A + m * g->lda, K, g->q + m * K, g->d + m * g->nbp, g->s + m * g->nbp);
+        if (!g->panels)
+            continue;
+        const int8_t *q = g->q + m * K;
+        int32_t *si = g->si + m * g->nbp;
+        for (int64_t b = 0; b < K / LNX_QBLOCK; b++) {
+            int32_t t = 0;
+            for (int i = 0; i < LNX_QBLOCK; i++)
+                t += q[b * LNX_QBLOCK + i];
+            si[b] = t;
+        }
+    }
 }
 
 /* Weight rows n .. n+3 (fewer at the end) against activation rows m .. m+3 (fewer at the end). */
@@ -237,6 +296,55 @@ static void gemm_blocks(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* Weight rows per worker block on the panel path: QPANEL_GROUP panels of 16, packed once, then
+ * every 8 activation rows pass over them while they are in L2. */
+#define QPANEL_GROUP 2
+
+static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
+{
+    const qg_ctx *g = p;
+    const int64_t N = g->W->rows, K = g->W->cols;
+    char *mine = g->panels + (size_t)worker * QPANEL_GROUP * g->panel_bytes;
+    const int64_t span = (int64_t)QPANEL_GROUP * LNX_QPANEL_ROWS;
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t n0 = blk * span, n1 = n0 + span < N ? n0 + span : N;
+        int np = (int)((n1 - n0 + LNX_QPANEL_ROWS - 1) / LNX_QPANEL_ROWS);
+        for (int pi = 0; pi < np; pi++) {
+            const uint8_t *rows[LNX_QPANEL_ROWS];
+            int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
+            int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
+            for (int r = 0; r < nr; r++)
+                rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
+            lnx_qpanel_pack(g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
+        }
+        for (int64_t m = 0; m < g->M; m += LNX_QPANEL_ACTS) {
+            int nm = g->M - m < LNX_QPANEL_ACTS ? (int)(g->M - m) : LNX_QPANEL_ACTS;
+            lnx_qpanel_run run;
+            run.K = K;
+            for (int i = 0; i < LNX_QPANEL_ACTS; i++) { /* short groups repeat their first row */
+                int64_t row = m + (i < nm ? i : 0);
+                run.q[i] = g->q + row * K;
+                run.d[i] = g->d + row * g->nbp;
+                run.s[i] = g->s + row * g->nbp;
+                run.si[i] = g->si + row * g->nbp;
+            }
+            for (int pi = 0; pi < np; pi++) {
+                int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
+                int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
+                run.panel = mine + (size_t)pi * g->panel_bytes;
+                lnx_qpanel_avx512vnni(g->W->dtype, &run);
+                for (int i = 0; i < nm; i++) {
+                    float *c = g->C + (m + i) * g->ldc + r0;
+                    for (int r = 0; r < nr; r++) {
+                        float y = run.out[i][r] + (g->bias ? g->bias[r0 + r] : 0.0f);
+                        c[r] = g->accumulate ? c[r] + y : y;
+                    }
+                }
+            }
+        }
+    }
+}
+
 void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                    const float *bias, float *C, int64_t ldc, int accumulate)
 {
@@ -244,8 +352,11 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     if (M <= 0 || N <= 0)
         return;
     int64_t nb = K / LNX_QBLOCK, nbp = nb + 8;
-    size_t qbytes = ((size_t)M * (size_t)K + 63) / 64 * 64, fbytes = (size_t)M * (size_t)nbp * sizeof(float);
-    size_t bytes = qbytes + 2 * fbytes;
+    const int panels = isa == LNX_QISA_AVX512VNNI && M > QGEMV_MAX_M;
+    size_t qbytes = ((size_t)M * (size_t)K + 63) / 64 * 64;
+    size_t fbytes = ((size_t)M * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
+    size_t pbytes = panels ? lnx_qpanel_bytes(K) : 0;
+    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes;
     char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
     if (!buf)
         buf = own = lnx_amalloc(bytes);
@@ -265,7 +376,9 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
         return;
     }
     qg_ctx g = { isa, M, A, lda, W, lnx_row_bytes(W->dtype, K), bias, C, ldc, accumulate,
-                 (int8_t *)buf, (float *)(buf + qbytes), (float *)(buf + qbytes + fbytes), nbp };
+                 (int8_t *)buf, (float *)(buf + qbytes), (float *)(buf + qbytes + fbytes),
+                 (int32_t *)(buf + qbytes + 2 * fbytes), nbp,
+                 panels ? buf + qbytes + 3 * fbytes : NULL, pbytes };
     /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */
     for (int64_t m = 0; m < M; m++) {
         memset(g.d + m * nbp + nb, 0, 8 * sizeof(float));
@@ -274,6 +387,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     lnx_parallel_for(pool, M, quant_rows, &g);
     if (M <= QGEMV_MAX_M)
         lnx_parallel_for(pool, (N + 3) / 4, gemv_groups, &g);
+    else if (panels)
+        lnx_parallel_for(pool, (N + QPANEL_GROUP * LNX_QPANEL_ROWS - 1) / (QPANEL_GROUP * LNX_QPANEL_ROWS), panel_blocks, &g);
     else
         lnx_parallel_for(pool, (N + QGEMM_ROWS - 1) / QGEMM_ROWS, gemm_blocks, &g);
     lnx_afree(own);

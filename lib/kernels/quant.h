@@ -43,6 +43,31 @@ typedef struct lnx_qtile {
     float out[4][4]; /* out[m][r] = activation row m . weight row r */
 } lnx_qtile;
 
+/* The AVX-512 VNNI GEMM (prefill, vision) works on panels of 16 weight rows repacked so that one
+ * 512-bit vector holds, for one block of 32 values, four consecutive values of each of the 16
+ * rows (lane r = row r): a broadcast of four activation bytes then feeds 16 rows' dot products in
+ * one vpdpbusd, with no horizontal sums. Values are unsigned bytes: Q8's int8 plus 128 (the
+ * kernel subtracts 128 x the activation block's integer sum), Q4's 4-bit values as they are.
+ *   v  [nb][8][16][4]  values: block b, group k of four, row r, value 4k + i
+ *   sc [nb][16]        the row's block scale: Q8 d; Q4 d x sc[j]
+ *   mn [nb][16]        Q4 only: the block's minimum dmin x mn[j] (times the activations' sum) */
+enum { LNX_QPANEL_ROWS = 16, LNX_QPANEL_ACTS = 8 };
+/* Bytes of a panel of K values (v, sc and mn, 64-byte aligned parts). */
+size_t lnx_qpanel_bytes(int64_t K);
+/* Packs rows[0 .. nrows) (nrows <= 16; the rest of the panel zero) into the panel at buf. */
+void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf);
+/* One panel against 8 quantized activation rows (q, d, s as lnx_quantize_acts gives them, si
+ * the blocks' integer sums): out[m][r] = activation row m . panel row r. */
+typedef struct lnx_qpanel_run {
+    const void *panel;
+    int64_t K;
+    const int8_t *q[LNX_QPANEL_ACTS];
+    const float *d[LNX_QPANEL_ACTS], *s[LNX_QPANEL_ACTS];
+    const int32_t *si[LNX_QPANEL_ACTS];
+    float out[LNX_QPANEL_ACTS][LNX_QPANEL_ROWS];
+} lnx_qpanel_run;
+void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r);
+
 /* Runs a tile on the given variant: nm = 1 (only activation row 0) or 4. */
 void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm);
 

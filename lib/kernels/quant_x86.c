@@ -445,3 +445,68 @@ T_AVX2 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *
         s[b] = d[b] * (float)_mm_cvtsi128_si32(s4);
     }
 }
+
+/* ---- AVX-512 VNNI GEMM on repacked panels (quant.h) ---- */
+
+T_VNNI512 INLINE __m512i bcast4(const int8_t *p)
+{
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return _mm512_set1_epi32(x);
+}
+
+/* The 8 activation rows' int32 dot products with the panel's 16 rows over block b. */
+#define PANEL_DOTS(dot, v, r, b)                                                                \
+    do {                                                                                       \
+        _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) dot[m] = _mm512_setzero_si512();   \
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                                  \
+            __m512i w = _mm512_load_si512((const void *)((v) + ((size_t)(b) * 8 + (size_t)k) * 64)); \
+            _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++)                                \
+                dot[m] = _mm512_dpbusd_epi32(dot[m], w, bcast4((r)->q[m] + (b) * 32 + 4 * k));  \
+        }                                                                                      \
+    } while (0)
+
+T_VNNI512 static void panel_q8(lnx_qpanel_run *r, const uint8_t *v, const float *sc, int64_t nb)
+{
+    __m512 acc[8];
+    _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i dot[8];
+        PANEL_DOTS(dot, v, r, b);
+        __m512 scv = _mm512_load_ps(sc + b * 16);
+        _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) {
+            /* values carry +128: less 128 x the activations' sum, exactly, in integers */
+            __m512i t = _mm512_sub_epi32(dot[m], _mm512_set1_epi32(128 * r->si[m][b]));
+            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(scv, _mm512_set1_ps(r->d[m][b])), acc[m]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) _mm512_storeu_ps(r->out[m], acc[m]);
+}
+
+T_VNNI512 static void panel_q4(lnx_qpanel_run *r, const uint8_t *v, const float *sc, const float *mn, int64_t nb)
+{
+    __m512 acc[8], macc[8];
+    _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) acc[m] = macc[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i dot[8];
+        PANEL_DOTS(dot, v, r, b);
+        __m512 scv = _mm512_load_ps(sc + b * 16), mnv = _mm512_load_ps(mn + b * 16);
+        _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) {
+            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m]), _mm512_mul_ps(scv, _mm512_set1_ps(r->d[m][b])), acc[m]);
+            macc[m] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(r->s[m][b]), macc[m]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++) _mm512_storeu_ps(r->out[m], _mm512_sub_ps(acc[m], macc[m]));
+}
+#undef PANEL_DOTS
+
+void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r)
+{
+    int64_t nb = r->K / 32;
+    const uint8_t *v = r->panel;
+    const float *sc = (const float *)(v + (size_t)nb * 512), *mn = sc + nb * 16;
+    if (dt == LNX_DT_Q8)
+        panel_q8(r, v, sc, nb);
+    else
+        panel_q4(r, v, sc, mn, nb);
+}

@@ -333,6 +333,62 @@ static void qgemm_matches(void **state)
                 }
 }
 
+/* Each variant's GEMM driver (for AVX-512 VNNI: the repacked 16-row panels against 8 activation
+ * rows at a time, a panel group per worker) against the scalar oracle's, on shapes that leave
+ * partial panels, partial groups of activation rows and short Q4 super-blocks. */
+static void variant_gemm_matches(void **state)
+{
+    (void)state;
+    const int64_t shapes[][3] = { { 5, 16, 32 }, { 9, 17, 64 }, { 16, 33, 96 }, { 23, 48, 288 }, { 37, 70, 256 },
+                                  { 64, 31, 544 } };
+    const lnx_dtype dts[] = { LNX_DT_Q8, LNX_DT_Q4 };
+    int ran = 0;
+    for (int isa = LNX_QISA_AVX2; isa < LNX_QISA_COUNT; isa++) {
+        const char *why = NULL;
+        if (!lnx_qisa_runnable((lnx_qisa)isa, &why)) {
+            printf("    %s GEMM: skipped: %s\n", lnx_qisa_name((lnx_qisa)isa), why);
+            continue;
+        }
+        ran++;
+        for (int f = 0; f < 2; f++)
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+                int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2], ldc = N + 1;
+                size_t rb = lnx_row_bytes(dts[f], K);
+                float *wf = rand_weights((size_t)(N * K));
+                uint8_t *wq = lnx_amalloc(rb * (size_t)N);
+                for (int64_t r = 0; r < N; r++)
+                    lnx_quantize_row(dts[f], wf + r * K, K, wq + (size_t)r * rb);
+                lnx_wmat W = { wq, dts[f], N, K };
+                float *A = rand_acts((size_t)(M * K)), *bias = rand_acts((size_t)N);
+                float *C = lnx_amalloc(sizeof(float) * (size_t)(M * ldc)), *R = lnx_amalloc(sizeof(float) * (size_t)(M * ldc));
+                lnx_qgemm_isa((lnx_qisa)isa, pool, M, A, K, &W, bias, C, ldc, 0);
+                lnx_qgemm_isa(LNX_QISA_SCALAR, NULL, M, A, K, &W, bias, R, ldc, 0);
+                float *wrow = lnx_amalloc(sizeof(float) * (size_t)K);
+                for (int64_t n = 0; n < N; n++) {
+                    lnx_wmat_row(&W, n, wrow);
+                    for (int64_t m = 0; m < M; m++) {
+                        double mag = abs_dot(wrow, A + m * K, K) + 1.0;
+                        if (!(fabs(C[m * ldc + n] - R[m * ldc + n]) <= 2e-6 * mag))
+                            fail_msg("%s %s GEMM M=%lld N=%lld K=%lld [%lld][%lld]: %g vs oracle %g",
+                                     lnx_qisa_name((lnx_qisa)isa), dts[f] == LNX_DT_Q8 ? "q8" : "q4", (long long)M,
+                                     (long long)N, (long long)K, (long long)m, (long long)n, (double)C[m * ldc + n],
+                                     (double)R[m * ldc + n]);
+                    }
+                }
+                lnx_afree(wrow);
+                lnx_afree(wf);
+                lnx_afree(wq);
+                lnx_afree(A);
+                lnx_afree(bias);
+                lnx_afree(C);
+                lnx_afree(R);
+            }
+        printf("    %s GEMM: matches the scalar oracle\n", lnx_qisa_name((lnx_qisa)isa));
+    }
+    if (!ran)
+        skip();
+}
+
 int main(void)
 {
     if (lnx_pool_create(&pool, 3) != LNX_OK)
@@ -342,6 +398,7 @@ int main(void)
         cmocka_unit_test(formats_round_trip), cmocka_unit_test(oracle_is_float_product),
         cmocka_unit_test(activation_quantizing_matches), cmocka_unit_test(avx2_matches),
         cmocka_unit_test(avx512vnni_matches), cmocka_unit_test(avxvnni_matches), cmocka_unit_test(qgemm_matches),
+        cmocka_unit_test(variant_gemm_matches),
     };
     int rc = cmocka_run_group_tests_name("quant", tests, NULL, NULL);
     lnx_pool_free(pool);
