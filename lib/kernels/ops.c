@@ -313,6 +313,57 @@ SCORES16(scores16_f16, LOAD_F16)
 SCORES16(scores16_f32, LOAD_F32)
 SCORES16(scores16_q8, q8_load16)
 
+/* Q8 rows with hd a multiple of 32 (every head whole blocks): per block one scale broadcast for
+ * its 32 values (the 16-value loads above scale each half, which held the q8 decode scan below
+ * the half cache's). Sixteen heads with their own accumulators and one reduction tree, as above. */
+AVX512F static inline __m512 q8_dot_block(const uint8_t *blk, const float *q)
+{
+    __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 2));
+    __m512 k0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(raw)));
+    __m512 k1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(raw, 1)));
+    return _mm512_fmadd_ps(k1, _mm512_loadu_ps(q + 16), _mm512_mul_ps(k0, _mm512_loadu_ps(q)));
+}
+
+AVX512F static void scores16_q8_blocks(const void *row, const float *q, int32_t h0, int32_t group, int32_t hd,
+                                       float scale, float *s, int64_t s_stride)
+{
+    __m512 acc[16];
+    const float *qh = q + (int64_t)h0 * hd;
+    for (int j = 0; j < 16; j++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)((int64_t)((h0 + j) / group) * hd / LNX_QBLOCK) * LNX_Q8_BYTES;
+        __m512 a = _mm512_setzero_ps();
+        for (int32_t d = 0; d < hd; d += LNX_QBLOCK, blk += LNX_Q8_BYTES)
+            a = _mm512_fmadd_ps(q8_dot_block(blk, qh + (int64_t)j * hd + d), _mm512_set1_ps(q8_scale(blk)), a);
+        acc[j] = a;
+    }
+    float out[16];
+    _mm512_storeu_ps(out, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
+    for (int j = 0; j < 16; j++)
+        s[(h0 + j) * s_stride] = out[j];
+}
+
+/* out[h] += sum_r p[h][r] row_r[h / group] over nr Q8 rows, block by block (hd a multiple of 32). */
+AVX512F static void wsum_q8_blocks(const void *const *rows, int nr, const float *p, int64_t p_stride, int32_t H,
+                                   int32_t group, int32_t hd, float *out)
+{
+    for (int32_t h = 0; h < H; h++) {
+        size_t b0 = (size_t)((int64_t)(h / group) * hd / LNX_QBLOCK) * LNX_Q8_BYTES;
+        float *o = out + (int64_t)h * hd;
+        for (int32_t d = 0; d < hd; d += LNX_QBLOCK, b0 += LNX_Q8_BYTES) {
+            __m512 a0 = _mm512_loadu_ps(o + d), a1 = _mm512_loadu_ps(o + d + 16);
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *blk = (const uint8_t *)rows[r] + b0;
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                __m512 w = _mm512_set1_ps(p[h * p_stride + r] * q8_scale(blk));
+                a0 = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(raw))), a0);
+                a1 = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(raw, 1))), a1);
+            }
+            _mm512_storeu_ps(o + d, a0);
+            _mm512_storeu_ps(o + d + 16, a1);
+        }
+    }
+}
+
 AVX512F static void scores_heads_avx512(const void *row, lnx_dtype dt, const float *q, int32_t H, int32_t group,
                                         int32_t hd, float scale, float *s, int64_t s_stride)
 {
@@ -320,6 +371,8 @@ AVX512F static void scores_heads_avx512(const void *row, lnx_dtype dt, const flo
     for (; h0 + 16 <= H; h0 += 16) {
         if (dt == LNX_DT_F16)
             scores16_f16(row, q, h0, group, hd, scale, s, s_stride);
+        else if (dt == LNX_DT_Q8 && hd % LNX_QBLOCK == 0)
+            scores16_q8_blocks(row, q, h0, group, hd, scale, s, s_stride);
         else if (dt == LNX_DT_Q8)
             scores16_q8(row, q, h0, group, hd, scale, s, s_stride);
         else
@@ -336,23 +389,41 @@ AVX512F static void scores_heads_avx512(const void *row, lnx_dtype dt, const flo
 }
 
 /* nr (1..4) consecutive positions' rows (rows[r]) at once: each output vector is loaded and
- * stored once per group instead of once per position. */
+ * stored once per group instead of once per position. One copy per row type, so that the type
+ * is not tested in the inner loop. */
+#define WSUM(NAME, LOAD)                                                                                     \
+    AVX512F static void NAME(const void *const *rows, int nr, const float *p, int64_t p_stride, int32_t H,     \
+                             int32_t group, int32_t hd, float *out)                                          \
+    {                                                                                                       \
+        for (int32_t h = 0; h < H; h++) {                                                                   \
+            int64_t off = (int64_t)(h / group) * hd;                                                        \
+            float *o = out + (int64_t)h * hd;                                                               \
+            __m512 w[4];                                                                                    \
+            for (int r = 0; r < nr; r++)                                                                    \
+                w[r] = _mm512_set1_ps(p[h * p_stride + r]);                                                 \
+            for (int32_t d = 0; d < hd; d += 16) {                                                          \
+                __m512 acc = _mm512_loadu_ps(o + d);                                                        \
+                for (int r = 0; r < nr; r++)                                                                \
+                    acc = _mm512_fmadd_ps(w[r], LOAD(rows[r], off + d), acc);                               \
+                _mm512_storeu_ps(o + d, acc);                                                               \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+WSUM(wsum_f16, LOAD_F16)
+WSUM(wsum_f32, LOAD_F32)
+WSUM(wsum_q8_halves, q8_load16)
+
 AVX512F static void wsum_heads_avx512(const void *const *rows, int nr, lnx_dtype dt, const float *p, int64_t p_stride,
                                       int32_t H, int32_t group, int32_t hd, float *out)
 {
-    for (int32_t h = 0; h < H; h++) {
-        int64_t off = (int64_t)(h / group) * hd;
-        float *o = out + (int64_t)h * hd;
-        __m512 w[4];
-        for (int r = 0; r < nr; r++)
-            w[r] = _mm512_set1_ps(p[h * p_stride + r]);
-        for (int32_t d = 0; d < hd; d += 16) {
-            __m512 acc = _mm512_loadu_ps(o + d);
-            for (int r = 0; r < nr; r++)
-                acc = _mm512_fmadd_ps(w[r], load16(rows[r], dt, off + d), acc);
-            _mm512_storeu_ps(o + d, acc);
-        }
-    }
+    if (dt == LNX_DT_Q8 && hd % LNX_QBLOCK == 0)
+        wsum_q8_blocks(rows, nr, p, p_stride, H, group, hd, out);
+    else if (dt == LNX_DT_Q8)
+        wsum_q8_halves(rows, nr, p, p_stride, H, group, hd, out);
+    else if (dt == LNX_DT_F16)
+        wsum_f16(rows, nr, p, p_stride, H, group, hd, out);
+    else
+        wsum_f32(rows, nr, p, p_stride, H, group, hd, out);
 }
 
 /* Whether the AVX-512 kernels take rows of this head size and dtype. */
