@@ -27,6 +27,20 @@ static void put_half(uint8_t *p, float v)
     memcpy(p, &h, 2);
 }
 
+int lnx_q4_head(const uint8_t *p, int64_t nb_left, float scale[8], float min[8])
+{
+    int nsub = nb_left < LNX_Q4_SUB ? (int)nb_left : LNX_Q4_SUB;
+    float d = lnx_q_half(p), dmin = lnx_q_half(p + 2);
+    uint8_t sc[8], mn[8];
+    lnx_q4_unpack_scales(p, 0, sc);
+    lnx_q4_unpack_scales(p, 1, mn);
+    for (int j = 0; j < nsub; j++) {
+        scale[j] = d * (float)sc[j];
+        min[j] = dmin * (float)mn[j];
+    }
+    return nsub;
+}
+
 float lnx_q_half(const uint8_t *p)
 {
     uint16_t h;
@@ -213,14 +227,11 @@ void lnx_dequantize_row(lnx_dtype dt, const void *row, int64_t cols, float *out)
         return;
     }
     for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
-        int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
-        float d = lnx_q_half(p), dmin = lnx_q_half(p + 2);
-        uint8_t sc[8], mn[8];
-        lnx_q4_unpack_scales(p, 0, sc);
-        lnx_q4_unpack_scales(p, 1, mn);
+        float scale[8], min[8];
+        int nsub = lnx_q4_head(p, nb - b, scale, min);
         for (int j = 0; j < nsub; j++) {
             const uint8_t *q = p + LNX_Q4_HEAD + 16 * j;
-            float *o = out + (b + j) * LNX_QBLOCK, es = d * sc[j], em = dmin * mn[j];
+            float *o = out + (b + j) * LNX_QBLOCK, es = scale[j], em = min[j];
             for (int i = 0; i < 16; i++) {
                 o[i] = es * (float)(q[i] & 15) - em;
                 o[i + 16] = es * (float)(q[i] >> 4) - em;

@@ -38,6 +38,11 @@ void lnx_dequantize_row(lnx_dtype dt, const void *row, int64_t cols, float *out)
 /* The 6-bit scales (which = 0) or minimums (which = 1) of a Q4 super-block, as integers 0..63. */
 void lnx_q4_unpack_scales(const uint8_t *super, int which, uint8_t out[8]);
 
+/* The head of the Q4 super-block at p, in a row with nb_left 32-value blocks still to come: the
+ * number of sub-blocks it holds (8, or fewer for a row's short last one), and each one's scale
+ * d sc[j] and minimum dmin mn[j] as float32 (x = scale[j] q - min[j]). */
+int lnx_q4_head(const uint8_t *p, int64_t nb_left, float scale[8], float min[8]);
+
 /* The half-precision value stored at p (a block's scale; p need not be aligned). */
 float lnx_q_half(const uint8_t *p);
 

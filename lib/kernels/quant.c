@@ -111,19 +111,16 @@ static float qdot_scalar(lnx_dtype dt, const uint8_t *w, const int8_t *q, const 
         return acc;
     }
     for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
-        int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
-        float dd = lnx_q_half(w), dmin = lnx_q_half(w + 2);
-        uint8_t sc[8], mn[8];
-        lnx_q4_unpack_scales(w, 0, sc);
-        lnx_q4_unpack_scales(w, 1, mn);
+        float scale[8], min[8];
+        int nsub = lnx_q4_head(w, nb - b, scale, min);
         for (int j = 0; j < nsub; j++) {
             const uint8_t *x = w + LNX_Q4_HEAD + 16 * j;
             const int8_t *a = q + (b + j) * LNX_QBLOCK;
             int32_t isum = 0;
             for (int i = 0; i < 16; i++)
                 isum += (x[i] & 15) * a[i] + (x[i] >> 4) * a[i + 16];
-            acc += (float)isum * (dd * (float)sc[j] * d[b + j]);
-            macc += dmin * (float)mn[j] * s[b + j];
+            acc += (float)isum * (scale[j] * d[b + j]);
+            macc += min[j] * s[b + j];
         }
         w += LNX_Q4_HEAD + 16 * nsub;
     }
@@ -179,16 +176,13 @@ void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_
             continue;
         }
         for (int64_t b = 0; b < nb; b += LNX_Q4_SUB) {
-            int nsub = nb - b < LNX_Q4_SUB ? (int)(nb - b) : LNX_Q4_SUB;
-            float dd = lnx_q_half(w), dmin = lnx_q_half(w + 2);
-            uint8_t scs[8], mns[8];
-            lnx_q4_unpack_scales(w, 0, scs);
-            lnx_q4_unpack_scales(w, 1, mns);
+            float scale[8], min[8];
+            int nsub = lnx_q4_head(w, nb - b, scale, min);
             for (int j = 0; j < nsub; j++) {
                 const uint8_t *x = w + LNX_Q4_HEAD + 16 * j;
                 int64_t bb = b + j;
-                sc[bb * 16 + r] = dd * (float)scs[j];
-                mn[bb * 16 + r] = dmin * (float)mns[j];
+                sc[bb * 16 + r] = scale[j];
+                mn[bb * 16 + r] = min[j];
                 for (int i = 0; i < LNX_QBLOCK; i++) {
                     uint8_t q = i < 16 ? (x[i] & 15) : (x[i - 16] >> 4);
                     v[((size_t)bb * 8 + (size_t)(i / 4)) * 64 + (size_t)r * 4 + (size_t)(i % 4)] = q;
