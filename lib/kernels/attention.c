@@ -62,19 +62,6 @@ static size_t past_bytes(const lnx_attn_args *a, int64_t elems)
     return lnx_row_bytes(a->past_dtype, elems);
 }
 
-/* Elements off .. off + n of a Q8 row as float32 (off and n multiples of 16: a head's slice may
- * be half a block). */
-static void q8_widen(const void *row, int64_t off, int64_t n, float *out)
-{
-    for (int64_t i = 0; i < n; i += 16) {
-        const uint8_t *blk = (const uint8_t *)row + (size_t)((off + i) / LNX_QBLOCK) * LNX_Q8_BYTES;
-        const int8_t *q = (const int8_t *)(blk + 2 + (off + i) % LNX_QBLOCK);
-        float d = lnx_q_half(blk);
-        for (int k = 0; k < 16; k++)
-            out[i + k] = (float)q[k] * d;
-    }
-}
-
 /* Row j of a past key or value array as float32 (converted into tmp when half or Q8). */
 static const float *past_row(const lnx_attn_args *a, const void *base, int64_t j, int32_t g, float *tmp)
 {
@@ -83,7 +70,7 @@ static const float *past_row(const lnx_attn_args *a, const void *base, int64_t j
     if (a->past_dtype == LNX_DT_F32)
         return (const float *)row + off;
     if (a->past_dtype == LNX_DT_Q8)
-        q8_widen(row, off, a->hd, tmp);
+        lnx_q8_widen(row, off, a->hd, tmp);
     else
         lnx_f16_to_f32_n((const uint16_t *)row + off, tmp, (size_t)a->hd);
     return tmp;

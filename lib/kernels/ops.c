@@ -217,6 +217,17 @@ static float dot_q8_ref(const void *row, int64_t off, const float *b, int64_t n)
     return s;
 }
 
+void lnx_q8_widen(const void *row, int64_t off, int64_t n, float *out)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const uint8_t *blk;
+        const int8_t *q = q8_span16(row, off + i, &blk);
+        float d = lnx_q_half(blk);
+        for (int k = 0; k < 16; k++)
+            out[i + k] = (float)q[k] * d;
+    }
+}
+
 static void axpy_q8_ref(float *y, const void *row, int64_t off, float w, int64_t n)
 {
     for (int64_t i = 0; i < n; i += 16) {
@@ -269,6 +280,15 @@ AVX512F static inline __m512 sum16(const __m512 acc[16])
     return _mm512_permutexvar_ps(order, r);
 }
 
+/* s[(h0 + j) * s_stride] = scale x the total of acc[j], for the sixteen heads h0 .. h0 + 15. */
+AVX512F static inline void store_scores16(const __m512 acc[16], float scale, float *s, int32_t h0, int64_t s_stride)
+{
+    float out[16];
+    _mm512_storeu_ps(out, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
+    for (int j = 0; j < 16; j++)
+        s[(h0 + j) * s_stride] = out[j];
+}
+
 /* These run once per head and position (150 000 times per layer at 4608 positions): sixteen heads
  * at a time with independent accumulators and one reduction tree, so that the scan of a cache
  * row costs little next to reading it. The heads' key offsets are computed once per call: an
@@ -301,10 +321,7 @@ AVX512F static inline __m512 sum16(const __m512 acc[16])
                                              acc[j]);                                                       \
             }                                                                                               \
         }                                                                                                   \
-        float out[16];                                                                                      \
-        _mm512_storeu_ps(out, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));                            \
-        for (int j = 0; j < 16; j++)                                                                        \
-            s[(h0 + j) * s_stride] = out[j];                                                                \
+        store_scores16(acc, scale, s, h0, s_stride);                                                        \
     }
 
 #define LOAD_F16(row, off) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(row) + (off))))
@@ -316,11 +333,18 @@ SCORES16(scores16_q8, q8_load16)
 /* Q8 rows with hd a multiple of 32 (every head whole blocks): per block one scale broadcast for
  * its 32 values (the 16-value loads above scale each half, which held the q8 decode scan below
  * the half cache's). Sixteen heads with their own accumulators and one reduction tree, as above. */
-AVX512F static inline __m512 q8_dot_block(const uint8_t *blk, const float *q)
+/* The 32 int8 values of the Q8 block at blk as two float32 vectors (unscaled). */
+AVX512F static inline void q8_block_ps(const uint8_t *blk, __m512 *k0, __m512 *k1)
 {
     __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 2));
-    __m512 k0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(raw)));
-    __m512 k1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(raw, 1)));
+    *k0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(raw)));
+    *k1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(raw, 1)));
+}
+
+AVX512F static inline __m512 q8_dot_block(const uint8_t *blk, const float *q)
+{
+    __m512 k0, k1;
+    q8_block_ps(blk, &k0, &k1);
     return _mm512_fmadd_ps(k1, _mm512_loadu_ps(q + 16), _mm512_mul_ps(k0, _mm512_loadu_ps(q)));
 }
 
@@ -336,10 +360,7 @@ AVX512F static void scores16_q8_blocks(const void *row, const float *q, int32_t 
             a = _mm512_fmadd_ps(q8_dot_block(blk, qh + (int64_t)j * hd + d), _mm512_set1_ps(q8_scale(blk)), a);
         acc[j] = a;
     }
-    float out[16];
-    _mm512_storeu_ps(out, _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
-    for (int j = 0; j < 16; j++)
-        s[(h0 + j) * s_stride] = out[j];
+    store_scores16(acc, scale, s, h0, s_stride);
 }
 
 /* out[h] += sum_r p[h][r] row_r[h / group] over nr Q8 rows, block by block (hd a multiple of 32). */
@@ -353,10 +374,10 @@ AVX512F static void wsum_q8_blocks(const void *const *rows, int nr, const float 
             __m512 a0 = _mm512_loadu_ps(o + d), a1 = _mm512_loadu_ps(o + d + 16);
             for (int r = 0; r < nr; r++) {
                 const uint8_t *blk = (const uint8_t *)rows[r] + b0;
-                __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 2));
-                __m512 w = _mm512_set1_ps(p[h * p_stride + r] * q8_scale(blk));
-                a0 = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(raw))), a0);
-                a1 = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(raw, 1))), a1);
+                __m512 k0, k1, w = _mm512_set1_ps(p[h * p_stride + r] * q8_scale(blk));
+                q8_block_ps(blk, &k0, &k1);
+                a0 = _mm512_fmadd_ps(w, k0, a0);
+                a1 = _mm512_fmadd_ps(w, k1, a1);
             }
             _mm512_storeu_ps(o + d, a0);
             _mm512_storeu_ps(o + d + 16, a1);

@@ -234,6 +234,16 @@ static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* Row m of C, columns n .. n + nr: y (+ bias), stored or added. */
+static void put_row(const qg_ctx *g, int64_t m, int64_t n, const float *y, int nr)
+{
+    float *c = g->C + m * g->ldc + n;
+    for (int r = 0; r < nr; r++) {
+        float v = y[r] + (g->bias ? g->bias[n + r] : 0.0f);
+        c[r] = g->accumulate ? c[r] + v : v;
+    }
+}
+
 /* Weight rows n .. n+3 (fewer at the end) against activation rows m .. m+3 (fewer at the end). */
 static void run_tile(const qg_ctx *g, int64_t n, int64_t m, int nm_kernel)
 {
@@ -253,13 +263,8 @@ static void run_tile(const qg_ctx *g, int64_t n, int64_t m, int nm_kernel)
         t.s[i] = g->s + row * g->nbp;
     }
     lnx_qtile_run(g->isa, g->W->dtype, &t, nm_kernel);
-    for (int i = 0; i < nm; i++) {
-        float *c = g->C + (m + i) * g->ldc + n;
-        for (int r = 0; r < nr; r++) {
-            float y = t.out[i][r] + (g->bias ? g->bias[n + r] : 0.0f);
-            c[r] = g->accumulate ? c[r] + y : y;
-        }
-    }
+    for (int i = 0; i < nm; i++)
+        put_row(g, m + i, n, t.out[i], nr);
 }
 
 static void gemv_groups(void *p, int64_t begin, int64_t end, int worker)
@@ -327,13 +332,8 @@ static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
                 int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
                 run.panel = mine + (size_t)pi * g->panel_bytes;
                 lnx_qpanel_avx512vnni(g->W->dtype, &run);
-                for (int i = 0; i < nm; i++) {
-                    float *c = g->C + (m + i) * g->ldc + r0;
-                    for (int r = 0; r < nr; r++) {
-                        float y = run.out[i][r] + (g->bias ? g->bias[r0 + r] : 0.0f);
-                        c[r] = g->accumulate ? c[r] + y : y;
-                    }
-                }
+                for (int i = 0; i < nm; i++)
+                    put_row(g, m + i, r0, run.out[i], nr);
             }
         }
     }

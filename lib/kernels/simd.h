@@ -15,6 +15,10 @@ float lnx_dot_f32(const float *a, const float *b, int64_t n);
 /* a: IEEE half values. */
 float lnx_dot_f16(const uint16_t *a, const float *b, int64_t n);
 
+/* Elements off .. off + n of a row of Q8 blocks (base/quant.h) as float32: off and n multiples of
+ * 16, so a span may start or end half-way through a block (a 16-value head's slice). */
+void lnx_q8_widen(const void *row, int64_t off, int64_t n, float *out);
+
 /* Rounds n floats to bf16 (nearest even) for the bf16 backend: AVX512-BF16 where available
  * (inputs below 2^-126 become zero there), else lnx_f32_to_bf16_n. */
 void lnx_round_bf16_n(const float *src, uint16_t *dst, size_t n);

@@ -242,7 +242,7 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
     if (p->hidden_states)
         memcpy(p->hidden_states, x, sizeof(float) * plane);
     const float scale = 1.0f / sqrtf((float)hd);
-    const int half = kv->dtype != LNX_DT_F32; /* rounded cache: stored after attention */
+    const int rounded = kv->dtype != LNX_DT_F32; /* half or Q8: stored after attention */
     const size_t rb = kv->row_bytes;
     for (int32_t l = 0; l < c->layers; l++) {
         const lnx_llama_layer *L = &m->layers[l];
@@ -250,8 +250,8 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
         char *vc = (char *)kv->v + (size_t)l * (size_t)kv->capacity * rb;
         /* float32 caches receive the block's keys and values directly; half and Q8 ones after
          * attention (the block attends to its own keys in float32) */
-        float *kb = half ? s->k : (float *)kc + p->pos0 * kvd;
-        float *vb = half ? s->v : (float *)vc + p->pos0 * kvd;
+        float *kb = rounded ? s->k : (float *)kc + p->pos0 * kvd;
+        float *vb = rounded ? s->v : (float *)vc + p->pos0 * kvd;
         lnx_rmsnorm(pool, x, T, D, L->in_norm, c->rms_eps, s->h);
         const lnx_wmat *qkv_w[3] = { &L->q, &L->k, &L->v };
         const float *qkv_b[3] = { L->q_b, L->k_b, L->v_b };
@@ -263,11 +263,11 @@ lnx_status lnx_llama_forward(const lnx_llama *m, const lnx_rope *rope, lnx_kv *k
         lnx_attn_args a = { .Tq = T, .Tk = p->pos0 + T, .H = c->heads, .KV = c->kv_heads, .hd = hd,
                             .q = s->q, .q_stride = qd, .k = kb, .v = vb, .kv_stride = kvd,
                             .k_past = kc, .v_past = vc, .past_dtype = kv->dtype, .past_stride = kvd,
-                            .past = half ? p->pos0 : p->pos0 + T,
+                            .past = rounded ? p->pos0 : p->pos0 + T,
                             .out = s->att, .out_stride = qd, .q_pos0 = p->pos0, .causal = 1,
                             .window = c->sliding_window, .scale = scale, .gemm = gx };
         LNX_TRY(lnx_attention(pool, &a, &s->attn));
-        if (half) {
+        if (rounded) {
             store_ctx sc = { s->k, s->v, kc + (size_t)p->pos0 * rb, vc + (size_t)p->pos0 * rb, kvd, kv->dtype, rb };
             lnx_parallel_for(pool, T, store_rows, &sc);
         }

@@ -44,6 +44,18 @@ static float *rand_weights(size_t n)
     return p;
 }
 
+/* N rows of K random weights (rand_weights) quantized to dt, as a stored matrix. */
+static uint8_t *rand_qweights(lnx_dtype dt, int64_t N, int64_t K)
+{
+    size_t rb = lnx_row_bytes(dt, K);
+    float *wf = rand_weights((size_t)(N * K));
+    uint8_t *wq = lnx_amalloc(rb * (size_t)N);
+    for (int64_t r = 0; r < N; r++)
+        lnx_quantize_row(dt, wf + r * K, K, wq + (size_t)r * rb);
+    lnx_afree(wf);
+    return wq;
+}
+
 static float *rand_acts(size_t n)
 {
     float *p = lnx_amalloc(n * sizeof(float) + 64);
@@ -289,11 +301,7 @@ static void qgemm_matches(void **state)
             for (size_t ni = 0; ni < 5; ni++)
                 for (size_t mi = 0; mi < 7; mi++) {
                     int64_t M = Ms[mi], N = Ns[ni], K = Kq[ki], ldc = N + 3, lda = K + 5;
-                    size_t rb = lnx_row_bytes(dts[f], K);
-                    float *wf = rand_weights((size_t)(N * K));
-                    uint8_t *wq = lnx_amalloc(rb * (size_t)N);
-                    for (int64_t r = 0; r < N; r++)
-                        lnx_quantize_row(dts[f], wf + r * K, K, wq + (size_t)r * rb);
+                    uint8_t *wq = rand_qweights(dts[f], N, K);
                     lnx_wmat W = { wq, dts[f], N, K };
                     float *A = rand_acts((size_t)(M * lda)), *bias = rand_acts((size_t)N);
                     float *C = lnx_amalloc(sizeof(float) * (size_t)(M * ldc));
@@ -323,7 +331,6 @@ static void qgemm_matches(void **state)
                                 assert_true(C[m * ldc + j] == (float)((m * ldc + j) % 7));
                     }
                     lnx_afree(wrow);
-                    lnx_afree(wf);
                     lnx_afree(wq);
                     lnx_afree(A);
                     lnx_afree(bias);
@@ -353,11 +360,7 @@ static void variant_gemm_matches(void **state)
         for (int f = 0; f < 2; f++)
             for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
                 int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2], ldc = N + 1;
-                size_t rb = lnx_row_bytes(dts[f], K);
-                float *wf = rand_weights((size_t)(N * K));
-                uint8_t *wq = lnx_amalloc(rb * (size_t)N);
-                for (int64_t r = 0; r < N; r++)
-                    lnx_quantize_row(dts[f], wf + r * K, K, wq + (size_t)r * rb);
+                uint8_t *wq = rand_qweights(dts[f], N, K);
                 lnx_wmat W = { wq, dts[f], N, K };
                 float *A = rand_acts((size_t)(M * K)), *bias = rand_acts((size_t)N);
                 float *C = lnx_amalloc(sizeof(float) * (size_t)(M * ldc)), *R = lnx_amalloc(sizeof(float) * (size_t)(M * ldc));
@@ -376,7 +379,6 @@ static void variant_gemm_matches(void **state)
                     }
                 }
                 lnx_afree(wrow);
-                lnx_afree(wf);
                 lnx_afree(wq);
                 lnx_afree(A);
                 lnx_afree(bias);
