@@ -218,22 +218,72 @@ double ceiling_bf16_dot(lnx_pool *pool)
 
 #define I8_ITERS 1000000
 
+/* Six independent steps per iteration, each on its own operand (the asm makes every operand new
+ * each time round): one shared operand would let the compiler compute the product once and add
+ * it six times, which measured an "instruction peak" of the adds. */
+/* Eight independent steps (u8 x s8 pairs into s16, pairs summed into s32, added) per round,
+ * written in assembly: compiled from intrinsics, the accumulators went through the stack (a
+ * store-forwarding chain) or the products were computed once and added eight times, and either
+ * way the "peak" measured the compiler. */
 __attribute__((target("avx2")))
 static int i8_spin_avx2(void)
 {
-    __m256i acc[8];
-    for (int i = 0; i < 8; i++)
-        acc[i] = _mm256_set1_epi32(i);
-    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
-    for (long it = 0; it < I8_ITERS; it++) {
-        for (int i = 0; i < 8; i++)
-            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one));
-        __asm__ volatile("" : "+x"(a), "+x"(b));
-    }
-    __m256i s = acc[0];
-    for (int i = 1; i < 8; i++)
-        s = _mm256_add_epi32(s, acc[i]);
-    return _mm256_extract_epi32(s, 0);
+    int32_t out[8];
+    long n = I8_ITERS;
+    __asm__ volatile(
+        "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+        "vmovdqa %%ymm0, %%ymm1\n\t"
+        "vmovdqa %%ymm0, %%ymm2\n\t"
+        "vmovdqa %%ymm0, %%ymm3\n\t"
+        "vmovdqa %%ymm0, %%ymm4\n\t"
+        "vmovdqa %%ymm0, %%ymm5\n\t"
+        "vmovdqa %%ymm0, %%ymm6\n\t"
+        "vmovdqa %%ymm0, %%ymm7\n\t"
+        "vpcmpeqw %%ymm15, %%ymm15, %%ymm15\n\t"
+        "vpsrlw $15, %%ymm15, %%ymm15\n\t" /* int16 ones */
+        "vpsllw $1, %%ymm15, %%ymm12\n\t"  /* bytes 2, 0 */
+        "vpsubb %%ymm15, %%ymm0, %%ymm13\n\t" /* bytes -1, 0 */
+        "1:\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm8\n\t"
+        "vpmaddwd %%ymm15, %%ymm8, %%ymm8\n\t"
+        "vpaddd %%ymm8, %%ymm0, %%ymm0\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm9\n\t"
+        "vpmaddwd %%ymm15, %%ymm9, %%ymm9\n\t"
+        "vpaddd %%ymm9, %%ymm1, %%ymm1\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm10\n\t"
+        "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+        "vpaddd %%ymm10, %%ymm2, %%ymm2\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm11\n\t"
+        "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+        "vpaddd %%ymm11, %%ymm3, %%ymm3\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm8\n\t"
+        "vpmaddwd %%ymm15, %%ymm8, %%ymm8\n\t"
+        "vpaddd %%ymm8, %%ymm4, %%ymm4\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm9\n\t"
+        "vpmaddwd %%ymm15, %%ymm9, %%ymm9\n\t"
+        "vpaddd %%ymm9, %%ymm5, %%ymm5\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm10\n\t"
+        "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+        "vpaddd %%ymm10, %%ymm6, %%ymm6\n\t"
+        "vpmaddubsw %%ymm13, %%ymm12, %%ymm11\n\t"
+        "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+        "vpaddd %%ymm11, %%ymm7, %%ymm7\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "vpaddd %%ymm1, %%ymm0, %%ymm0\n\t"
+        "vpaddd %%ymm3, %%ymm2, %%ymm2\n\t"
+        "vpaddd %%ymm5, %%ymm4, %%ymm4\n\t"
+        "vpaddd %%ymm7, %%ymm6, %%ymm6\n\t"
+        "vpaddd %%ymm2, %%ymm0, %%ymm0\n\t"
+        "vpaddd %%ymm6, %%ymm4, %%ymm4\n\t"
+        "vpaddd %%ymm4, %%ymm0, %%ymm0\n\t"
+        "vmovdqu %%ymm0, (%[out])\n\t"
+        "vzeroupper\n\t"
+        : [n] "+r"(n)
+        : [out] "r"(out)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm15", "memory", "cc");
+    return out[0];
 }
 
 __attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))

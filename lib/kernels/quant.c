@@ -22,6 +22,11 @@ void lnx_qtile_avx2(lnx_dtype dt, lnx_qtile *t, int nm);
 void lnx_qtile_avx512vnni(lnx_dtype dt, lnx_qtile *t, int nm);
 void lnx_qtile_avxvnni(lnx_dtype dt, lnx_qtile *t, int nm);
 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *d, float *s);
+void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r);
+void lnx_qpanel_avx2(lnx_dtype dt, lnx_qpanel_run *r);
+void lnx_qpanel_avxvnni(lnx_dtype dt, lnx_qpanel_run *r);
+void lnx_qpanel_vnni256(lnx_dtype dt, lnx_qpanel_run *r);
+void lnx_widen_i8_avx2(const int8_t *q, int64_t n, int16_t *out);
 
 const char *lnx_qisa_name(lnx_qisa isa)
 {
@@ -94,6 +99,16 @@ void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s)
         quantize_acts_scalar(x, K, q, d, s);
 }
 
+void lnx_widen_i8(const int8_t *q, int64_t n, int16_t *out)
+{
+    if (lnx_cpu_flags() & LNX_CPU_AVX2) {
+        lnx_widen_i8_avx2(q, n, out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        out[i] = q[i];
+}
+
 /* The oracle: one weight row . one activation row, block by block: the block's int32 dot product
  * times (weight scale x activation scale), summed in float32; for Q4 less the minimums' term
  * sum_j dmin mn[j] s[j]. */
@@ -151,22 +166,37 @@ void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm)
     }
 }
 
-/* ---- repacked panels (the AVX-512 VNNI GEMM) ---- */
+/* ---- repacked panels (the GEMM on every SIMD variant) ---- */
 
-size_t lnx_qpanel_bytes(int64_t K)
+int lnx_qpanel_wide(int variant, lnx_dtype dt)
 {
-    size_t nb = (size_t)(K / LNX_QBLOCK);
-    return nb * 512 + 2 * nb * 64;
+    return variant == LNX_QISA_AVX2 && dt == LNX_DT_Q8;
 }
 
-void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf)
+size_t lnx_qpanel_bytes(int variant, lnx_dtype dt, int64_t K)
+{
+    size_t nb = (size_t)(K / LNX_QBLOCK);
+    return nb * (lnx_qpanel_wide(variant, dt) ? 1024 : 512) + 2 * nb * 64;
+}
+
+void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf)
 {
     const int64_t nb = K / LNX_QBLOCK;
+    const int wide = lnx_qpanel_wide(variant, dt);
     uint8_t *v = buf;
-    float *sc = (float *)(v + (size_t)nb * 512), *mn = sc + nb * 16;
-    memset(buf, 0, lnx_qpanel_bytes(K));
+    float *sc = (float *)(v + (size_t)nb * (wide ? 1024 : 512)), *mn = sc + nb * 16;
+    memset(buf, 0, lnx_qpanel_bytes(variant, dt, K));
     for (int r = 0; r < nrows; r++) {
         const uint8_t *w = rows[r];
+        if (wide) {
+            int16_t *v16 = (int16_t *)buf;
+            for (int64_t b = 0; b < nb; b++, w += LNX_Q8_BYTES) {
+                sc[b * 16 + r] = lnx_q_half(w);
+                for (int i = 0; i < LNX_QBLOCK; i++)
+                    v16[((size_t)b * 16 + (size_t)(i / 2)) * 32 + (size_t)r * 2 + (size_t)(i % 2)] = (int8_t)w[2 + i];
+            }
+            continue;
+        }
         if (dt == LNX_DT_Q8) {
             for (int64_t b = 0; b < nb; b++, w += LNX_Q8_BYTES) {
                 sc[b * 16 + r] = lnx_q_half(w);
@@ -193,6 +223,26 @@ void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_
     }
 }
 
+int lnx_qpanel_kernel(int variant, lnx_dtype dt, lnx_qpanel_run *r)
+{
+    switch (variant) {
+    case LNX_QISA_AVX2:
+        lnx_qpanel_avx2(dt, r);
+        return 1;
+    case LNX_QISA_AVX512VNNI:
+        lnx_qpanel_avx512vnni(dt, r);
+        return 1;
+    case LNX_QISA_AVXVNNI:
+        lnx_qpanel_avxvnni(dt, r);
+        return 1;
+    case LNX_QPANEL_VNNI256:
+        lnx_qpanel_vnni256(dt, r);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- the driver ---- */
 
 typedef struct qg_ctx {
@@ -212,6 +262,7 @@ typedef struct qg_ctx {
     int64_t nbp;    /* blocks per activation row, plus 8 of padding */
     char *panels;   /* per worker: QPANEL_GROUP panels (NULL: 4 x 4 tiles) */
     size_t panel_bytes;
+    int16_t *q16;   /* [M][K] q widened (the int16 Q8 panels), or NULL */
 } qg_ctx;
 
 static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
@@ -221,6 +272,8 @@ static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
     int64_t K = g->W->cols;
     for (int64_t m = begin; m < end; m++) {
         lnx_quantize_acts(g->A + m * g->lda, K, g->q + m * K, g->d + m * g->nbp, g->s + m * g->nbp);
+        if (g->q16)
+            lnx_widen_i8(g->q + m * K, K, g->q16 + m * K);
         if (!g->panels)
             continue;
         const int8_t *q = g->q + m * K;
@@ -314,7 +367,7 @@ static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
             int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
             for (int r = 0; r < nr; r++)
                 rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
-            lnx_qpanel_pack(g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
+            lnx_qpanel_pack(g->isa, g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
         }
         for (int64_t m = 0; m < g->M; m += LNX_QPANEL_ACTS) {
             int nm = g->M - m < LNX_QPANEL_ACTS ? (int)(g->M - m) : LNX_QPANEL_ACTS;
@@ -326,12 +379,13 @@ static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
                 run.d[i] = g->d + row * g->nbp;
                 run.s[i] = g->s + row * g->nbp;
                 run.si[i] = g->si + row * g->nbp;
+                run.q16[i] = g->q16 ? g->q16 + row * K : NULL;
             }
             for (int pi = 0; pi < np; pi++) {
                 int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
                 int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
                 run.panel = mine + (size_t)pi * g->panel_bytes;
-                lnx_qpanel_avx512vnni(g->W->dtype, &run);
+                lnx_qpanel_kernel(g->isa, g->W->dtype, &run);
                 for (int i = 0; i < nm; i++)
                     put_row(g, m + i, r0, run.out[i], nr);
             }
@@ -346,11 +400,12 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     if (M <= 0 || N <= 0)
         return;
     int64_t nb = K / LNX_QBLOCK, nbp = nb + 8;
-    const int panels = isa == LNX_QISA_AVX512VNNI && M > QGEMV_MAX_M;
+    const int panels = isa != LNX_QISA_SCALAR && M > QGEMV_MAX_M;
     size_t qbytes = ((size_t)M * (size_t)K + 63) / 64 * 64;
     size_t fbytes = ((size_t)M * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
-    size_t pbytes = panels ? lnx_qpanel_bytes(K) : 0;
-    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes;
+    size_t pbytes = panels ? lnx_qpanel_bytes(isa, W->dtype, K) : 0;
+    size_t q16bytes = panels && lnx_qpanel_wide(isa, W->dtype) ? 2 * qbytes : 0;
+    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes + q16bytes;
     char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
     if (!buf)
         buf = own = lnx_amalloc(bytes);
@@ -372,7 +427,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     qg_ctx g = { isa, M, A, lda, W, lnx_row_bytes(W->dtype, K), bias, C, ldc, accumulate,
                  (int8_t *)buf, (float *)(buf + qbytes), (float *)(buf + qbytes + fbytes),
                  (int32_t *)(buf + qbytes + 2 * fbytes), nbp,
-                 panels ? buf + qbytes + 3 * fbytes : NULL, pbytes };
+                 panels ? buf + qbytes + 3 * fbytes : NULL, pbytes,
+                 q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL };
     /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */
     for (int64_t m = 0; m < M; m++) {
         memset(g.d + m * nbp + nb, 0, 8 * sizeof(float));

@@ -2,8 +2,7 @@
  * the activations are quantized per block of 32 on the fly (int8, a float scale per block), the
  * products run as int8 dot products per block and are scaled and summed in float32.
  *
- * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd on 256-bit
- * vectors), AVX-VNNI (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar
+ * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd), AVX-VNNI (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar
  * oracle every one of them is tested against. */
 #ifndef LNX_KERNELS_QUANT_H
 #define LNX_KERNELS_QUANT_H
@@ -33,6 +32,9 @@ lnx_qisa lnx_qisa_best(void);
  * d[b] = the scale (x ~ d q) and s[b] = d * sum(q) (the Q4 minimums' term). */
 void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s);
 
+/* out[i] = q[i] for i < n (n a multiple of 32): activations for the int16 panels. */
+void lnx_widen_i8(const int8_t *q, int64_t n, int16_t *out);
+
 /* A tile: up to 4 weight rows (each a stored row of K values) against up to 4 quantized
  * activation rows. Unused slots repeat a used row (their results are ignored). */
 typedef struct lnx_qtile {
@@ -43,8 +45,8 @@ typedef struct lnx_qtile {
     float out[4][4]; /* out[m][r] = activation row m . weight row r */
 } lnx_qtile;
 
-/* The AVX-512 VNNI GEMM (prefill, vision) works on panels of 16 weight rows repacked so that one
- * 512-bit vector holds, for one block of 32 values, four consecutive values of each of the 16
+/* The GEMM (prefill, vision) works on panels of 16 weight rows repacked so that one 512-bit
+ * vector (two 256-bit ones on AVX2 and AVX-VNNI) holds, for one block of 32 values, four consecutive values of each of the 16
  * rows (lane r = row r): a broadcast of four activation bytes then feeds 16 rows' dot products in
  * one vpdpbusd, with no horizontal sums. Values are unsigned bytes: Q8's int8 plus 128 (the
  * kernel subtracts 128 x the activation block's integer sum), Q4's 4-bit values as they are.
@@ -52,10 +54,20 @@ typedef struct lnx_qtile {
  *   sc [nb][16]        the row's block scale: Q8 d; Q4 d x sc[j]
  *   mn [nb][16]        Q4 only: the block's minimum dmin x mn[j] (times the activations' sum) */
 enum { LNX_QPANEL_ROWS = 16, LNX_QPANEL_ACTS = 8 };
-/* Bytes of a panel of K values (v, sc and mn, 64-byte aligned parts). */
-size_t lnx_qpanel_bytes(int64_t K);
+/* AVX2 has no u8 x s8 product that keeps Q8 exact at its full rate (vpmaddubsw sums pairs into
+ * int16, which |w| up to 127 against +128-offset bytes would saturate, and the sign trick costs a
+ * third instruction on the same two pipes): its Q8 panel holds the values sign-extended to int16,
+ * two consecutive values of each row per 32-bit lane, for vpmaddwd:
+ *   v  [nb][16][16][2] int16  block b, pair p, row r, value 2p + i
+ *   sc [nb][16]              as above
+ * (Q4 panels are the same bytes on every variant.) */
+/* Non-zero when the variant's panels for dt take the activations as int16 (q16). */
+int lnx_qpanel_wide(int variant, lnx_dtype dt);
+/* Bytes of a panel of K values for the variant (LNX_QISA_*) and format (v, sc and mn, 64-byte
+ * aligned parts). */
+size_t lnx_qpanel_bytes(int variant, lnx_dtype dt, int64_t K);
 /* Packs rows[0 .. nrows) (nrows <= 16; the rest of the panel zero) into the panel at buf. */
-void lnx_qpanel_pack(lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf);
+void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf);
 /* One panel against 8 quantized activation rows (q, d, s as lnx_quantize_acts gives them, si
  * the blocks' integer sums): out[m][r] = activation row m . panel row r. */
 typedef struct lnx_qpanel_run {
@@ -64,9 +76,14 @@ typedef struct lnx_qpanel_run {
     const int8_t *q[LNX_QPANEL_ACTS];
     const float *d[LNX_QPANEL_ACTS], *s[LNX_QPANEL_ACTS];
     const int32_t *si[LNX_QPANEL_ACTS];
+    const int16_t *q16[LNX_QPANEL_ACTS]; /* the int16 Q8 panel's activations: q widened */
     float out[LNX_QPANEL_ACTS][LNX_QPANEL_ROWS];
 } lnx_qpanel_run;
-void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r);
+/* The panel kernels: AVX-512 VNNI, AVX-VNNI and AVX2 (their 256-bit forms take the panel's 16
+ * rows as two halves), and LNX_QPANEL_VNNI256, the AVX-VNNI source compiled for AVX-512 VNNI (so
+ * that a CPU without AVX-VNNI tests its logic). Returns 0 when the variant has no panel kernel. */
+enum { LNX_QPANEL_VNNI256 = LNX_QISA_COUNT };
+int lnx_qpanel_kernel(int variant, lnx_dtype dt, lnx_qpanel_run *r);
 
 /* Runs a tile on the given variant: nm = 1 (only activation row 0) or 4. */
 void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm);

@@ -446,6 +446,13 @@ T_AVX2 void lnx_quantize_acts_avx2(const float *x, int64_t K, int8_t *q, float *
     }
 }
 
+void lnx_widen_i8_avx2(const int8_t *q, int64_t n, int16_t *out);
+T_AVX2 void lnx_widen_i8_avx2(const int8_t *q, int64_t n, int16_t *out)
+{
+    for (int64_t i = 0; i < n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + i))));
+}
+
 /* ---- AVX-512 VNNI GEMM on repacked panels (quant.h) ---- */
 
 T_VNNI512 INLINE __m512i bcast4(const int8_t *p)
@@ -500,6 +507,7 @@ T_VNNI512 static void panel_q4(lnx_qpanel_run *r, const uint8_t *v, const float 
 }
 #undef PANEL_DOTS
 
+void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r);
 void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r)
 {
     int64_t nb = r->K / 32;
@@ -510,3 +518,153 @@ void lnx_qpanel_avx512vnni(lnx_dtype dt, lnx_qpanel_run *r)
     else
         panel_q4(r, v, sc, mn, nb);
 }
+
+/* ---- AVX2 and AVX-VNNI GEMM on the same panels ----
+ * A panel's 16 rows as two 256-bit halves (rows 0-7 and 8-15, lane = row), four activation rows
+ * at a time (the eight in two passes): eight int32 accumulators per block, then scaled into float
+ * accumulators as on AVX-512, with no horizontal sums. AVX2's u8 x s8 product (vpmaddubsw) sums
+ * pairs into int16, which Q8's +128 values would saturate (255 x 127 x 2 > 32767): it takes each
+ * value back to signed (xor 128, once per vector for the four activation rows) and multiplies |w|
+ * by sign(w) a, as the row kernels do. AVX-VNNI sums four products in int32 and subtracts 128 x
+ * the activations' block sum, as AVX-512 does. Q4's values, 0..15, need neither. */
+
+#define P256_LOAD(v, b, k, h) _mm256_load_si256((const __m256i *)((v) + ((size_t)(b) * 8 + (size_t)(k)) * 64 + 32 * (h)))
+#define P256_BCAST(r, m, b, k) _mm256_set1_epi32(load_i32((r)->q[m] + (b) * 32 + 4 * (k)))
+
+INLINE int32_t load_i32(const int8_t *p)
+{
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+/* dot[h][i] for activation rows m0 + i over block b: Q8 on AVX2, int16 panel values against
+ * the activations widened to int16 (quant.h), vpmaddwd summing each lane's pair: one multiply
+ * per 16 products, the adds on the other pipes. */
+#define P256_DOTS_Q8_AVX2(dot, v, r, m0, b)                                                     \
+    do {                                                                                       \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_setzero_si256();   \
+        const int16_t *vb = (const int16_t *)(v) + (size_t)(b) * 512;                          \
+        _Pragma("GCC unroll 2") for (int p = 0; p < 16; p++) {                                 \
+            __m256i w0 = _mm256_load_si256((const __m256i *)(vb + p * 32));                    \
+            __m256i w1 = _mm256_load_si256((const __m256i *)(vb + p * 32 + 16));               \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                              \
+                int32_t pair;                                                                  \
+                memcpy(&pair, (r)->q16[(m0) + i] + (b) * 32 + 2 * p, sizeof pair);             \
+                const __m256i x = _mm256_set1_epi32(pair);                                     \
+                dot[i] = _mm256_add_epi32(dot[i], _mm256_madd_epi16(w0, x));                   \
+                dot[4 + i] = _mm256_add_epi32(dot[4 + i], _mm256_madd_epi16(w1, x));           \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* Q4 on AVX2: a level (0..15) times an activation (|a| <= 127), summed in pairs, is at most
+ * 3810 in magnitude, so a block's eight steps add up in int16 (30480 < 32767) and are widened to
+ * int32 once per block: one vpmaddubsw and one 16-bit add per step, one vpmaddwd per block. */
+#define P256_DOTS_Q4_AVX2(dot, v, r, m0, b)                                                     \
+    do {                                                                                       \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_setzero_si256();   \
+        _Pragma("GCC unroll 1") for (int k = 0; k < 8; k++) {                                  \
+            __m256i u0 = P256_LOAD(v, b, k, 0), u1 = P256_LOAD(v, b, k, 1);                    \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                              \
+                __m256i x = P256_BCAST(r, (m0) + i, b, k);                                     \
+                dot[i] = _mm256_add_epi16(dot[i], _mm256_maddubs_epi16(u0, x));                \
+                dot[4 + i] = _mm256_add_epi16(dot[4 + i], _mm256_maddubs_epi16(u1, x));        \
+            }                                                                                  \
+        }                                                                                      \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_madd_epi16(dot[i], _mm256_set1_epi16(1)); \
+    } while (0)
+
+/* the same for unsigned panel bytes against signed activations: ACC(acc, u, x) adds u . x */
+#define P256_DOTS_U8(dot, v, r, m0, b, ACC)                                                     \
+    do {                                                                                       \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_setzero_si256();   \
+        _Pragma("GCC unroll 1") for (int k = 0; k < 8; k++) {                                  \
+            __m256i u0 = P256_LOAD(v, b, k, 0), u1 = P256_LOAD(v, b, k, 1);                    \
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                              \
+                __m256i x = P256_BCAST(r, (m0) + i, b, k);                                     \
+                dot[i] = ACC(dot[i], u0, x);                                                   \
+                dot[4 + i] = ACC(dot[4 + i], u1, x);                                           \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+#define ACC_AVXVNNI(acc, u, x) _mm256_dpbusd_avx_epi32((acc), (u), (x))
+#define ACC_VNNI256(acc, u, x) _mm256_dpbusd_epi32((acc), (u), (x))
+
+/* The float side of a block, shared: acc[h][i] += dot[h][i] (less the +128 correction when FIX)
+ * x (row scale x activation scale); Q4 (MN) also macc += the minimums x the activations' sums. */
+#define P256_SCALE(acc, macc, dot, r, m0, b, sc, mn, FIX, MN)                                   \
+    do {                                                                                       \
+        const __m256 s0 = _mm256_load_ps((sc) + (b) * 16), s1 = _mm256_load_ps((sc) + (b) * 16 + 8); \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                  \
+            const __m256 da = _mm256_set1_ps((r)->d[(m0) + i][b]);                              \
+            __m256i t0 = dot[i], t1 = dot[4 + i];                                              \
+            if (FIX) {                                                                         \
+                const __m256i c = _mm256_set1_epi32(128 * (r)->si[(m0) + i][b]);               \
+                t0 = _mm256_sub_epi32(t0, c);                                                  \
+                t1 = _mm256_sub_epi32(t1, c);                                                  \
+            }                                                                                  \
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t0), _mm256_mul_ps(s0, da), acc[i]);   \
+            acc[4 + i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t1), _mm256_mul_ps(s1, da), acc[4 + i]); \
+            if (MN) {                                                                          \
+                const __m256 sa = _mm256_set1_ps((r)->s[(m0) + i][b]);                          \
+                macc[i] = _mm256_fmadd_ps(_mm256_load_ps((mn) + (b) * 16), sa, macc[i]);        \
+                macc[4 + i] = _mm256_fmadd_ps(_mm256_load_ps((mn) + (b) * 16 + 8), sa, macc[4 + i]); \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* One variant's panel kernel: NAME(dt, r) for both formats. */
+#define PANEL256_VARIANT(NAME, TARGET, Q8_DOTS, Q8_VBYTES, Q4_DOTS, Q8_FIX)                                 \
+    TARGET static void NAME##_q8(lnx_qpanel_run *r, int m0, const uint8_t *v, const float *sc, int64_t nb) \
+    {                                                                                          \
+        __m256 acc[8];                                                                         \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();      \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            __m256i dot[8];                                                                    \
+            Q8_DOTS;                                                                           \
+            P256_SCALE(acc, acc, dot, r, m0, b, sc, sc, Q8_FIX, 0);                            \
+        }                                                                                      \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                  \
+            _mm256_storeu_ps(r->out[m0 + i], acc[i]);                                          \
+            _mm256_storeu_ps(r->out[m0 + i] + 8, acc[4 + i]);                                  \
+        }                                                                                      \
+    }                                                                                          \
+    TARGET static void NAME##_q4(lnx_qpanel_run *r, int m0, const uint8_t *v, const float *sc, const float *mn, \
+                                 int64_t nb)                                                   \
+    {                                                                                          \
+        __m256 acc[8], macc[8];                                                                \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) acc[i] = macc[i] = _mm256_setzero_ps(); \
+        for (int64_t b = 0; b < nb; b++) {                                                     \
+            __m256i dot[8];                                                                    \
+            Q4_DOTS;                                                                           \
+            P256_SCALE(acc, macc, dot, r, m0, b, sc, mn, 0, 1);                                \
+        }                                                                                      \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                  \
+            _mm256_storeu_ps(r->out[m0 + i], _mm256_sub_ps(acc[i], macc[i]));                  \
+            _mm256_storeu_ps(r->out[m0 + i] + 8, _mm256_sub_ps(acc[4 + i], macc[4 + i]));      \
+        }                                                                                      \
+    }                                                                                          \
+    void lnx_qpanel_##NAME(lnx_dtype dt, lnx_qpanel_run *r);                                   \
+    void lnx_qpanel_##NAME(lnx_dtype dt, lnx_qpanel_run *r)                                    \
+    {                                                                                          \
+        int64_t nb = r->K / 32;                                                                \
+        const uint8_t *v = r->panel;                                                           \
+        const size_t vbytes = dt == LNX_DT_Q8 ? (Q8_VBYTES) : 512;                             \
+        const float *sc = (const float *)(v + (size_t)nb * vbytes), *mn = sc + nb * 16;        \
+        for (int m0 = 0; m0 < LNX_QPANEL_ACTS; m0 += 4) {                                      \
+            if (dt == LNX_DT_Q8)                                                               \
+                NAME##_q8(r, m0, v, sc, nb);                                                   \
+            else                                                                               \
+                NAME##_q4(r, m0, v, sc, mn, nb);                                               \
+        }                                                                                      \
+    }
+
+PANEL256_VARIANT(avx2, T_AVX2, P256_DOTS_Q8_AVX2(dot, v, r, m0, b), 1024, P256_DOTS_Q4_AVX2(dot, v, r, m0, b), 0)
+PANEL256_VARIANT(avxvnni, T_AVXVNNI, P256_DOTS_U8(dot, v, r, m0, b, ACC_AVXVNNI), 512,
+                 P256_DOTS_U8(dot, v, r, m0, b, ACC_AVXVNNI), 1)
+/* The AVX-VNNI body in its EVEX form (vpdpbusd on 256-bit vectors, AVX-512 VNNI): the same
+ * source, so a CPU without AVX-VNNI still tests its logic against the oracle. */
+PANEL256_VARIANT(vnni256, T_VNNI512, P256_DOTS_U8(dot, v, r, m0, b, ACC_VNNI256), 512,
+                 P256_DOTS_U8(dot, v, r, m0, b, ACC_VNNI256), 1)

@@ -391,6 +391,134 @@ static void variant_gemm_matches(void **state)
         skip();
 }
 
+/* The GEMM variants at the formats' extremes: weights of +-1 (Q8 values +-127; Q4 levels 0 and
+ * 15) against activations of +-1 (all +-127) matched in sign or opposed, so that every partial
+ * sum a kernel keeps in 16 bits is at its largest: against the scalar oracle. */
+static void variant_gemm_extremes(void **state)
+{
+    (void)state;
+    const int64_t M = 9, N = 17, K = 288;
+    const lnx_dtype dts[] = { LNX_DT_Q8, LNX_DT_Q4 };
+    float *wf = lnx_amalloc(sizeof(float) * (size_t)(N * K)), *A = lnx_amalloc(sizeof(float) * (size_t)(M * K));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            wf[n * K + k] = (n % 3 == 2 ? (k % 2 ? 1.0f : -1.0f) : (n % 3 ? 1.0f : -1.0f)) * (k % 5 == 4 && n > 8 ? -1.0f : 1.0f);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++)
+            A[m * K + k] = m % 3 == 0 ? 1.0f : m % 3 == 1 ? -1.0f : wf[(m % N) * K + k];
+    int ran = 0;
+    for (int isa = LNX_QISA_AVX2; isa < LNX_QISA_COUNT; isa++) {
+        if (!lnx_qisa_runnable((lnx_qisa)isa, NULL))
+            continue;
+        ran++;
+        for (int f = 0; f < 2; f++) {
+            size_t rb = lnx_row_bytes(dts[f], K);
+            uint8_t *wq = lnx_amalloc(rb * (size_t)N);
+            for (int64_t n = 0; n < N; n++)
+                lnx_quantize_row(dts[f], wf + n * K, K, wq + (size_t)n * rb);
+            lnx_wmat W = { wq, dts[f], N, K };
+            float *C = lnx_amalloc(sizeof(float) * (size_t)(M * N)), *R = lnx_amalloc(sizeof(float) * (size_t)(M * N));
+            lnx_qgemm_isa((lnx_qisa)isa, pool, M, A, K, &W, NULL, C, N, 0);
+            lnx_qgemm_isa(LNX_QISA_SCALAR, NULL, M, A, K, &W, NULL, R, N, 0);
+            for (int64_t i = 0; i < M * N; i++)
+                if (!(fabs(C[i] - R[i]) <= 2e-6 * ((double)K + 1.0)))
+                    fail_msg("%s %s extremes [%lld]: %g vs oracle %g", lnx_qisa_name((lnx_qisa)isa),
+                             dts[f] == LNX_DT_Q8 ? "q8" : "q4", (long long)i, (double)C[i], (double)R[i]);
+            /* the extremes were reached: a matched row sums to about +K, an opposed one to -K */
+            assert_true(fabs(R[2 * N + 2]) > 0.9 * K);
+            lnx_afree(wq);
+            lnx_afree(C);
+            lnx_afree(R);
+        }
+    }
+    lnx_afree(wf);
+    lnx_afree(A);
+    if (!ran)
+        skip();
+}
+
+/* Each panel kernel on its own (13 rows of a 16-row panel against 8 activation rows), including
+ * the AVX-VNNI kernels' source compiled for AVX-512 VNNI (LNX_QPANEL_VNNI256), which tests that
+ * source on CPUs without AVX-VNNI: against the scalar oracle's dot products. */
+static void panel_kernels_match(void **state)
+{
+    (void)state;
+    const int64_t K = 288, nb = K / 32;
+    const int nr = 13;
+    const int variants[] = { LNX_QISA_AVX2, LNX_QISA_AVX512VNNI, LNX_QISA_AVXVNNI, LNX_QPANEL_VNNI256 };
+    const lnx_dtype dts[] = { LNX_DT_Q8, LNX_DT_Q4 };
+    int ran = 0;
+    for (size_t vi = 0; vi < sizeof variants / sizeof *variants; vi++) {
+        int v = variants[vi];
+        const char *name = v == LNX_QPANEL_VNNI256 ? "avxvnni source as avx512vnni" : lnx_qisa_name((lnx_qisa)v);
+        if (!lnx_qisa_runnable(v == LNX_QPANEL_VNNI256 ? LNX_QISA_AVX512VNNI : (lnx_qisa)v, NULL)) {
+            printf("    %s panel: skipped: the CPU cannot run it\n", name);
+            continue;
+        }
+        ran++;
+        for (int f = 0; f < 2; f++) {
+            uint8_t *wq = rand_qweights(dts[f], nr, K);
+            size_t rb = lnx_row_bytes(dts[f], K);
+            const uint8_t *rows[16];
+            for (int r = 0; r < nr; r++)
+                rows[r] = wq + (size_t)r * rb;
+            void *panel = lnx_amalloc(lnx_qpanel_bytes(v, dts[f], K));
+            lnx_qpanel_pack(v, dts[f], rows, nr, K, panel);
+            float *x = rand_acts((size_t)(8 * K));
+            int8_t *q = lnx_amalloc((size_t)(8 * K));
+            int16_t *q16 = lnx_amalloc(sizeof(int16_t) * (size_t)(8 * K));
+            float *d = lnx_amalloc(sizeof(float) * (size_t)(8 * (nb + 8))), *sm = lnx_amalloc(sizeof(float) * (size_t)(8 * (nb + 8)));
+            int32_t *si = lnx_amalloc(sizeof(int32_t) * (size_t)(8 * nb));
+            lnx_qpanel_run run;
+            run.panel = panel;
+            run.K = K;
+            for (int m = 0; m < 8; m++) {
+                lnx_quantize_acts(x + m * K, K, q + m * K, d + m * (nb + 8), sm + m * (nb + 8));
+                lnx_widen_i8(q + m * K, K, q16 + m * K);
+                for (int64_t b = 0; b < nb; b++) {
+                    int32_t t = 0;
+                    for (int i = 0; i < 32; i++)
+                        t += q[m * K + b * 32 + i];
+                    si[m * nb + b] = t;
+                }
+                run.q[m] = q + m * K;
+                run.q16[m] = q16 + m * K;
+                run.d[m] = d + m * (nb + 8);
+                run.s[m] = sm + m * (nb + 8);
+                run.si[m] = si + m * nb;
+            }
+            assert_int_equal(lnx_qpanel_kernel(v, dts[f], &run), 1);
+            for (int m = 0; m < 8; m++)
+                for (int r0 = 0; r0 < nr; r0 += 4) {
+                    lnx_qtile t;
+                    t.K = K;
+                    for (int i = 0; i < 4; i++) {
+                        t.w[i] = rows[r0 + i < nr ? r0 + i : r0];
+                        t.q[i] = run.q[m];
+                        t.d[i] = run.d[m];
+                        t.s[i] = run.s[m];
+                    }
+                    lnx_qtile_run(LNX_QISA_SCALAR, dts[f], &t, 1);
+                    for (int i = 0; i < 4 && r0 + i < nr; i++)
+                        if (!(fabs(run.out[m][r0 + i] - t.out[0][i]) <= 1e-5 * (fabs(t.out[0][i]) + 1.0)))
+                            fail_msg("%s %s panel [%d][%d]: %g vs oracle %g", name, f ? "q4" : "q8", m, r0 + i,
+                                     (double)run.out[m][r0 + i], (double)t.out[0][i]);
+                }
+            printf("    %s %s panel: matches the scalar oracle\n", name, f ? "q4" : "q8");
+            lnx_afree(wq);
+            lnx_afree(panel);
+            lnx_afree(x);
+            lnx_afree(q);
+            lnx_afree(q16);
+            lnx_afree(d);
+            lnx_afree(sm);
+            lnx_afree(si);
+        }
+    }
+    if (!ran)
+        skip();
+}
+
 int main(void)
 {
     if (lnx_pool_create(&pool, 3) != LNX_OK)
@@ -400,7 +528,8 @@ int main(void)
         cmocka_unit_test(formats_round_trip), cmocka_unit_test(oracle_is_float_product),
         cmocka_unit_test(activation_quantizing_matches), cmocka_unit_test(avx2_matches),
         cmocka_unit_test(avx512vnni_matches), cmocka_unit_test(avxvnni_matches), cmocka_unit_test(qgemm_matches),
-        cmocka_unit_test(variant_gemm_matches),
+        cmocka_unit_test(variant_gemm_matches), cmocka_unit_test(variant_gemm_extremes),
+        cmocka_unit_test(panel_kernels_match),
     };
     int rc = cmocka_run_group_tests_name("quant", tests, NULL, NULL);
     lnx_pool_free(pool);
