@@ -14,7 +14,9 @@
 # Environment: WORK (default /tmp/lnx-llamacpp; everything is written there), THREADS (2), LAYERS
 # (2), REPS (repetitions on both sides, 3), LLAMA_CPP_SRC (an existing llama.cpp source tree; else
 # LLAMA_CPP_REPO, default https://github.com/ggml-org/llama.cpp, is cloned at LLAMA_CPP_REF),
-# KEEP=1 keeps the model files.
+# KEEP=1 keeps the model files, ISA=avx2 compares at the AVX2 level: llama.cpp built for AVX2 only
+# (GGML_NATIVE off, no AVX-512 or AVX-VNNI) and this library with LLAVANEXT_CPU_MASK=1 and
+# DNNL_MAX_CPU_ISA=AVX2, plus its float32 prefill in the same run (the AVX2-only CPU's case).
 #
 # Needs git, cmake, a C/C++ compiler, Python 3 with numpy, sentencepiece and pyyaml (what the
 # gguf-py package imports; pip install them). The GGUF files are made with the
@@ -36,10 +38,29 @@ if [ ! -f "$src/CMakeLists.txt" ]; then
     git clone --depth 1 ${LLAMA_CPP_REF:+--branch "$LLAMA_CPP_REF"} "$repo" "$src"
 fi
 echo "llama.cpp $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '(no git)'); CPU: $(lscpu | sed -n 's/^Model name: *//p')"
-cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON \
+isa=${ISA:-native}
+case $isa in
+native)
+    bdir=$src/build
+    isa_flags="-DGGML_NATIVE=ON"
+    ;;
+avx2)
+    bdir=$src/build-avx2
+    isa_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+        -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF"
+    export LLAVANEXT_CPU_MASK=1 DNNL_MAX_CPU_ISA=AVX2
+    ;;
+*)
+    echo "ISA must be native or avx2" >&2
+    exit 2
+    ;;
+esac
+# shellcheck disable=SC2086 # the flags are words
+cmake -S "$src" -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF $isa_flags \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$src/build" --target llama-batched-bench llama-quantize -j "$threads" >/dev/null
-bin=$src/build/bin
+cmake --build "$bdir" --target llama-batched-bench llama-quantize -j "$threads" >/dev/null
+bin=$bdir/bin
+echo "instruction set: $isa"
 
 f16=$work/llama2-7b-geometry-${layers}l-random-f16.gguf
 if [ ! -f "$f16" ]; then
@@ -116,11 +137,14 @@ for q in Q8_0 Q4_K_M; do
 done
 
 echo "== libllavanext: llavanext-bench --layers $layers, $threads threads"
-for w in q8 q4; do
+weights="q8 q4"
+[ "$isa" = avx2 ] && weights="q8 q4 stored"
+for w in $weights; do
     OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} "$build/bench/llavanext-bench" --weights "$w" --json \
         --layers "$layers" --threads "$threads" --runs "$reps" --no-ceilings \
         --stages prefill_1152,prefill_4608,decode_1152,decode_4608 >"$work/lnx-$w.json"
 done
+[ "$isa" = avx2 ] || rm -f "$work/lnx-stored.json" # only an AVX2 run has a float32 side
 
 python3 - "$work" <<'EOF'
 import json
@@ -154,6 +178,15 @@ for q, w in (("Q8_0", "q8"), ("Q4_K_M", "q4")):
             print(f"{k:14} {a[k]:12.4f} {b[k]:13.4f}  {a[k] / b[k]:7.2f}x")
         elif k in a:
             print(f"{k:14} {a[k]:12.4f} {'-':>13}")
+try:
+    f32, q8 = ours("stored"), ours("q8")
+except OSError:
+    f32 = None
+if f32:
+    print("-- this library's q8 against its float32 path, same run")
+    for k in ("prefill_1152", "prefill_4608", "decode_1152", "decode_4608"):
+        if k in f32 and k in q8:
+            print(f"{k:14} {f32[k]:12.4f} {q8[k]:13.4f}  {f32[k] / q8[k]:7.2f}x   (f32, q8)")
 EOF
 
 if [ "${KEEP:-0}" != 1 ]; then

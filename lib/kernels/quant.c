@@ -109,6 +109,15 @@ void lnx_widen_i8(const int8_t *q, int64_t n, int16_t *out)
         out[i] = q[i];
 }
 
+void lnx_q4_arrange_acts(const int8_t *q, int64_t K, int8_t *qn)
+{
+    for (int64_t g = 0; g + 128 <= K; g += 128)
+        for (int j = 0; j < 4; j++) {
+            memcpy(qn + g + 16 * j, q + g + 32 * j, 16);
+            memcpy(qn + g + 64 + 16 * j, q + g + 32 * j + 16, 16);
+        }
+}
+
 /* The oracle: one weight row . one activation row, block by block: the block's int32 dot product
  * times (weight scale x activation scale), summed in float32; for Q4 less the minimums' term
  * sum_j dmin mn[j] s[j]. */
@@ -259,6 +268,7 @@ typedef struct qg_ctx {
     int8_t *q;      /* [M][K] */
     float *d, *s;   /* [M][nbp] */
     int32_t *si;    /* [M][nbp] the blocks' integer sums (panels) */
+    int8_t *qn;     /* [M][K] q arranged for the Q4 GEMV (AVX-512 VNNI), or NULL */
     int64_t nbp;    /* blocks per activation row, plus 8 of padding */
     char *panels;   /* per worker: QPANEL_GROUP panels (NULL: 4 x 4 tiles) */
     size_t panel_bytes;
@@ -274,6 +284,8 @@ static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
         lnx_quantize_acts(g->A + m * g->lda, K, g->q + m * K, g->d + m * g->nbp, g->s + m * g->nbp);
         if (g->q16)
             lnx_widen_i8(g->q + m * K, K, g->q16 + m * K);
+        if (g->qn)
+            lnx_q4_arrange_acts(g->q + m * K, K, g->qn + m * K);
         if (!g->panels)
             continue;
         const int8_t *q = g->q + m * K;
@@ -312,6 +324,7 @@ static void run_tile(const qg_ctx *g, int64_t n, int64_t m, int nm_kernel)
     for (int i = 0; i < 4; i++) {
         int64_t row = m + (i < nm ? i : 0);
         t.q[i] = g->q + row * K;
+        t.qn[i] = g->qn ? g->qn + row * K : NULL;
         t.d[i] = g->d + row * g->nbp;
         t.s[i] = g->s + row * g->nbp;
     }
@@ -405,7 +418,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     size_t fbytes = ((size_t)M * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
     size_t pbytes = panels ? lnx_qpanel_bytes(isa, W->dtype, K) : 0;
     size_t q16bytes = panels && lnx_qpanel_wide(isa, W->dtype) ? 2 * qbytes : 0;
-    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes + q16bytes;
+    size_t qnbytes = M <= QGEMV_MAX_M && isa == LNX_QISA_AVX512VNNI && W->dtype == LNX_DT_Q4 ? qbytes : 0;
+    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes + q16bytes + qnbytes;
     char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
     if (!buf)
         buf = own = lnx_amalloc(bytes);
@@ -426,7 +440,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     }
     qg_ctx g = { isa, M, A, lda, W, lnx_row_bytes(W->dtype, K), bias, C, ldc, accumulate,
                  (int8_t *)buf, (float *)(buf + qbytes), (float *)(buf + qbytes + fbytes),
-                 (int32_t *)(buf + qbytes + 2 * fbytes), nbp,
+                 (int32_t *)(buf + qbytes + 2 * fbytes),
+                 qnbytes ? (int8_t *)(buf + bytes - q16bytes - qnbytes) : NULL, nbp,
                  panels ? buf + qbytes + 3 * fbytes : NULL, pbytes,
                  q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL };
     /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */

@@ -35,12 +35,18 @@ void lnx_quantize_acts(const float *x, int64_t K, int8_t *q, float *d, float *s)
 /* out[i] = q[i] for i < n (n a multiple of 32): activations for the int16 panels. */
 void lnx_widen_i8(const int8_t *q, int64_t n, int16_t *out);
 
+/* q (K values) regrouped for the AVX-512 VNNI Q4 GEMV, once for all weight rows: per group of
+ * four blocks (128 values), the four blocks' first 16 values, then their last 16 (the low and high
+ * nibbles' partners); a last group of fewer than four blocks is left out. */
+void lnx_q4_arrange_acts(const int8_t *q, int64_t K, int8_t *qn);
+
 /* A tile: up to 4 weight rows (each a stored row of K values) against up to 4 quantized
  * activation rows. Unused slots repeat a used row (their results are ignored). */
 typedef struct lnx_qtile {
     const uint8_t *w[4];
     const int8_t *q[4];
     const float *d[4], *s[4]; /* s: readable for 8 values past the row's last block */
+    const int8_t *qn[4];      /* Q4 decode: q arranged by lnx_q4_arrange_acts, or NULL */
     int64_t K;
     float out[4][4]; /* out[m][r] = activation row m . weight row r */
 } lnx_qtile;

@@ -192,8 +192,10 @@ T_AVX2 static float avx2_q8_row(const uint8_t *w, const int8_t *q, const float *
 {
     Q8_ROW_BODY(DOT_AVX2);
 }
-T_AVX2 static float avx2_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb)
+T_AVX2 static float avx2_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
+                               const int8_t *qn)
 {
+    (void)qn;
     Q4_ROW_BODY(DOT_AVX2, 0.0f);
 }
 T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb)
@@ -202,8 +204,10 @@ T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const f
 }
 #undef Q4_ROW_WIDE
 #define Q4_ROW_WIDE Q4_PAIR_256(DOT2_AVXVNNI)
-T_AVXVNNI static float avxvnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb)
+T_AVXVNNI static float avxvnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
+                                     const int8_t *qn)
 {
+    (void)qn;
     Q4_ROW_BODY(DOT_AVXVNNI, 0.0f);
 }
 #undef Q4_ROW_WIDE
@@ -247,29 +251,58 @@ T_VNNI512 static float avx512vnni_q8_row(const uint8_t *w, const int8_t *q, cons
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
 }
 
-/* Four sub-blocks per 512-bit step (64 bytes of nibbles), the activations' halves regrouped by
- * two lane shuffles; then a 256-bit pair and single sub-blocks for a short super-block. */
-#define Q4_ROW_WIDE                                                                             \
+/* Four sub-blocks per 512-bit step (64 bytes of nibbles) against the activations' halves
+ * regrouped (low halves of the four blocks, then high halves): AREG(alo, ahi) gives them, by two
+ * lane shuffles of the activations as they are, or as two loads when the GEMV arranged them once
+ * for all rows (lnx_q4_arrange_acts); then a 256-bit pair and single sub-blocks for a short
+ * super-block. */
+#define Q4_WIDE_512(AREG)                                                                       \
     for (__m512i idx4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3); j + 3 < nsub; j += 4) { \
         __m512i x = _mm512_loadu_si512((const void *)(p + 16 + 16 * j));                       \
         __m512i lo = _mm512_and_si512(x, _mm512_set1_epi8(15));                                \
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), _mm512_set1_epi8(15));          \
-        __m512i A = _mm512_loadu_si512((const void *)(q + (b + j) * 32));                      \
-        __m512i B = _mm512_loadu_si512((const void *)(q + (b + j) * 32 + 64));                 \
-        __m512i alo = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(2, 0, 2, 0));                     \
-        __m512i ahi = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(3, 1, 3, 1));                     \
+        __m512i alo, ahi;                                                                      \
+        AREG(alo, ahi);                                                                        \
         __m512i x4 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, alo), hi, ahi); \
         acc4 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(x4), _mm512_permutexvar_ps(idx4, _mm512_castps256_ps512(sc)), acc4); \
         idx4 = _mm512_add_epi32(idx4, _mm512_set1_epi32(4));                                   \
     }                                                                                          \
     Q4_PAIR_256(DOT2_VNNI512)
-T_VNNI512 static float avx512vnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s,
-                                         int64_t nb)
+#define AREG_SHUFFLE(alo, ahi)                                                                  \
+    do {                                                                                       \
+        __m512i A = _mm512_loadu_si512((const void *)(q + (b + j) * 32));                      \
+        __m512i B = _mm512_loadu_si512((const void *)(q + (b + j) * 32 + 64));                 \
+        alo = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(2, 0, 2, 0));                             \
+        ahi = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(3, 1, 3, 1));                             \
+    } while (0)
+#define AREG_ARRANGED(alo, ahi)                                                                 \
+    do {                                                                                       \
+        alo = _mm512_loadu_si512((const void *)(qn + (b + j) * 32));                           \
+        ahi = _mm512_loadu_si512((const void *)(qn + (b + j) * 32 + 64));                      \
+    } while (0)
+T_VNNI512 static float avx512vnni_q4_row_shuffled(const uint8_t *w, const int8_t *q, const float *d, const float *s,
+                                                  int64_t nb)
 {
-    __m512 acc4 = _mm512_setzero_ps(); /* the 512-bit steps (Q4_ROW_WIDE) */
+    __m512 acc4 = _mm512_setzero_ps(); /* the 512-bit steps */
+#define Q4_ROW_WIDE Q4_WIDE_512(AREG_SHUFFLE)
     Q4_ROW_BODY(DOT_VNNI512, _mm512_reduce_add_ps(acc4));
-}
 #undef Q4_ROW_WIDE
+}
+T_VNNI512 static float avx512vnni_q4_row_arranged(const uint8_t *w, const int8_t *q, const float *d, const float *s,
+                                                  int64_t nb, const int8_t *qn)
+{
+    __m512 acc4 = _mm512_setzero_ps();
+#define Q4_ROW_WIDE Q4_WIDE_512(AREG_ARRANGED)
+    Q4_ROW_BODY(DOT_VNNI512, _mm512_reduce_add_ps(acc4));
+#undef Q4_ROW_WIDE
+}
+static float avx512vnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
+                               const int8_t *qn)
+{
+    return qn ? avx512vnni_q4_row_arranged(w, q, d, s, nb, qn) : avx512vnni_q4_row_shuffled(w, q, d, s, nb);
+}
+#undef AREG_SHUFFLE
+#undef AREG_ARRANGED
 
 /* Four activation rows (prefill, vision): per block, each activation row's four dot products are
  * reduced into the lanes [r0, r1, r2, r3] of a vector (horizontal adds), two rows per 8-lane
@@ -392,7 +425,7 @@ T_AVX2 INLINE void store_tile(lnx_qtile *t, __m256 acc01, __m256 acc23)
     static void NAME##_q4_1(lnx_qtile *t)                                                      \
     {                                                                                          \
         for (int r = 0; r < 4; r++)                                                            \
-            t->out[0][r] = NAME##_q4_row(t->w[r], t->q[0], t->d[0], t->s[0], t->K / 32);        \
+            t->out[0][r] = NAME##_q4_row(t->w[r], t->q[0], t->d[0], t->s[0], t->K / 32, t->qn[0]); \
     }                                                                                          \
     TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_GEMM_BODY(DOT); }                        \
     void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \

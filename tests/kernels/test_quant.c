@@ -124,7 +124,7 @@ static void formats_round_trip(void **state)
 typedef struct operands {
     int64_t rows, K, M, nbp;
     uint8_t *w;
-    int8_t *q;
+    int8_t *q, *qn; /* qn: q arranged for the Q4 GEMV */
     float *d, *s;
 } operands;
 
@@ -141,11 +141,14 @@ static void make_operands(operands *o, lnx_dtype dt, int64_t rows, int64_t K, in
         lnx_quantize_row(dt, x + r * K, K, o->w + (size_t)r * rb);
     lnx_afree(x);
     o->q = lnx_amalloc((size_t)(M * K));
+    o->qn = lnx_amalloc((size_t)(M * K));
     o->d = lnx_acalloc((size_t)(M * o->nbp), sizeof(float));
     o->s = lnx_acalloc((size_t)(M * o->nbp), sizeof(float));
     float *a = rand_acts((size_t)(M * K));
     for (int64_t m = 0; m < M; m++)
         lnx_quantize_acts(a + m * K, K, o->q + m * K, o->d + m * o->nbp, o->s + m * o->nbp);
+    for (int64_t m = 0; m < M; m++)
+        lnx_q4_arrange_acts(o->q + m * K, K, o->qn + m * K);
     lnx_afree(a);
 }
 
@@ -153,6 +156,7 @@ static void free_operands(operands *o)
 {
     lnx_afree(o->w);
     lnx_afree(o->q);
+    lnx_afree(o->qn);
     lnx_afree(o->d);
     lnx_afree(o->s);
 }
@@ -165,6 +169,7 @@ static void fill_tile(const operands *o, lnx_dtype dt, lnx_qtile *t, int64_t r0,
         t->q[i] = o->q + (m0 + i) * o->K;
         t->d[i] = o->d + (m0 + i) * o->nbp;
         t->s[i] = o->s + (m0 + i) * o->nbp;
+        t->qn[i] = NULL;
     }
 }
 
@@ -225,11 +230,16 @@ static void variant_matches(lnx_qisa isa)
             operands o;
             make_operands(&o, dts[f], 8, Ks[i], 5);
             float *w = lnx_amalloc(sizeof(float) * (size_t)o.K), *a = lnx_amalloc(sizeof(float) * (size_t)o.K);
-            for (int nm = 1; nm <= 4; nm += 3) {
+            /* one activation row with q as it is, with q arranged for the Q4 GEMV, four rows */
+            for (int pass = 0; pass < 3; pass++) {
+                const int nm = pass == 2 ? 4 : 1;
                 lnx_qtile want, got;
                 /* rows 3..6 and activation rows 1..4: nothing aligned */
                 fill_tile(&o, dts[f], &want, 3, 1);
                 got = want;
+                if (pass == 1)
+                    for (int j = 0; j < 4; j++)
+                        got.qn[j] = o.qn + (1 + j) * o.K;
                 lnx_qtile_run(LNX_QISA_SCALAR, dts[f], &want, nm);
                 lnx_qtile_run(isa, dts[f], &got, nm);
                 for (int m = 0; m < nm; m++) {
@@ -238,8 +248,8 @@ static void variant_matches(lnx_qisa isa)
                         lnx_dequantize_row(dts[f], want.w[r], o.K, w);
                         double tol = 2e-6 * abs_dot(w, a, o.K) + 1e-6;
                         if (!(fabs(got.out[m][r] - want.out[m][r]) <= tol))
-                            fail_msg("%s %s K=%lld nm=%d [%d][%d]: %g vs oracle %g", lnx_qisa_name(isa),
-                                     dts[f] == LNX_DT_Q8 ? "q8" : "q4", (long long)o.K, nm, m, r,
+                            fail_msg("%s %s K=%lld pass %d [%d][%d]: %g vs oracle %g", lnx_qisa_name(isa),
+                                     dts[f] == LNX_DT_Q8 ? "q8" : "q4", (long long)o.K, pass, m, r,
                                      (double)got.out[m][r], (double)want.out[m][r]);
                     }
                 }
@@ -497,6 +507,7 @@ static void panel_kernels_match(void **state)
                         t.q[i] = run.q[m];
                         t.d[i] = run.d[m];
                         t.s[i] = run.s[m];
+                        t.qn[i] = NULL;
                     }
                     lnx_qtile_run(LNX_QISA_SCALAR, dts[f], &t, 1);
                     for (int i = 0; i < 4 && r0 + i < nr; i++)
