@@ -182,10 +182,16 @@ int lnx_qpanel_wide(int variant, lnx_dtype dt)
     return variant == LNX_QISA_AVX2 && dt == LNX_DT_Q8;
 }
 
+/* Bytes of a panel block's values (v), before the scales */
+static size_t qpanel_vbytes(int variant, lnx_dtype dt)
+{
+    return lnx_qpanel_wide(variant, dt) ? 1024 : 512;
+}
+
 size_t lnx_qpanel_bytes(int variant, lnx_dtype dt, int64_t K)
 {
     size_t nb = (size_t)(K / LNX_QBLOCK);
-    return nb * (lnx_qpanel_wide(variant, dt) ? 1024 : 512) + 2 * nb * 64;
+    return nb * qpanel_vbytes(variant, dt) + 2 * nb * 64;
 }
 
 void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int nrows, int64_t K, void *buf)
@@ -193,7 +199,7 @@ void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int 
     const int64_t nb = K / LNX_QBLOCK;
     const int wide = lnx_qpanel_wide(variant, dt);
     uint8_t *v = buf;
-    float *sc = (float *)(v + (size_t)nb * (wide ? 1024 : 512)), *mn = sc + nb * 16;
+    float *sc = (float *)(v + (size_t)nb * qpanel_vbytes(variant, dt)), *mn = sc + nb * 16;
     memset(buf, 0, lnx_qpanel_bytes(variant, dt, K));
     for (int r = 0; r < nrows; r++) {
         const uint8_t *w = rows[r];
@@ -418,7 +424,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     size_t fbytes = ((size_t)M * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
     size_t pbytes = panels ? lnx_qpanel_bytes(isa, W->dtype, K) : 0;
     size_t q16bytes = panels && lnx_qpanel_wide(isa, W->dtype) ? 2 * qbytes : 0;
-    size_t qnbytes = M <= QGEMV_MAX_M && isa == LNX_QISA_AVX512VNNI && W->dtype == LNX_DT_Q4 ? qbytes : 0;
+    /* the arranged activations serve the one-row GEMV (2-4 rows run as 4 x 4 tiles) */
+    size_t qnbytes = M == 1 && isa == LNX_QISA_AVX512VNNI && W->dtype == LNX_DT_Q4 ? qbytes : 0;
     size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes + q16bytes + qnbytes;
     char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
     if (!buf)

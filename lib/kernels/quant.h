@@ -2,8 +2,9 @@
  * the activations are quantized per block of 32 on the fly (int8, a float scale per block), the
  * products run as int8 dot products per block and are scaled and summed in float32.
  *
- * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd), AVX-VNNI (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar
- * oracle every one of them is tested against. */
+ * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd), AVX-VNNI
+ * (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar oracle every one of
+ * them is tested against. */
 #ifndef LNX_KERNELS_QUANT_H
 #define LNX_KERNELS_QUANT_H
 
@@ -52,10 +53,11 @@ typedef struct lnx_qtile {
 } lnx_qtile;
 
 /* The GEMM (prefill, vision) works on panels of 16 weight rows repacked so that one 512-bit
- * vector (two 256-bit ones on AVX2 and AVX-VNNI) holds, for one block of 32 values, four consecutive values of each of the 16
- * rows (lane r = row r): a broadcast of four activation bytes then feeds 16 rows' dot products in
- * one vpdpbusd, with no horizontal sums. Values are unsigned bytes: Q8's int8 plus 128 (the
- * kernel subtracts 128 x the activation block's integer sum), Q4's 4-bit values as they are.
+ * vector (two 256-bit ones on AVX2 and AVX-VNNI) holds, for one block of 32 values, four
+ * consecutive values of each of the 16 rows (lane r = row r): a broadcast of four activation
+ * bytes then feeds 16 rows' dot products in one vpdpbusd, with no horizontal sums. Values are
+ * unsigned bytes: Q8's int8 plus 128 (the kernel subtracts 128 x the activation block's integer
+ * sum), Q4's 4-bit values as they are.
  *   v  [nb][8][16][4]  values: block b, group k of four, row r, value 4k + i
  *   sc [nb][16]        the row's block scale: Q8 d; Q4 d x sc[j]
  *   mn [nb][16]        Q4 only: the block's minimum dmin x mn[j] (times the activations' sum) */

@@ -591,24 +591,7 @@ INLINE int32_t load_i32(const int8_t *p)
         }                                                                                      \
     } while (0)
 
-/* Q4 on AVX2: a level (0..15) times an activation (|a| <= 127), summed in pairs, is at most
- * 3810 in magnitude, so a block's eight steps add up in int16 (30480 < 32767) and are widened to
- * int32 once per block: one vpmaddubsw and one 16-bit add per step, one vpmaddwd per block. */
-#define P256_DOTS_Q4_AVX2(dot, v, r, m0, b)                                                     \
-    do {                                                                                       \
-        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_setzero_si256();   \
-        _Pragma("GCC unroll 1") for (int k = 0; k < 8; k++) {                                  \
-            __m256i u0 = P256_LOAD(v, b, k, 0), u1 = P256_LOAD(v, b, k, 1);                    \
-            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                              \
-                __m256i x = P256_BCAST(r, (m0) + i, b, k);                                     \
-                dot[i] = _mm256_add_epi16(dot[i], _mm256_maddubs_epi16(u0, x));                \
-                dot[4 + i] = _mm256_add_epi16(dot[4 + i], _mm256_maddubs_epi16(u1, x));        \
-            }                                                                                  \
-        }                                                                                      \
-        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_madd_epi16(dot[i], _mm256_set1_epi16(1)); \
-    } while (0)
-
-/* the same for unsigned panel bytes against signed activations: ACC(acc, u, x) adds u . x */
+/* Unsigned panel bytes against signed activations: ACC(acc, u, x) adds u . x */
 #define P256_DOTS_U8(dot, v, r, m0, b, ACC)                                                     \
     do {                                                                                       \
         _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_setzero_si256();   \
@@ -620,6 +603,16 @@ INLINE int32_t load_i32(const int8_t *p)
                 dot[4 + i] = ACC(dot[4 + i], u1, x);                                           \
             }                                                                                  \
         }                                                                                      \
+    } while (0)
+
+/* Q4 on AVX2: a level (0..15) times an activation (|a| <= 127), summed in pairs, is at most
+ * 3810 in magnitude, so a block's eight steps add up in int16 (30480 < 32767) and are widened to
+ * int32 once per block: one vpmaddubsw and one 16-bit add per step, one vpmaddwd per block. */
+#define ACC_AVX2_I16(acc, u, x) _mm256_add_epi16((acc), _mm256_maddubs_epi16((u), (x)))
+#define P256_DOTS_Q4_AVX2(dot, v, r, m0, b)                                                     \
+    do {                                                                                       \
+        P256_DOTS_U8(dot, v, r, m0, b, ACC_AVX2_I16);                                          \
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) dot[i] = _mm256_madd_epi16(dot[i], _mm256_set1_epi16(1)); \
     } while (0)
 
 #define ACC_AVXVNNI(acc, u, x) _mm256_dpbusd_avx_epi32((acc), (u), (x))
