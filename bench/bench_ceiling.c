@@ -218,9 +218,6 @@ double ceiling_bf16_dot(lnx_pool *pool)
 
 #define I8_ITERS 1000000
 
-/* Six independent steps per iteration, each on its own operand (the asm makes every operand new
- * each time round): one shared operand would let the compiler compute the product once and add
- * it six times, which measured an "instruction peak" of the adds. */
 /* Eight independent steps (u8 x s8 pairs into s16, pairs summed into s32, added) per round,
  * written in assembly: compiled from intrinsics, the accumulators went through the stack (a
  * store-forwarding chain) or the products were computed once and added eight times, and either
