@@ -311,9 +311,13 @@ static void i8_part(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+static void amx_i8_part(void *p, int64_t begin, int64_t end, int worker);
+
 double ceiling_int8_dot(lnx_pool *pool)
 {
     lnx_qisa isa = lnx_qisa_best();
+    if (isa == LNX_QISA_AMX) /* lnx_qisa_best asked the OS for the tiles */
+        return spin_rate(pool, amx_i8_part);
     if (isa != LNX_QISA_AVX2 && isa != LNX_QISA_AVX512VNNI)
         return 0;
     return spin_rate(pool, i8_part);
@@ -329,8 +333,10 @@ typedef struct tile_config {
     uint8_t rows[16];
 } tile_config;
 
-__attribute__((target("amx-tile,amx-bf16")))
-static void amx_spin(void)
+/* Full tiles (16 x 64 bytes) back to back: TDPBF16PS, or with int8 TDPBSSD (K = 64 bytes, the
+ * instruction's peak; the quantized kernels use half of K per step, one block of 32). */
+__attribute__((target("amx-tile,amx-bf16,amx-int8")))
+static void amx_spin(int int8)
 {
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -351,11 +357,20 @@ static void amx_spin(void)
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    for (long it = 0; it < AMX_ITERS; it++) {
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+    if (int8) {
+        for (long it = 0; it < AMX_ITERS; it++) {
+            _tile_dpbssd(0, 4, 6);
+            _tile_dpbssd(1, 4, 7);
+            _tile_dpbssd(2, 5, 6);
+            _tile_dpbssd(3, 5, 7);
+        }
+    } else {
+        for (long it = 0; it < AMX_ITERS; it++) {
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
     }
     _tile_release();
 }
@@ -364,8 +379,17 @@ static void amx_part(void *p, int64_t begin, int64_t end, int worker)
 {
     spin_ctx *c = p;
     for (int64_t i = begin; i < end; i++) {
-        amx_spin();
+        amx_spin(0);
         c->flop[worker] += (double)AMX_ITERS * 4 * 16 * 16 * 32 * 2;
+    }
+}
+
+static void amx_i8_part(void *p, int64_t begin, int64_t end, int worker)
+{
+    spin_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        amx_spin(1);
+        c->flop[worker] += (double)AMX_ITERS * 4 * 16 * 16 * 64 * 2;
     }
 }
 

@@ -1160,7 +1160,7 @@ static void print_text(const bench *b)
            b->c_fma512 / 1e9, b->c_fma256 / 1e9, b->c_bf16 / 1e9, b->c_amx / 1e9, b->c_stream / 1e9, b->o.threads,
            lnx_sgemm_backend());
     if (b->c_int8 > 0)
-        printf("int8 dot product (%s kernels' step) %.1f Gop/s\n", lnx_qisa_name(lnx_qisa_best()), b->c_int8 / 1e9);
+        printf("int8 dot product peak (%s) %.1f Gop/s\n", lnx_qisa_name(lnx_qisa_best()), b->c_int8 / 1e9);
     printf("weights: %s; %d interleaved samples per stage (ceiling, then stage); ratio = median [min, max]\n",
            lnx_weights_name(b->o.weights), b->o.runs);
     printf("%-16s %9s %11s %12s %-20s %18s %11s %13s %18s\n", "stage", "seconds", "work", "rate", "ceiling (best)",

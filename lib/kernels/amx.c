@@ -30,7 +30,7 @@ static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
 static void amx_detect(void)
 {
-    if (!(lnx_cpu_flags() & LNX_CPU_AMX_BF16))
+    if (!(lnx_cpu_flags() & (LNX_CPU_AMX_BF16 | LNX_CPU_AMX_INT8)))
         return;
 #if defined(SYS_arch_prctl)
     /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux hands out the tile state
@@ -44,7 +44,13 @@ static void amx_detect(void)
 int lnx_amx_available(void)
 {
     pthread_once(&amx_once, amx_detect);
-    return amx_ok;
+    return amx_ok && (lnx_cpu_flags() & LNX_CPU_AMX_BF16);
+}
+
+int lnx_amx_int8_available(void)
+{
+    pthread_once(&amx_once, amx_detect);
+    return amx_ok && (lnx_cpu_flags() & LNX_CPU_AMX_INT8);
 }
 
 size_t lnx_amx_pack_bytes(void)

@@ -9,6 +9,8 @@
 /* Non-zero when the CPU has AMX-BF16 (and LLAVANEXT_CPU_MASK leaves it) and the kernel grants this
  * process the tile state (requested once, the same request oneDNN makes). */
 int lnx_amx_available(void);
+/* The same for AMX-INT8 (the quantized products' tile variant, quant_amx.c). */
+int lnx_amx_int8_available(void);
 
 /* Bytes of the per-call packing buffer lnx_amx_linear needs (64-byte aligned). */
 size_t lnx_amx_pack_bytes(void);

@@ -9,6 +9,7 @@
 #include "../base/alloc.h"
 #include "../base/cpu.h"
 #include "../base/half.h"
+#include "amx.h"
 
 /* Below this many activation rows a product is a GEMV over weight rows (decode). */
 #define QGEMV_MAX_M 4
@@ -16,6 +17,11 @@
 #define QGEMV_STREAMS 1
 /* Weight rows per block of the GEMM: every activation row passes over a block while it is in L2. */
 #define QGEMM_ROWS 32
+/* From this many activation rows the AMX variant's GEMM runs on tiles (32 rows at a time; fewer
+ * run as the AVX-512 VNNI panels). */
+#define QAMX_MIN_M 16
+/* Bytes of AMX panels a worker keeps in L2 while every 32 activation rows pass over them. */
+#define QAMX_GROUP_BYTES (1 << 20)
 
 /* implemented in quant_x86.c */
 void lnx_qtile_avx2(lnx_dtype dt, lnx_qtile *t, int nm);
@@ -30,7 +36,7 @@ void lnx_widen_i8_avx2(const int8_t *q, int64_t n, int16_t *out);
 
 const char *lnx_qisa_name(lnx_qisa isa)
 {
-    static const char *const names[] = { "scalar", "avx2", "avx512vnni", "avxvnni" };
+    static const char *const names[] = { "scalar", "avx2", "avx512vnni", "avxvnni", "amx" };
     return isa >= 0 && isa < LNX_QISA_COUNT ? names[isa] : "?";
 }
 
@@ -53,6 +59,12 @@ int lnx_qisa_runnable(lnx_qisa isa, const char **why)
         if (!(f & LNX_CPU_AVXVNNI))
             no = "the CPU has no AVX-VNNI (or it is masked off)";
         break;
+    case LNX_QISA_AMX: /* its GEMV is the AVX-512 VNNI one */
+        if (!(f & LNX_CPU_AMX_INT8) || !(f & LNX_CPU_AVX512VNNI))
+            no = "the CPU has no AMX-INT8 with AVX-512 VNNI (or it is masked off)";
+        else if (!lnx_amx_int8_available())
+            no = "the operating system did not grant the AMX tile state";
+        break;
     default:
         no = "unknown variant";
     }
@@ -63,6 +75,8 @@ int lnx_qisa_runnable(lnx_qisa isa, const char **why)
 
 lnx_qisa lnx_qisa_best(void)
 {
+    if (lnx_qisa_runnable(LNX_QISA_AMX, NULL))
+        return LNX_QISA_AMX;
     if (lnx_qisa_runnable(LNX_QISA_AVX512VNNI, NULL))
         return LNX_QISA_AVX512VNNI;
     if (lnx_qisa_runnable(LNX_QISA_AVXVNNI, NULL))
@@ -165,6 +179,7 @@ void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm)
         lnx_qtile_avx2(dt, t, nm);
         break;
     case LNX_QISA_AVX512VNNI:
+    case LNX_QISA_AMX:
         lnx_qtile_avx512vnni(dt, t, nm);
         break;
     case LNX_QISA_AVXVNNI:
@@ -198,6 +213,7 @@ void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int 
 {
     const int64_t nb = K / LNX_QBLOCK;
     const int wide = lnx_qpanel_wide(variant, dt);
+    const uint8_t flip = variant == LNX_QISA_AMX ? 0 : 0x80; /* Q8 as unsigned bytes, but for AMX */
     uint8_t *v = buf;
     float *sc = (float *)(v + (size_t)nb * qpanel_vbytes(variant, dt)), *mn = sc + nb * 16;
     memset(buf, 0, lnx_qpanel_bytes(variant, dt, K));
@@ -216,7 +232,7 @@ void lnx_qpanel_pack(int variant, lnx_dtype dt, const uint8_t *const *rows, int 
             for (int64_t b = 0; b < nb; b++, w += LNX_Q8_BYTES) {
                 sc[b * 16 + r] = lnx_q_half(w);
                 for (int i = 0; i < LNX_QBLOCK; i++)
-                    v[((size_t)b * 8 + (size_t)(i / 4)) * 64 + (size_t)r * 4 + (size_t)(i % 4)] = w[2 + i] ^ 0x80;
+                    v[((size_t)b * 8 + (size_t)(i / 4)) * 64 + (size_t)r * 4 + (size_t)(i % 4)] = w[2 + i] ^ flip;
             }
             continue;
         }
@@ -279,6 +295,8 @@ typedef struct qg_ctx {
     char *panels;   /* per worker: QPANEL_GROUP panels (NULL: 4 x 4 tiles) */
     size_t panel_bytes;
     int16_t *q16;   /* [M][K] q widened (the int16 Q8 panels), or NULL */
+    int amx;        /* the GEMM on AMX tiles: q, d, s padded to a multiple of 32 rows with zeros */
+    int group;      /* panels per worker block on the AMX path */
 } qg_ctx;
 
 static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
@@ -412,6 +430,41 @@ static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* The AMX GEMM: per worker block, g->group panels packed once, then every 32 activation rows pass
+ * over them, a pair of panels (32 x 32 outputs) at a time. */
+static void amx_blocks(void *p, int64_t begin, int64_t end, int worker)
+{
+    const qg_ctx *g = p;
+    const int64_t N = g->W->rows, K = g->W->cols;
+    char *mine = g->panels + (size_t)worker * (size_t)g->group * g->panel_bytes;
+    const int64_t span = (int64_t)g->group * LNX_QPANEL_ROWS;
+    float out[32][32];
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t n0 = blk * span, n1 = n0 + span < N ? n0 + span : N;
+        int np = (int)((n1 - n0 + LNX_QPANEL_ROWS - 1) / LNX_QPANEL_ROWS);
+        for (int pi = 0; pi < np; pi++) {
+            const uint8_t *rows[LNX_QPANEL_ROWS];
+            int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
+            int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
+            for (int r = 0; r < nr; r++)
+                rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
+            lnx_qpanel_pack(LNX_QISA_AMX, g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
+        }
+        for (int64_t m = 0; m < g->M; m += 32) {
+            int nm = g->M - m < 32 ? (int)(g->M - m) : 32;
+            for (int pi = 0; pi < np; pi += 2) {
+                const char *p0 = mine + (size_t)pi * g->panel_bytes;
+                const char *p1 = pi + 1 < np ? p0 + g->panel_bytes : p0; /* a lone panel: twice */
+                int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
+                int nr = n1 - r0 < 2 * LNX_QPANEL_ROWS ? (int)(n1 - r0) : 2 * LNX_QPANEL_ROWS;
+                lnx_qamx_block(g->W->dtype, g->q + m * K, K, g->d + m * g->nbp, g->s + m * g->nbp, g->nbp, p0, p1, out);
+                for (int i = 0; i < nm; i++)
+                    put_row(g, m + i, r0, out[i], nr);
+            }
+        }
+    }
+}
+
 void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                    const float *bias, float *C, int64_t ldc, int accumulate)
 {
@@ -419,14 +472,24 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
     if (M <= 0 || N <= 0)
         return;
     int64_t nb = K / LNX_QBLOCK, nbp = nb + 8;
+    /* the tiles only where the OS granted them (a caller may name the variant without asking) */
+    const int amx = isa == LNX_QISA_AMX && M >= QAMX_MIN_M && lnx_qisa_runnable(LNX_QISA_AMX, NULL);
+    if (isa == LNX_QISA_AMX && !amx)
+        isa = LNX_QISA_AVX512VNNI;
     const int panels = isa != LNX_QISA_SCALAR && M > QGEMV_MAX_M;
-    size_t qbytes = ((size_t)M * (size_t)K + 63) / 64 * 64;
-    size_t fbytes = ((size_t)M * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
+    const int64_t Mq = amx ? (M + 31) / 32 * 32 : M; /* rows of the quantized activations */
+    size_t qbytes = ((size_t)Mq * (size_t)K + 63) / 64 * 64;
+    size_t fbytes = ((size_t)Mq * (size_t)nbp * sizeof(float) + 63) / 64 * 64;
     size_t pbytes = panels ? lnx_qpanel_bytes(isa, W->dtype, K) : 0;
+    int group = QPANEL_GROUP;
+    if (amx) { /* an even number of panels, 2 to 8, in about QAMX_GROUP_BYTES */
+        group = (int)(QAMX_GROUP_BYTES / pbytes) & ~1;
+        group = group < 2 ? 2 : group > 8 ? 8 : group;
+    }
     size_t q16bytes = panels && lnx_qpanel_wide(isa, W->dtype) ? 2 * qbytes : 0;
     /* the arranged activations serve the one-row GEMV (2-4 rows run as 4 x 4 tiles) */
     size_t qnbytes = M == 1 && isa == LNX_QISA_AVX512VNNI && W->dtype == LNX_DT_Q4 ? qbytes : 0;
-    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * QPANEL_GROUP * pbytes + q16bytes + qnbytes;
+    size_t bytes = qbytes + 3 * fbytes + (size_t)lnx_pool_size(pool) * (size_t)group * pbytes + q16bytes + qnbytes;
     char *buf = lnx_pool_scratch(pool, bytes), *own = NULL;
     if (!buf)
         buf = own = lnx_amalloc(bytes);
@@ -450,14 +513,21 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
                  (int32_t *)(buf + qbytes + 2 * fbytes),
                  qnbytes ? (int8_t *)(buf + bytes - q16bytes - qnbytes) : NULL, nbp,
                  panels ? buf + qbytes + 3 * fbytes : NULL, pbytes,
-                 q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL };
+                 q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL, amx, group };
     /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */
     for (int64_t m = 0; m < M; m++) {
         memset(g.d + m * nbp + nb, 0, 8 * sizeof(float));
         memset(g.s + m * nbp + nb, 0, 8 * sizeof(float));
     }
+    if (Mq > M) { /* the AMX tiles' rows past the matrix */
+        memset(g.q + M * K, 0, (size_t)(Mq - M) * (size_t)K);
+        memset(g.d + M * nbp, 0, sizeof(float) * (size_t)((Mq - M) * nbp));
+        memset(g.s + M * nbp, 0, sizeof(float) * (size_t)((Mq - M) * nbp));
+    }
     lnx_parallel_for(pool, M, quant_rows, &g);
-    if (M <= QGEMV_MAX_M)
+    if (amx)
+        lnx_parallel_for(pool, (N + group * LNX_QPANEL_ROWS - 1) / (group * LNX_QPANEL_ROWS), amx_blocks, &g);
+    else if (M <= QGEMV_MAX_M)
         lnx_parallel_for(pool, (N + 3) / 4, gemv_groups, &g);
     else if (panels)
         lnx_parallel_for(pool, (N + QPANEL_GROUP * LNX_QPANEL_ROWS - 1) / (QPANEL_GROUP * LNX_QPANEL_ROWS), panel_blocks, &g);

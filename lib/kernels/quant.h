@@ -2,9 +2,9 @@
  * the activations are quantized per block of 32 on the fly (int8, a float scale per block), the
  * products run as int8 dot products per block and are scaled and summed in float32.
  *
- * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AVX-512 VNNI (vpdpbusd), AVX-VNNI
- * (the same in its VEX form), AVX2 (vpmaddubsw + vpmaddwd), and the scalar oracle every one of
- * them is tested against. */
+ * Variants, chosen at run time (LLAVANEXT_CPU_MASK honoured): AMX-INT8 (the GEMM on tiles, its
+ * GEMV the AVX-512 VNNI one), AVX-512 VNNI (vpdpbusd), AVX-VNNI (the same in its VEX form), AVX2
+ * (vpmaddubsw + vpmaddwd), and the scalar oracle every one of them is tested against. */
 #ifndef LNX_KERNELS_QUANT_H
 #define LNX_KERNELS_QUANT_H
 
@@ -19,10 +19,11 @@ typedef enum lnx_qisa {
     LNX_QISA_AVX2 = 1,
     LNX_QISA_AVX512VNNI = 2,
     LNX_QISA_AVXVNNI = 3,
+    LNX_QISA_AMX = 4,
     LNX_QISA_COUNT
 } lnx_qisa;
 
-/* Name of a variant ("scalar", "avx2", "avx512vnni", "avxvnni"). */
+/* Name of a variant ("scalar", "avx2", "avx512vnni", "avxvnni", "amx"). */
 const char *lnx_qisa_name(lnx_qisa isa);
 /* Non-zero when this CPU (after LLAVANEXT_CPU_MASK) can run the variant; otherwise *why says why. */
 int lnx_qisa_runnable(lnx_qisa isa, const char **why);
@@ -68,7 +69,8 @@ enum { LNX_QPANEL_ROWS = 16, LNX_QPANEL_ACTS = 8 };
  * two consecutive values of each row per 32-bit lane, for vpmaddwd:
  *   v  [nb][16][16][2] int16  block b, pair p, row r, value 2p + i
  *   sc [nb][16]              as above
- * (Q4 panels are the same bytes on every variant.) */
+ * (Q4 panels are the same bytes on every variant.) The AMX panels keep Q8's values signed (the
+ * bytes as stored, for TDPBSSD), else they are the AVX-512 VNNI ones. */
 /* Non-zero when the variant's panels for dt take the activations as int16 (q16). */
 int lnx_qpanel_wide(int variant, lnx_dtype dt);
 /* Bytes of a panel of K values for the variant (LNX_QISA_*) and format (v, sc and mn, 64-byte
@@ -92,6 +94,12 @@ typedef struct lnx_qpanel_run {
  * that a CPU without AVX-VNNI tests its logic). Returns 0 when the variant has no panel kernel. */
 enum { LNX_QPANEL_VNNI256 = LNX_QISA_COUNT };
 int lnx_qpanel_kernel(int variant, lnx_dtype dt, lnx_qpanel_run *r);
+
+/* AMX-INT8: one 32 x 32 block of outputs, out[m][n] = activation row m . row n of the panel
+ * pair (n < 16: p0, else p1; AMX panels), for the 32 activation rows at q (row stride K bytes,
+ * rows past the matrix zero) with their scales d and minimum terms s (row stride nbp). */
+void lnx_qamx_block(lnx_dtype dt, const int8_t *q, int64_t K, const float *d, const float *s, int64_t nbp,
+                    const void *p0, const void *p1, float out[32][32]);
 
 /* Runs a tile on the given variant: nm = 1 (only activation row 0) or 4. */
 void lnx_qtile_run(lnx_qisa isa, lnx_dtype dt, lnx_qtile *t, int nm);
