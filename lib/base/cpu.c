@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 static unsigned flags;
+static int stream_prefetch;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 unsigned lnx_cpu_flags_from(const lnx_cpu_raw *r)
@@ -63,10 +64,28 @@ static void detect(void)
     if (mask && *mask)
         f &= (unsigned)strtoul(mask, NULL, 0);
     flags = f;
+    int pf = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    /* Intel: GenuineIntel in CPUID.0 EBX, EDX, ECX */
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu)
+        pf = LNX_INTEL_STREAM_PREFETCH;
+#endif
+    const char *env = getenv("LLAVANEXT_STREAM_PREFETCH");
+    if (env && *env) {
+        long v = strtol(env, NULL, 0);
+        pf = v < 0 ? 0 : v > (1 << 20) ? (1 << 20) : (int)v;
+    }
+    stream_prefetch = pf / 64 * 64;
 }
 
 unsigned lnx_cpu_flags(void)
 {
     pthread_once(&once, detect);
     return flags;
+}
+
+int lnx_cpu_stream_prefetch(void)
+{
+    pthread_once(&once, detect);
+    return stream_prefetch;
 }

@@ -297,6 +297,7 @@ typedef struct qg_ctx {
     int16_t *q16;   /* [M][K] q widened (the int16 Q8 panels), or NULL */
     int amx;        /* the GEMM on AMX tiles: q, d, s padded to a multiple of 32 rows with zeros */
     int group;      /* panels per worker block on the AMX path */
+    int pf;         /* the GEMV's weight prefetch distance (lnx_cpu_stream_prefetch) */
 } qg_ctx;
 
 static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
@@ -343,6 +344,7 @@ static void run_tile(const qg_ctx *g, int64_t n, int64_t m, int nm_kernel)
         nm = 1;
     lnx_qtile t;
     t.K = K;
+    t.pf = g->pf;
     for (int r = 0; r < 4; r++)
         t.w[r] = (const uint8_t *)g->W->data + (size_t)(n + (r < nr ? r : 0)) * g->row_bytes;
     for (int i = 0; i < 4; i++) {
@@ -513,7 +515,8 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
                  (int32_t *)(buf + qbytes + 2 * fbytes),
                  qnbytes ? (int8_t *)(buf + bytes - q16bytes - qnbytes) : NULL, nbp,
                  panels ? buf + qbytes + 3 * fbytes : NULL, pbytes,
-                 q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL, amx, group };
+                 q16bytes ? (int16_t *)(buf + bytes - q16bytes) : NULL, amx, group,
+                 lnx_cpu_stream_prefetch() };
     /* the padding of d and s: the Q4 kernels read 8 block values from a super-block's first */
     for (int64_t m = 0; m < M; m++) {
         memset(g.d + m * nbp + nb, 0, 8 * sizeof(float));

@@ -50,6 +50,7 @@ typedef struct lnx_qtile {
     const float *d[4], *s[4]; /* s: readable for 8 values past the row's last block */
     const int8_t *qn[4];      /* Q4 decode: q arranged by lnx_q4_arrange_acts, or NULL */
     int64_t K;
+    int pf; /* one activation row: prefetch the weight rows this far ahead (lnx_cpu_stream_prefetch) */
     float out[4][4]; /* out[m][r] = activation row m . weight row r */
 } lnx_qtile;
 

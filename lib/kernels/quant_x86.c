@@ -107,6 +107,15 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
     return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j));
 }
 
+/* The decode rows ask for their weight stream pf bytes ahead into L2 (lnx_cpu_stream_prefetch;
+ * pf = 0: not at all): one prefetch per 64 bytes of the n read from p. */
+#define STREAM_PREFETCH(p, n)                                                                   \
+    do {                                                                                       \
+        if (pf)                                                                                \
+            for (int l_ = 0; l_ < (n); l_ += 64)                                               \
+                _mm_prefetch((const char *)(p) + pf + l_, _MM_HINT_T1);                        \
+    } while (0)
+
 /* Q8 row . activations over nb blocks, blocks b.. of the row at w (256-bit steps). */
 #define Q8_ROW_BODY(DOT)                                                                        \
     do {                                                                                       \
@@ -114,6 +123,7 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
         int64_t b = 0;                                                                         \
         for (; b + 8 <= nb; b += 8) {                                                          \
             const uint8_t *p = w + (size_t)b * 34;                                             \
+            STREAM_PREFETCH(p, 8 * 34);                                                        \
             const __m256 sc = _mm256_mul_ps(q8_halves8(p), _mm256_loadu_ps(d + b));            \
             for (int j = 0; j < 8; j += 2) {                                                   \
                 __m256i x0 = _mm256_loadu_si256((const __m256i *)(p + 34 * j + 2));            \
@@ -147,6 +157,7 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
         for (int64_t b = 0; b < nb; b += 8) {                                                  \
             const int nsub = nb - b < 8 ? (int)(nb - b) : 8;                                   \
             const uint8_t *p = w + off;                                                        \
+            STREAM_PREFETCH(p, LNX_Q4_HEAD + 16 * 8);                                          \
             const __m256 sc = _mm256_mul_ps(_mm256_mul_ps(codes_ps(unpack6(p + 4)), _mm256_set1_ps(half_at(p))), \
                                             _mm256_loadu_ps(d + b));                          \
             const __m256 mins = _mm256_mul_ps(codes_ps(unpack6(p + 10)), _mm256_set1_ps(half_at(p + 2))); \
@@ -188,24 +199,24 @@ T_AVX2 INLINE __m256 lane(__m256 v, int j)
     _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), (l), (al)), (h), (ah))
 
 #define Q4_ROW_WIDE Q4_PAIR_256(DOT2_AVX2)
-T_AVX2 static float avx2_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb)
+T_AVX2 static float avx2_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb, int pf)
 {
     Q8_ROW_BODY(DOT_AVX2);
 }
 T_AVX2 static float avx2_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
-                               const int8_t *qn)
+                               const int8_t *qn, int pf)
 {
     (void)qn;
     Q4_ROW_BODY(DOT_AVX2, 0.0f);
 }
-T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb)
+T_AVXVNNI static float avxvnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb, int pf)
 {
     Q8_ROW_BODY(DOT_AVXVNNI);
 }
 #undef Q4_ROW_WIDE
 #define Q4_ROW_WIDE Q4_PAIR_256(DOT2_AVXVNNI)
 T_AVXVNNI static float avxvnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
-                                     const int8_t *qn)
+                                     const int8_t *qn, int pf)
 {
     (void)qn;
     Q4_ROW_BODY(DOT_AVXVNNI, 0.0f);
@@ -222,13 +233,14 @@ T_VNNI512 INLINE __m512 lane2(__m256 v, int j)
     return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v));
 }
 
-T_VNNI512 static float avx512vnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb)
+T_VNNI512 static float avx512vnni_q8_row(const uint8_t *w, const int8_t *q, const float *d, int64_t nb, int pf)
 {
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *p = w + (size_t)b * 34;
+        STREAM_PREFETCH(p, 8 * 34);
         const __m256 sc = _mm256_mul_ps(q8_halves8(p), _mm256_loadu_ps(d + b));
         for (int j = 0; j < 8; j += 4) {
             __m512i x0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 34 * j + 2))),
@@ -247,7 +259,7 @@ T_VNNI512 static float avx512vnni_q8_row(const uint8_t *w, const int8_t *q, cons
     }
     float tail = 0.0f;
     if (b < nb)
-        tail = avx2_q8_row(w + (size_t)b * 34, q + b * 32, d + b, nb - b);
+        tail = avx2_q8_row(w + (size_t)b * 34, q + b * 32, d + b, nb - b, 0);
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
 }
 
@@ -281,7 +293,7 @@ T_VNNI512 static float avx512vnni_q8_row(const uint8_t *w, const int8_t *q, cons
         ahi = _mm512_loadu_si512((const void *)(qn + (b + j) * 32 + 64));                      \
     } while (0)
 T_VNNI512 static float avx512vnni_q4_row_shuffled(const uint8_t *w, const int8_t *q, const float *d, const float *s,
-                                                  int64_t nb)
+                                                  int64_t nb, int pf)
 {
     __m512 acc4 = _mm512_setzero_ps(); /* the 512-bit steps */
 #define Q4_ROW_WIDE Q4_WIDE_512(AREG_SHUFFLE)
@@ -289,7 +301,7 @@ T_VNNI512 static float avx512vnni_q4_row_shuffled(const uint8_t *w, const int8_t
 #undef Q4_ROW_WIDE
 }
 T_VNNI512 static float avx512vnni_q4_row_arranged(const uint8_t *w, const int8_t *q, const float *d, const float *s,
-                                                  int64_t nb, const int8_t *qn)
+                                                  int64_t nb, const int8_t *qn, int pf)
 {
     __m512 acc4 = _mm512_setzero_ps();
 #define Q4_ROW_WIDE Q4_WIDE_512(AREG_ARRANGED)
@@ -297,9 +309,9 @@ T_VNNI512 static float avx512vnni_q4_row_arranged(const uint8_t *w, const int8_t
 #undef Q4_ROW_WIDE
 }
 static float avx512vnni_q4_row(const uint8_t *w, const int8_t *q, const float *d, const float *s, int64_t nb,
-                               const int8_t *qn)
+                               const int8_t *qn, int pf)
 {
-    return qn ? avx512vnni_q4_row_arranged(w, q, d, s, nb, qn) : avx512vnni_q4_row_shuffled(w, q, d, s, nb);
+    return qn ? avx512vnni_q4_row_arranged(w, q, d, s, nb, qn, pf) : avx512vnni_q4_row_shuffled(w, q, d, s, nb, pf);
 }
 #undef AREG_SHUFFLE
 #undef AREG_ARRANGED
@@ -419,13 +431,13 @@ T_AVX2 INLINE void store_tile(lnx_qtile *t, __m256 acc01, __m256 acc23)
     static void NAME##_q8_1(lnx_qtile *t)                                                      \
     {                                                                                          \
         for (int r = 0; r < 4; r++)                                                            \
-            t->out[0][r] = NAME##_q8_row(t->w[r], t->q[0], t->d[0], t->K / 32);                 \
+            t->out[0][r] = NAME##_q8_row(t->w[r], t->q[0], t->d[0], t->K / 32, t->pf);          \
     }                                                                                          \
     TARGET static void NAME##_q8_4(lnx_qtile *t) { Q8_GEMM_BODY(DOT); }                        \
     static void NAME##_q4_1(lnx_qtile *t)                                                      \
     {                                                                                          \
         for (int r = 0; r < 4; r++)                                                            \
-            t->out[0][r] = NAME##_q4_row(t->w[r], t->q[0], t->d[0], t->s[0], t->K / 32, t->qn[0]); \
+            t->out[0][r] = NAME##_q4_row(t->w[r], t->q[0], t->d[0], t->s[0], t->K / 32, t->qn[0], t->pf); \
     }                                                                                          \
     TARGET static void NAME##_q4_4(lnx_qtile *t) { Q4_GEMM_BODY(DOT); }                        \
     void lnx_qtile_##NAME(lnx_dtype dt, lnx_qtile *t, int nm)                                  \
