@@ -52,7 +52,7 @@ double ceiling_amx_bf16(lnx_pool *pool);
  * threads set to `threads` for the call) or CEIL_ONEDNN (oneDNN's matmul primitive, its OpenMP
  * runtime at `threads`), float32 or (bf16 != 0, oneDNN only) bf16 inputs with float32 output;
  * 0 when the backend is missing or out of memory. */
-enum { CEIL_BLAS = 0, CEIL_ONEDNN = 1 };
+enum { CEIL_BLAS = 0, CEIL_ONEDNN = 1, CEIL_AMX = 2 }; /* CEIL_AMX: bf16 only, a plain AMX tile GEMM */
 double ceiling_gemm(int backend, int bf16, const gemm_shape *shapes, int n, int reps, int threads);
 
 /* FLOP/s of register-resident float32 FMAs (AVX-512 when avx512, else AVX2) on every pool
