@@ -14,7 +14,8 @@
 # Environment: WORK (default /tmp/lnx-llamacpp; everything is written there), THREADS (2), LAYERS
 # (2), REPS (repetitions on both sides, 3), LLAMA_CPP_SRC (an existing llama.cpp source tree; else
 # LLAMA_CPP_REPO, default https://github.com/ggml-org/llama.cpp, is cloned at LLAMA_CPP_REF),
-# KEEP=1 keeps the model files, ISA=avx2 compares at the AVX2 level: llama.cpp built for AVX2 only
+# KEEP=1 keeps the model files, ISA=avx512 builds llama.cpp with AVX-512 (VNNI, BF16) but without
+# AMX (see below), ISA=avx2 compares at the AVX2 level: llama.cpp built for AVX2 only
 # (GGML_NATIVE off, no AVX-512 or AVX-VNNI) and this library with LLAVANEXT_CPU_MASK=1 and
 # DNNL_MAX_CPU_ISA=AVX2, plus its float32 prefill in the same run (the AVX2-only CPU's case).
 #
@@ -44,6 +45,14 @@ native)
     bdir=$src/build
     isa_flags="-DGGML_NATIVE=ON"
     ;;
+avx512)
+    # every AVX-512 extension this library's kernels use, but no AMX: on a Xeon with AMX the
+    # llama.cpp of llama-cpp-python 0.3.36 stopped with SIGILL on its first AMX tile instruction
+    # (tilezero in tinygemm_kernel_amx, in a worker thread); the library here keeps its AMX
+    bdir=$src/build-avx512
+    isa_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+        -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON"
+    ;;
 avx2)
     bdir=$src/build-avx2
     isa_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
@@ -51,7 +60,7 @@ avx2)
     export LLAVANEXT_CPU_MASK=1 DNNL_MAX_CPU_ISA=AVX2
     ;;
 *)
-    echo "ISA must be native or avx2" >&2
+    echo "ISA must be native, avx512 or avx2" >&2
     exit 2
     ;;
 esac
@@ -125,12 +134,16 @@ for q in Q8_0 Q4_K_M; do
 done
 
 echo "== llama.cpp: llama-batched-bench, $threads threads, no mmap, $layers layers, $reps repetitions"
+# weights read into memory: --no-mmap, or --load-mode none where a newer llama.cpp replaced it
+nommap=--no-mmap
+"$bin/llama-batched-bench" --help 2>&1 | grep -q -- '--no-mmap' || nommap="--load-mode none"
 for q in Q8_0 Q4_K_M; do
     m=$work/llama2-7b-geometry-${layers}l-random-$q.gguf
     : >"$work/lcpp-$q.jsonl"
     r=0
     while [ "$r" -lt "$reps" ]; do
-        "$bin/llama-batched-bench" -m "$m" -t "$threads" -tb "$threads" --no-mmap -c 4672 -b 2048 -ub 512 \
+        # shellcheck disable=SC2086 # $nommap is one or two words
+        "$bin/llama-batched-bench" -m "$m" -t "$threads" -tb "$threads" $nommap -c 4672 -b 2048 -ub 512 \
             -npp 1152,4608 -ntg 32 -npl 1 --output-format jsonl 2>/dev/null | grep '^{' >>"$work/lcpp-$q.jsonl"
         r=$((r + 1))
     done
