@@ -100,7 +100,7 @@ T_AMXI INLINE void tile_block(int q4, const int8_t *q, int64_t K, const uint8_t 
  * work while the vector units scale (the tiles are free once stored; two output buffers). */
 /* The stored tiles and the float32 accumulators side by side: apart, their addresses can meet
  * modulo 4 KiB, and the accumulators' loads then wait on the tiles' stores (4K aliasing; measured
- * 1.4x slower). */
+ * apart: the scaling alone 1.65x slower, the kernel 1.03x (Q8) and 1.25x (Q4)). */
 typedef struct amx_work {
     int32_t c[2][4][16][16];
     float acc[32][32];
