@@ -96,8 +96,6 @@ T_AMXI INLINE void tile_block(int q4, const int8_t *q, int64_t K, const uint8_t 
     _tile_stored(3, c[3], 64);
 }
 
-/* Software-pipelined: block b's tiles are issued before block b - 1 is scaled, so that the tiles
- * work while the vector units scale (the tiles are free once stored; two output buffers). */
 /* The stored tiles and the float32 accumulators side by side: apart, their addresses can meet
  * modulo 4 KiB, and the accumulators' loads then wait on the tiles' stores (4K aliasing; measured
  * apart: the scaling alone 1.65x slower, the kernel 1.03x (Q8) and 1.25x (Q4)). */
@@ -106,6 +104,8 @@ typedef struct amx_work {
     float acc[32][32];
 } amx_work;
 
+/* Software-pipelined: block b's tiles are issued before block b - 1 is scaled, so that the tiles
+ * work while the vector units scale (the tiles are free once stored; two output buffers). */
 T_AMXI INLINE void run_blocks(int q4, const int8_t *q, int64_t K, const float *d, const float *s, int64_t nbp,
                               const uint8_t *v0, const uint8_t *v1, amx_work *w)
 {
