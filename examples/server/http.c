@@ -4,6 +4,7 @@
  * that closed its connection cancels its job. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 static const srv_config *C;
 static llavanext_embedding_cache *CACHE;
 static struct MHD_Daemon *D;
+static atomic_int in_flight; /* requests begun and not yet completed (answered or dropped) */
 
 typedef struct conn {
     char *body;
@@ -296,6 +298,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!k)
             return MHD_NO;
         *con_cls = k;
+        atomic_fetch_add(&in_flight, 1);
         int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
         if (strcmp(url, "/health") == 0 || strcmp(url, "/v1/health") == 0)
             return get ? reply_json(c, 200, strdup("{\"status\":\"ok\"}"))
@@ -357,6 +360,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     free(k->body);
     free(k);
     *con_cls = NULL;
+    atomic_fetch_sub(&in_flight, 1);
 }
 
 int http_start(const srv_config *cfg, llavanext_embedding_cache *cache, int *out_port)
@@ -400,7 +404,13 @@ int http_start(const srv_config *cfg, llavanext_embedding_cache *cache, int *out
 
 void http_stop(void)
 {
-    if (D)
-        MHD_stop_daemon(D);
+    if (!D)
+        return;
+    /* the answers the stopped workers left (a 503 for each queued job, a stream's last event) go
+     * out before the connections are closed: up to 5 s for the requests under way to complete
+     * (stopping at once closed a queued client's connection before its 503 was sent) */
+    for (int i = 0; i < 500 && atomic_load(&in_flight) > 0; i++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    MHD_stop_daemon(D);
     D = NULL;
 }
