@@ -292,11 +292,11 @@ typedef struct qg_ctx {
     int32_t *si;    /* [M][nbp] the blocks' integer sums (panels) */
     int8_t *qn;     /* [M][K] q arranged for the Q4 GEMV (AVX-512 VNNI), or NULL */
     int64_t nbp;    /* blocks per activation row, plus 8 of padding */
-    char *panels;   /* per worker: QPANEL_GROUP panels (NULL: 4 x 4 tiles) */
+    char *panels;   /* per worker: `group` panels (NULL: 4 x 4 tiles) */
     size_t panel_bytes;
     int16_t *q16;   /* [M][K] q widened (the int16 Q8 panels), or NULL */
     int amx;        /* the GEMM on AMX tiles: q, d, s padded to a multiple of 32 rows with zeros */
-    int group;      /* panels per worker block on the AMX path */
+    int group;      /* panels per worker block */
     int pf;         /* the GEMV's weight prefetch distance (lnx_cpu_stream_prefetch) */
 } qg_ctx;
 
@@ -311,7 +311,7 @@ static void quant_rows(void *p, int64_t begin, int64_t end, int worker)
             lnx_widen_i8(g->q + m * K, K, g->q16 + m * K);
         if (g->qn)
             lnx_q4_arrange_acts(g->q + m * K, K, g->qn + m * K);
-        if (!g->panels)
+        if (!g->panels || g->amx) /* the integer block sums serve the +128 Q8 panels */
             continue;
         const int8_t *q = g->q + m * K;
         int32_t *si = g->si + m * g->nbp;
@@ -391,23 +391,34 @@ static void gemm_blocks(void *p, int64_t begin, int64_t end, int worker)
  * every 8 activation rows pass over them while they are in L2. */
 #define QPANEL_GROUP 2
 
+/* Worker block blk's weight rows n0 .. n1 (g->group panels of 16, fewer at the end) packed into
+ * the worker's panels, in the layout of g->isa; returns how many panels. */
+static int pack_block(const qg_ctx *g, int64_t blk, int worker, int64_t *n0, int64_t *n1)
+{
+    const int64_t N = g->W->rows, span = (int64_t)g->group * LNX_QPANEL_ROWS;
+    char *mine = g->panels + (size_t)worker * (size_t)g->group * g->panel_bytes;
+    *n0 = blk * span;
+    *n1 = *n0 + span < N ? *n0 + span : N;
+    int np = (int)((*n1 - *n0 + LNX_QPANEL_ROWS - 1) / LNX_QPANEL_ROWS);
+    for (int pi = 0; pi < np; pi++) {
+        const uint8_t *rows[LNX_QPANEL_ROWS];
+        int64_t r0 = *n0 + (int64_t)pi * LNX_QPANEL_ROWS;
+        int nr = *n1 - r0 < LNX_QPANEL_ROWS ? (int)(*n1 - r0) : LNX_QPANEL_ROWS;
+        for (int r = 0; r < nr; r++)
+            rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
+        lnx_qpanel_pack(g->isa, g->W->dtype, rows, nr, g->W->cols, mine + (size_t)pi * g->panel_bytes);
+    }
+    return np;
+}
+
 static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
 {
     const qg_ctx *g = p;
-    const int64_t N = g->W->rows, K = g->W->cols;
-    char *mine = g->panels + (size_t)worker * QPANEL_GROUP * g->panel_bytes;
-    const int64_t span = (int64_t)QPANEL_GROUP * LNX_QPANEL_ROWS;
+    const int64_t K = g->W->cols;
+    char *mine = g->panels + (size_t)worker * (size_t)g->group * g->panel_bytes;
     for (int64_t blk = begin; blk < end; blk++) {
-        int64_t n0 = blk * span, n1 = n0 + span < N ? n0 + span : N;
-        int np = (int)((n1 - n0 + LNX_QPANEL_ROWS - 1) / LNX_QPANEL_ROWS);
-        for (int pi = 0; pi < np; pi++) {
-            const uint8_t *rows[LNX_QPANEL_ROWS];
-            int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
-            int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
-            for (int r = 0; r < nr; r++)
-                rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
-            lnx_qpanel_pack(g->isa, g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
-        }
+        int64_t n0, n1;
+        int np = pack_block(g, blk, worker, &n0, &n1);
         for (int64_t m = 0; m < g->M; m += LNX_QPANEL_ACTS) {
             int nm = g->M - m < LNX_QPANEL_ACTS ? (int)(g->M - m) : LNX_QPANEL_ACTS;
             lnx_qpanel_run run;
@@ -437,21 +448,12 @@ static void panel_blocks(void *p, int64_t begin, int64_t end, int worker)
 static void amx_blocks(void *p, int64_t begin, int64_t end, int worker)
 {
     const qg_ctx *g = p;
-    const int64_t N = g->W->rows, K = g->W->cols;
+    const int64_t K = g->W->cols;
     char *mine = g->panels + (size_t)worker * (size_t)g->group * g->panel_bytes;
-    const int64_t span = (int64_t)g->group * LNX_QPANEL_ROWS;
     float out[32][32];
     for (int64_t blk = begin; blk < end; blk++) {
-        int64_t n0 = blk * span, n1 = n0 + span < N ? n0 + span : N;
-        int np = (int)((n1 - n0 + LNX_QPANEL_ROWS - 1) / LNX_QPANEL_ROWS);
-        for (int pi = 0; pi < np; pi++) {
-            const uint8_t *rows[LNX_QPANEL_ROWS];
-            int64_t r0 = n0 + (int64_t)pi * LNX_QPANEL_ROWS;
-            int nr = n1 - r0 < LNX_QPANEL_ROWS ? (int)(n1 - r0) : LNX_QPANEL_ROWS;
-            for (int r = 0; r < nr; r++)
-                rows[r] = (const uint8_t *)g->W->data + (size_t)(r0 + r) * g->row_bytes;
-            lnx_qpanel_pack(LNX_QISA_AMX, g->W->dtype, rows, nr, K, mine + (size_t)pi * g->panel_bytes);
-        }
+        int64_t n0, n1;
+        int np = pack_block(g, blk, worker, &n0, &n1);
         for (int64_t m = 0; m < g->M; m += 32) {
             int nm = g->M - m < 32 ? (int)(g->M - m) : 32;
             for (int pi = 0; pi < np; pi += 2) {
@@ -528,12 +530,13 @@ void lnx_qgemm_isa(lnx_qisa isa, lnx_pool *pool, int64_t M, const float *A, int6
         memset(g.s + M * nbp, 0, sizeof(float) * (size_t)((Mq - M) * nbp));
     }
     lnx_parallel_for(pool, M, quant_rows, &g);
+    const int64_t span = (int64_t)group * LNX_QPANEL_ROWS; /* weight rows per panel block */
     if (amx)
-        lnx_parallel_for(pool, (N + group * LNX_QPANEL_ROWS - 1) / (group * LNX_QPANEL_ROWS), amx_blocks, &g);
+        lnx_parallel_for(pool, (N + span - 1) / span, amx_blocks, &g);
     else if (M <= QGEMV_MAX_M)
         lnx_parallel_for(pool, (N + 3) / 4, gemv_groups, &g);
     else if (panels)
-        lnx_parallel_for(pool, (N + QPANEL_GROUP * LNX_QPANEL_ROWS - 1) / (QPANEL_GROUP * LNX_QPANEL_ROWS), panel_blocks, &g);
+        lnx_parallel_for(pool, (N + span - 1) / span, panel_blocks, &g);
     else
         lnx_parallel_for(pool, (N + QGEMM_ROWS - 1) / QGEMM_ROWS, gemm_blocks, &g);
     lnx_afree(own);
