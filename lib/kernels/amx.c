@@ -118,18 +118,26 @@ typedef struct tile_config {
     uint8_t rows[16];
 } tile_config;
 
-AMX static void configure_tiles(void)
+AMX void lnx_amx_configure(const uint8_t rows[8], const uint16_t colsb[8])
 {
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
+        cfg.rows[t] = rows[t];
+        cfg.colsb[t] = colsb[t];
     }
     /* GCC does not see ldtilecfg read the struct: keep the stores */
     __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);
+}
+
+/* Every tile 16 rows of 64 bytes. */
+static void configure_tiles(void)
+{
+    static const uint8_t rows[8] = { 16, 16, 16, 16, 16, 16, 16, 16 };
+    static const uint16_t colsb[8] = { 64, 64, 64, 64, 64, 64, 64, 64 };
+    lnx_amx_configure(rows, colsb);
 }
 
 /* One 32 x 32 output block over `steps` K steps: tiles 0-3 hold C (rows 0-15 x cols 0-15, rows

@@ -12,6 +12,10 @@ int lnx_amx_available(void);
 /* The same for AMX-INT8 (the quantized products' tile variant, quant_amx.c). */
 int lnx_amx_int8_available(void);
 
+/* Loads the calling thread's tile configuration (palette 1): tile t has rows[t] rows of colsb[t]
+ * bytes, t < 8. The caller runs its tile instructions, then releases the tiles (_tile_release). */
+void lnx_amx_configure(const uint8_t rows[8], const uint16_t colsb[8]);
+
 /* Bytes of the per-call packing buffer lnx_amx_linear needs (64-byte aligned). */
 size_t lnx_amx_pack_bytes(void);
 

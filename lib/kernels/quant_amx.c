@@ -13,36 +13,20 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "amx.h"
 #include "quant.h"
 
 #define T_AMXI __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl")))
 #define INLINE static inline __attribute__((always_inline))
 
-typedef struct tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
 /* Tiles 0-3: the int32 outputs (rows 0-15 x panel 0, rows 0-15 x panel 1, rows 16-31 x panel 0,
  * rows 16-31 x panel 1); 4, 5: the activation rows 0-15 and 16-31 of one block; 6, 7: the two
  * panels' block. */
-T_AMXI static void configure(void)
+static void configure(void)
 {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 4; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
-    }
-    cfg.rows[4] = cfg.rows[5] = 16;
-    cfg.colsb[4] = cfg.colsb[5] = 32;
-    cfg.rows[6] = cfg.rows[7] = 8;
-    cfg.colsb[6] = cfg.colsb[7] = 64;
-    /* GCC does not see ldtilecfg read the struct: keep the stores */
-    __asm__ volatile("" : : "r"(&cfg) : "memory");
-    _tile_loadconfig(&cfg);
+    static const uint8_t rows[8] = { 16, 16, 16, 16, 16, 16, 8, 8 };
+    static const uint16_t colsb[8] = { 64, 64, 64, 64, 32, 32, 64, 64 };
+    lnx_amx_configure(rows, colsb);
 }
 
 /* acc[m][0..16) and acc[m][16..32) += the block's int32 outputs scaled (and, Q4, less the
