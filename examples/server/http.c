@@ -4,9 +4,9 @@
  * that closed its connection cancels its job. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <stdatomic.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
