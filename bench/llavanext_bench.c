@@ -126,6 +126,8 @@ typedef struct bench {
     lnx_st *st;
     lnx_wstore *ws;
     lnx_clip clip;
+    lnx_clip_ws clip_ws; /* kept across batches and samples, as the vision encoder keeps it */
+    lnx_buf proj_mid;    /* the same for the projector, as the pooler handle keeps it */
     lnx_projector proj;
     lnx_llama llama;
     lnx_rope rope;
@@ -264,6 +266,8 @@ static void unbind_model(bench *b)
     lnx_rope_free(&b->rope);
     lnx_llama_unbind(&b->llama);
     lnx_clip_unbind(&b->clip);
+    lnx_clip_ws_free(&b->clip_ws);
+    lnx_buf_free(&b->proj_mid);
     lnx_wstore_free(b->ws);
     lnx_st_close(b->st);
     lnx_afree(b->img);
@@ -464,7 +468,7 @@ static double vit_pass(bench *b, vision_bufs *v, int32_t layers)
     for (int f0 = 0; f0 < v->F; f0 += VISION_BATCH) {
         int nb = v->F - f0 < VISION_BATCH ? v->F - f0 : VISION_BATCH;
         if (lnx_clip_forward(&b->clip, b->pool, v->pixels + (size_t)f0 * 3 * S * S, nb, v->feats + (size_t)f0 * T * D,
-                             NULL, NULL, NULL))
+                             NULL, NULL, NULL, &b->clip_ws))
             die_lnx("vision tower");
     }
     double t = bench_now() - t0;
@@ -487,12 +491,12 @@ static double vision_once(bench *b, vision_bufs *v, double *fixed)
     double t_vit = vit_pass(b, v, b->clip.run_layers);
     double t1 = bench_now();
     if (b->g.onevision) { /* project every token, then resize each frame's grid */
-        if (lnx_project(&b->proj, b->pool, v->feats, (int64_t)v->F * g * g, v->proj))
+        if (lnx_project(&b->proj, b->pool, v->feats, (int64_t)v->F * g * g, v->proj, &b->proj_mid))
             die_lnx("projector");
         lnx_bilinear_resize(b->pool, v->proj, v->F, g, g, b->cfg.text.hidden, o, o, v->pooled);
     } else {
         lnx_pool_frames(b->pool, v->feats, v->F, g, D, b->cfg.pool_stride, b->cfg.pool_mode, v->pooled);
-        if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj))
+        if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj, &b->proj_mid))
             die_lnx("projector");
     }
     double t_post = bench_now() - t1;
@@ -807,13 +811,13 @@ static double ttft_once(bench *b, ttft_run *t)
     for (int f0 = 0; f0 < t->F; f0 += VISION_BATCH) {
         int nb = t->F - f0 < VISION_BATCH ? t->F - f0 : VISION_BATCH;
         if (lnx_clip_forward(&b->clip, b->pool, t->pixels + (size_t)f0 * 3 * S * S, nb, t->feats + (size_t)f0 * T * D,
-                             NULL, NULL, NULL))
+                             NULL, NULL, NULL, &b->clip_ws))
             die_lnx("vision tower");
     }
     lnx_pool_frames(b->pool, t->feats, t->F, b->clip.grid, D, b->cfg.pool_stride, b->cfg.pool_mode, t->pooled);
     /* the video rows go straight into the prompt's input rows, after the first half of the text */
     float *video_in = t->r.input + (int64_t)(TTFT_TEXT_TOKENS / 2) * b->cfg.text.hidden;
-    if (lnx_project(&b->proj, b->pool, t->pooled, (int64_t)t->F * o * o, video_in))
+    if (lnx_project(&b->proj, b->pool, t->pooled, (int64_t)t->F * o * o, video_in, &b->proj_mid))
         die_lnx("projector");
     llm_pass(b, &t->r, b->llama.cfg.layers);
     int32_t best = 0;

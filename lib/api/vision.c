@@ -17,6 +17,7 @@ struct llavanext_vision_encoder {
     lnx_logger log;
     atomic_int cancel;
     int64_t progress_done, progress_total;
+    lnx_clip_ws ws; /* the tower's activations, kept for the next batch and call */
 };
 
 struct llavanext_pooler {
@@ -24,6 +25,7 @@ struct llavanext_pooler {
     llavanext_model *model;
     lnx_pool *pool;
     int32_t stride, mode;
+    lnx_buf mid; /* the projector's hidden activations, kept for the next call */
 };
 
 LLAVANEXT_API void llavanext_vision_encoder_params_init(llavanext_vision_encoder_params *p, size_t size)
@@ -83,6 +85,7 @@ LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *e)
     if (!e)
         return;
     lnx_pool_free(e->pool);
+    lnx_clip_ws_free(&e->ws);
     lnx_model_release(e->model);
     free(e);
 }
@@ -244,7 +247,7 @@ static lnx_status encode_batches(llavanext_vision_encoder *e, const float *pixel
     for (int64_t f0 = 0; f0 < frames; f0 += batch) {
         int64_t nb = frames - f0 < batch ? frames - f0 : batch;
         lnx_status st = lnx_clip_forward(clip, e->pool, pixels + f0 * 3 * S * S, (int32_t)nb, out + f0 * T * D, NULL,
-                                         clip_progress, e);
+                                         clip_progress, e, &e->ws);
         if (st != LNX_OK)
             return st;
         e->progress_done += clip->run_layers;
@@ -401,6 +404,7 @@ LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pl)
     if (!pl)
         return;
     lnx_pool_free(pl->pool);
+    lnx_buf_free(&pl->mid);
     lnx_model_release(pl->model);
     free(pl);
 }
@@ -514,7 +518,7 @@ static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_poo
     int64_t dims[3] = { in->dims[0], in->dims[1], pr->out_dim };
     llavanext_tensor *t;
     LNX_TRY(lnx_tensor_new(&t, kind, 3, dims));
-    lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data);
+    lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data, &pl->mid);
     if (st != LNX_OK) {
         llavanext_tensor_free(t);
         return st;

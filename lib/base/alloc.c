@@ -47,6 +47,23 @@ void lnx_afree(void *p)
     free(p);
 }
 
+void *lnx_buf_get(lnx_buf *b, size_t bytes)
+{
+    if (b->p && b->bytes >= bytes)
+        return b->p;
+    lnx_afree(b->p);
+    b->p = lnx_amalloc(bytes);
+    b->bytes = b->p ? bytes : 0;
+    return b->p;
+}
+
+void lnx_buf_free(lnx_buf *b)
+{
+    lnx_afree(b->p);
+    b->p = NULL;
+    b->bytes = 0;
+}
+
 int lnx_mul_size(size_t a, size_t b, size_t *out)
 {
     if (a != 0 && b > SIZE_MAX / a)

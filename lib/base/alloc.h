@@ -13,6 +13,18 @@ void *lnx_amalloc(size_t size);
 void *lnx_acalloc(size_t n, size_t size);
 void lnx_afree(void *p);
 
+/* A buffer kept between calls and grown on demand (zero-initialise it; one user at a time):
+ * activations that are written afresh on every call cost a page fault per page when they are
+ * allocated for each call. */
+typedef struct lnx_buf {
+    void *p;
+    size_t bytes;
+} lnx_buf;
+/* At least `bytes` (64-byte aligned, contents undefined after growth); NULL when out of memory
+ * (the buffer is then empty). */
+void *lnx_buf_get(lnx_buf *b, size_t bytes);
+void lnx_buf_free(lnx_buf *b);
+
 /* *out = a * b; returns 0 when it overflowed size_t. */
 int lnx_mul_size(size_t a, size_t b, size_t *out);
 

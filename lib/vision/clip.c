@@ -113,24 +113,36 @@ static void im2col_rows(void *p, int64_t begin, int64_t end, int worker)
     }
 }
 
+void lnx_clip_ws_free(lnx_clip_ws *ws)
+{
+    lnx_buf_free(&ws->act);
+    lnx_attn_ws_free(&ws->attn);
+}
+
+/* Floats rounded up to whole cache lines (each carved buffer starts 64-byte aligned). */
+static size_t lines(size_t floats)
+{
+    return (floats + 15) & ~(size_t)15;
+}
+
 lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixels, int32_t frames, float *out,
-                            float *hidden_states, lnx_clip_progress progress, void *user)
+                            float *hidden_states, lnx_clip_progress progress, void *user, lnx_clip_ws *keep)
 {
     const int64_t D = m->cfg.hidden, T = m->tokens, F = frames, I = m->cfg.intermediate;
     const int64_t rows = F * T;
     const int64_t npatch = (int64_t)m->grid * m->grid;
     const int64_t K = 3 * (int64_t)m->cfg.patch_size * m->cfg.patch_size;
     size_t big = (size_t)rows * (size_t)(I > 3 * D ? I : 3 * D);
-    float *x = lnx_amalloc(sizeof(float) * (size_t)rows * (size_t)D);
-    float *h = lnx_amalloc(sizeof(float) * (size_t)rows * (size_t)D);
-    float *qkv = lnx_amalloc(sizeof(float) * big);
-    float *cols = lnx_amalloc(sizeof(float) * (size_t)(F * npatch) * (size_t)K);
+    size_t nx = lines((size_t)rows * (size_t)D), nbig = lines(big), ncols = lines((size_t)(F * npatch) * (size_t)K);
+    lnx_clip_ws local = { { NULL, 0 }, { NULL, 0 } };
+    lnx_clip_ws *w = keep ? keep : &local;
     lnx_status rc = LNX_OK;
-    lnx_attn_ws ws = { NULL, 0 };
-    if (!x || !h || !qkv || !cols) {
+    float *x = lnx_buf_get(&w->act, sizeof(float) * (2 * nx + nbig + ncols));
+    if (!x) {
         rc = lnx_error(LNX_E_NOMEM, "out of memory for the vision tower on %d frames", (int)frames);
         goto done;
     }
+    float *h = x + nx, *qkv = h + nx, *cols = qkv + nbig;
     /* patch embedding as one GEMM over all frames' patches */
     im2col_ctx ic = { pixels, m->cfg.image_size, m->cfg.patch_size, m->grid, cols };
     lnx_parallel_for(pool, F * npatch, im2col_rows, &ic);
@@ -167,7 +179,7 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
                                 .k = k + f * T * D, .v = v + f * T * D, .kv_stride = D,
                                 .out = h + f * T * D, .out_stride = D, .scale = scale,
                                 .gemm = m->gemm };
-            rc = lnx_attention(pool, &a, &ws);
+            rc = lnx_attention(pool, &a, &w->attn);
         }
         if (rc != LNX_OK)
             goto done;
@@ -187,10 +199,6 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
     for (int64_t f = 0; f < F; f++)
         memcpy(out + f * ot * D, x + (f * T + skip) * D, sizeof(float) * (size_t)(ot * D));
 done:
-    lnx_attn_ws_free(&ws);
-    lnx_afree(x);
-    lnx_afree(h);
-    lnx_afree(qkv);
-    lnx_afree(cols);
+    lnx_clip_ws_free(&local);
     return rc;
 }

@@ -108,7 +108,7 @@ static double feature_error(const lnx_st *ref, const char *kind)
     float *pixels = ref_floats(ref, name, NULL);
     int64_t n = F * lnx_clip_out_tokens(&fx.clip) * fx.cfg.vision.hidden;
     float *out = malloc(sizeof(float) * (size_t)n);
-    assert_int_equal(lnx_clip_forward(&fx.clip, fx.pool, pixels, (int32_t)F, out, NULL, NULL, NULL), LNX_OK);
+    assert_int_equal(lnx_clip_forward(&fx.clip, fx.pool, pixels, (int32_t)F, out, NULL, NULL, NULL, NULL), LNX_OK);
     snprintf(name, sizeof name, "%s_selected_features", kind);
     float *want = ref_floats(ref, name, NULL);
     double e = rel_err(out, want, n);
