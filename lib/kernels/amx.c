@@ -87,29 +87,78 @@ AVX512 static void transpose16(__m512i r[16])
     }
 }
 
+/* Rows r0 .. r0 + 16 of X (bf16, row stride ldx, n rows of d values; zeros past them), values
+ * k .. k + 32, as one tile of 16 rows (pairs of values) x 16 columns (the rows of X) x 2. */
+AVX512 static void pack_tile_t(const uint16_t *X, int64_t ldx, int64_t n, int64_t d, int64_t r0, int64_t k,
+                               uint16_t *tile)
+{
+    const int64_t valid = d - k;
+    const __mmask32 m = valid >= 32 ? (__mmask32)0xffffffffu : valid > 0 ? (__mmask32)((1u << valid) - 1) : 0;
+    __m512i r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = r0 + i < n && m ? _mm512_maskz_loadu_epi16(m, X + (r0 + i) * ldx + k) : _mm512_setzero_si512();
+    transpose16(r);
+    for (int i = 0; i < 16; i++)
+        _mm512_storeu_si512(tile + 32 * i, r[i]);
+}
+
 /* Packs W[n0 .. n0 + nc) x [k0 .. k0 + kc) (zeros past N and K) into tiles: for column block j
  * (32 columns) and K step s (32 values), two tiles of 16 rows (K pairs) x 16 columns x 2 values. */
-AVX512 static void pack_b(const uint16_t *W, int64_t ldw, int64_t N, int64_t K, int64_t n0, int64_t nc, int64_t k0,
-                          int64_t kc, uint16_t *dst)
+static void pack_b(const uint16_t *W, int64_t ldw, int64_t N, int64_t K, int64_t n0, int64_t nc, int64_t k0,
+                   int64_t kc, uint16_t *dst)
 {
     const int64_t steps = kc / 32;
     for (int64_t j = 0; j < nc / 32; j++)
-        for (int64_t s = 0; s < steps; s++) {
-            int64_t k = k0 + 32 * s;
-            int64_t valid = K - k < 32 ? K - k : 32; /* bf16 values of each row to read */
-            __mmask16 m = valid >= 32 ? (__mmask16)0xffff : (__mmask16)((1u << (valid / 2)) - 1);
+        for (int64_t s = 0; s < steps; s++)
+            for (int t = 0; t < 2; t++)
+                pack_tile_t(W, ldw, N, K, n0 + 32 * j + 16 * t, k0 + 32 * s,
+                            dst + ((size_t)(j * steps + s) * 2 + (size_t)t) * (TILE_BYTES / 2));
+}
+
+size_t lnx_amx_keys_bytes(int64_t n, int64_t d)
+{
+    return (size_t)((n + 15) / 16) * (size_t)((d + 31) / 32) * TILE_BYTES;
+}
+
+void lnx_amx_pack_keys(const uint16_t *X, int64_t ldx, int64_t n, int64_t d, uint16_t *dst)
+{
+    const int64_t steps = (d + 31) / 32;
+    for (int64_t g = 0; g < (n + 15) / 16; g++)
+        for (int64_t s = 0; s < steps; s++)
+            pack_tile_t(X, ldx, n, d, 16 * g, 32 * s, dst + (size_t)(g * steps + s) * (TILE_BYTES / 2));
+}
+
+size_t lnx_amx_values_bytes(int64_t n, int64_t d)
+{
+    return (size_t)((d + 31) / 32) * (size_t)((n + 31) / 32) * 2 * TILE_BYTES;
+}
+
+AVX512 void lnx_amx_pack_values(const uint16_t *X, int64_t ldx, int64_t n, int64_t d, uint16_t *dst)
+{
+    /* output pair c of a tile row: value c of the even row, then value c of the odd row */
+    uint16_t order[32];
+    for (int c = 0; c < 16; c++) {
+        order[2 * c] = (uint16_t)c;
+        order[2 * c + 1] = (uint16_t)(32 + c);
+    }
+    const __m512i idx = _mm512_loadu_si512(order);
+    const int64_t steps = (n + 31) / 32;
+    for (int64_t j = 0; j < (d + 31) / 32; j++)
+        for (int64_t s = 0; s < steps; s++)
             for (int t = 0; t < 2; t++) {
-                __m512i r[16];
-                for (int i = 0; i < 16; i++) {
-                    int64_t n = n0 + 32 * j + 16 * t + i;
-                    r[i] = n < N && valid > 0 ? _mm512_maskz_loadu_epi32(m, W + n * ldw + k) : _mm512_setzero_si512();
-                }
-                transpose16(r);
+                const int64_t c0 = 32 * j + 16 * t, valid = d - c0;
+                const __mmask16 m = valid >= 16 ? (__mmask16)0xffff : valid > 0 ? (__mmask16)((1u << valid) - 1) : 0;
                 uint16_t *tile = dst + ((size_t)(j * steps + s) * 2 + (size_t)t) * (TILE_BYTES / 2);
-                for (int i = 0; i < 16; i++)
-                    _mm512_storeu_si512(tile + 32 * i, r[i]);
+                for (int r = 0; r < 16; r++) {
+                    const int64_t row = 32 * s + 2 * r;
+                    __m512i e = row < n && m ? _mm512_castsi256_si512(_mm256_maskz_loadu_epi16(m, X + row * ldx + c0))
+                                             : _mm512_setzero_si512();
+                    __m512i o = row + 1 < n && m
+                                    ? _mm512_castsi256_si512(_mm256_maskz_loadu_epi16(m, X + (row + 1) * ldx + c0))
+                                    : _mm512_setzero_si512();
+                    _mm512_storeu_si512(tile + 32 * r, _mm512_permutex2var_epi16(e, idx, o));
+                }
             }
-        }
 }
 
 typedef struct tile_config {
@@ -236,5 +285,73 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
             }
         }
     }
+    _tile_release();
+}
+
+AMX void lnx_amx_scores(const uint16_t *Q, int64_t ldq, int64_t rows, const uint16_t *Kp, int64_t steps, int64_t g0,
+                        int64_t g1, float *S, int64_t lds)
+{
+    const size_t qs = (size_t)ldq * sizeof(uint16_t), ss = (size_t)lds * sizeof(float);
+    const size_t gs = (size_t)steps * (TILE_BYTES / 2); /* one key group's tiles */
+    const int resident = steps <= 4;                    /* a query block's tiles stay in tiles 4-7 */
+    configure_tiles();
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const uint16_t *q = Q + r0 * ldq;
+        float *srow = S + r0 * lds;
+        if (resident) {
+            _tile_loadd(4, q, qs);
+            if (steps > 1)
+                _tile_loadd(5, q + 32, qs);
+            if (steps > 2)
+                _tile_loadd(6, q + 64, qs);
+            if (steps > 3)
+                _tile_loadd(7, q + 96, qs);
+        }
+        for (int64_t g = g0; g < g1; g += 2) {
+            const int two = g + 1 < g1;
+            const uint16_t *b0 = Kp + (size_t)g * gs, *b1 = b0 + gs;
+            _tile_zero(0);
+            _tile_zero(1);
+            /* tile numbers are immediates: one expansion per query tile */
+#define SCORE_STEP(s, a)                                                                                           \
+    do {                                                                                                           \
+        _tile_loadd(2, b0 + (size_t)(s) * (TILE_BYTES / 2), 64);                                                   \
+        _tile_dpbf16ps(0, a, 2);                                                                                   \
+        if (two) {                                                                                                 \
+            _tile_loadd(3, b1 + (size_t)(s) * (TILE_BYTES / 2), 64);                                               \
+            _tile_dpbf16ps(1, a, 3);                                                                               \
+        }                                                                                                          \
+    } while (0)
+            if (resident) {
+                SCORE_STEP(0, 4);
+                if (steps > 1)
+                    SCORE_STEP(1, 5);
+                if (steps > 2)
+                    SCORE_STEP(2, 6);
+                if (steps > 3)
+                    SCORE_STEP(3, 7);
+            } else {
+                for (int64_t s = 0; s < steps; s++) {
+                    _tile_loadd(4, q + 32 * s, qs);
+                    SCORE_STEP(s, 4);
+                }
+            }
+#undef SCORE_STEP
+            _tile_stored(0, srow + 16 * (g - g0), ss);
+            if (two)
+                _tile_stored(1, srow + 16 * (g + 1 - g0), ss);
+        }
+    }
+    _tile_release();
+}
+
+AMX void lnx_amx_packed(const uint16_t *A, int64_t lda, int64_t rows, const uint16_t *Bp, int64_t bsteps, int64_t s0,
+                        int64_t ns, int64_t ncols, float *C, int64_t ldc)
+{
+    configure_tiles();
+    for (int64_t m0 = 0; m0 < rows; m0 += 32)
+        for (int64_t j = 0; j < ncols / 32; j++)
+            block32(A + m0 * lda, lda, Bp + (size_t)(j * bsteps + s0) * TILE_BYTES, ns, NULL, 0, C + m0 * ldc + 32 * j,
+                    ldc);
     _tile_release();
 }

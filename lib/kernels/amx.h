@@ -29,4 +29,27 @@ size_t lnx_amx_pack_bytes(void);
 void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
                     float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack);
 
+/* ---- attention on tiles: keys and values packed once per head, products over the packed form ----
+ * Keys X [n][d] (bf16, row stride ldx) packed for S = Q X^T: per group of 16 keys, ceil32(d) / 32
+ * tiles (zeros past n and d). */
+size_t lnx_amx_keys_bytes(int64_t n, int64_t d);
+void lnx_amx_pack_keys(const uint16_t *X, int64_t ldx, int64_t n, int64_t d, uint16_t *dst);
+
+/* Values X [n][d] packed for O = P X: per 32 columns of d, ceil32(n) / 32 steps of two tiles
+ * (zeros past n and d), the layout lnx_amx_packed reads. */
+size_t lnx_amx_values_bytes(int64_t n, int64_t d);
+void lnx_amx_pack_values(const uint16_t *X, int64_t ldx, int64_t n, int64_t d, uint16_t *dst);
+
+/* S[r][16 (g - g0) + c] = sum_k Q[r][k] X[16 g + c][k] for r < rows (a multiple of 16) and key
+ * groups g0 <= g < g1 of keys packed by lnx_amx_pack_keys (steps = ceil32(d) / 32). Q: bf16 rows of
+ * stride ldq, zero past d up to 32 steps. S: float32, row stride lds >= 16 (g1 - g0). */
+void lnx_amx_scores(const uint16_t *Q, int64_t ldq, int64_t rows, const uint16_t *Kp, int64_t steps, int64_t g0,
+                    int64_t g1, float *S, int64_t lds);
+
+/* C[r][c] = sum_k A[r][k] X[32 s0 + k][c] for r < rows, c < ncols (both multiples of 32) and
+ * k < 32 ns, with X packed by lnx_amx_pack_values (bsteps = its ceil32(n) / 32 steps). A: bf16
+ * rows of stride lda, C: float32 rows of stride ldc. */
+void lnx_amx_packed(const uint16_t *A, int64_t lda, int64_t rows, const uint16_t *Bp, int64_t bsteps, int64_t s0,
+                    int64_t ns, int64_t ncols, float *C, int64_t ldc);
+
 #endif

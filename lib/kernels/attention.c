@@ -347,12 +347,13 @@ static void tile_probs(const lnx_attn_args *a, int64_t q0, int64_t rows, int64_t
     }
 }
 
-/* The tile's output rows of head h: obuf (hd per row) times inv. */
-static void tile_out(const lnx_attn_args *a, int64_t q0, int64_t rows, int32_t h, const float *obuf, const float *inv)
+/* The tile's output rows of head h: obuf (row stride ldo) times inv. */
+static void tile_out(const lnx_attn_args *a, int64_t q0, int64_t rows, int32_t h, const float *obuf, int64_t ldo,
+                     const float *inv)
 {
     for (int64_t r = 0; r < rows; r++) {
         float *o = a->out + (q0 + r) * a->out_stride + (int64_t)h * a->hd;
-        const float *src = obuf + (size_t)r * (size_t)a->hd;
+        const float *src = obuf + (size_t)r * (size_t)ldo;
         for (int32_t d = 0; d < a->hd; d++)
             o[d] = src[d] * inv[r];
     }
@@ -394,20 +395,36 @@ static int head_bf16(const lnx_attn_args *a, int32_t g, char *buf)
             lnx_bmm pv = { 1, rows, a->hd, nk, pb, nk, 0, vb + (size_t)k_beg * hd, a->hd, 0, 0, obuf, a->hd, 0 };
             if (lnx_gemm_bf16_bmm(a->gemm, NULL, &pv))
                 return -1;
-            tile_out(a, q0, rows, h, obuf, inv);
+            tile_out(a, q0, rows, h, obuf, a->hd, inv);
         }
     return 0;
 }
 
-/* ---- the same on our AMX kernel ----
+/* ---- the same on AMX tiles ----
  *
- * S = Q K^T is a linear product with the head's keys as the weights (rows of hd values); O = P V
- * one with V transposed ([hd][keys]) as the weights. Both operands the kernel reads as A are laid
- * out zero-padded to 32 rows and 32 columns. */
+ * Per kv head, its keys and values are rounded to bf16 and packed once into the tile layouts
+ * (lnx_amx_pack_keys / _values); then per query tile: scores against the tile's key range (from
+ * a 32-aligned start, the keys outside each row's range masked by tile_probs), probabilities in
+ * bf16, and their product with the packed values. Buffers are padded to whole tiles with zeros. */
 
 static int use_amx(const lnx_attn_args *a)
 {
-    return a->hd % 2 == 0 && lnx_amx_available();
+    return lnx_amx_available();
+}
+
+/* Query rows per tile on AMX: the tile's scores (float32) and probabilities (bf16) stay in L2;
+ * 128 rows measured 5-6% faster than whole 577-row frames on 8-frame CLIP batches. */
+#define AMX_QTILE_MAX 128
+
+static int64_t amx_qtile(const lnx_attn_args *a)
+{
+    int64_t qt = bf16_qtile(a);
+    return qt < AMX_QTILE_MAX ? qt : AMX_QTILE_MAX;
+}
+
+static size_t ceil16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
 }
 
 static size_t ceil32(size_t n)
@@ -418,9 +435,10 @@ static size_t ceil32(size_t n)
 /* Bytes head_amx carves for a tile height of qt. */
 static size_t head_amx_bytes(size_t Tk, size_t hd, size_t qt)
 {
-    size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt);
-    size_t parts[8] = { Tk * hd * 2, hd * Tkp * 2, qtp * ceil32(hd) * 2, qtp * Tkp * 2, qt * Tk * 4, qt * hd * 4, qt * 4,
-                        lnx_amx_pack_bytes() };
+    size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt), hdp = ceil32(hd);
+    size_t parts[8] = { Tk * hd * 2, lnx_amx_keys_bytes((int64_t)Tk, (int64_t)hd),
+                        lnx_amx_values_bytes((int64_t)Tk, (int64_t)hd), qtp * hdp * 2, qtp * Tkp * 4, qtp * Tkp * 2,
+                        qtp * hdp * 4, qt * 4 };
     size_t total = 0;
     for (int i = 0; i < 8; i++)
         total += (parts[i] + 63) & ~(size_t)63;
@@ -429,38 +447,43 @@ static size_t head_amx_bytes(size_t Tk, size_t hd, size_t qt)
 
 static int head_amx(const lnx_attn_args *a, int32_t g, char *buf)
 {
-    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd, qt = (size_t)bf16_qtile(a);
-    const size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt), ldq = ceil32(hd), ldp = Tkp;
-    uint16_t *kb = carve(&buf, Tk * hd * 2), *vt = carve(&buf, hd * Tkp * 2);
-    uint16_t *qb = carve(&buf, qtp * ldq * 2), *pb = carve(&buf, qtp * ldp * 2);
-    float *sbuf = carve(&buf, qt * Tk * 4), *obuf = carve(&buf, qt * hd * 4), *inv = carve(&buf, qt * 4);
-    void *pack = carve(&buf, lnx_amx_pack_bytes());
+    const size_t Tk = (size_t)a->Tk, hd = (size_t)a->hd, qt = (size_t)amx_qtile(a);
+    const size_t Tkp = ceil32(Tk) + 32, qtp = ceil32(qt), hdp = ceil32(hd);
+    const int64_t steps = (int64_t)hdp / 32, vsteps = (int64_t)ceil32(Tk) / 32;
+    uint16_t *rowsb = carve(&buf, Tk * hd * 2);
+    uint16_t *kp = carve(&buf, lnx_amx_keys_bytes(a->Tk, a->hd)), *vp = carve(&buf, lnx_amx_values_bytes(a->Tk, a->hd));
+    uint16_t *qb = carve(&buf, qtp * hdp * 2);
+    float *sbuf = carve(&buf, qtp * Tkp * 4);
+    uint16_t *pb = carve(&buf, qtp * Tkp * 2);
+    float *obuf = carve(&buf, qtp * hdp * 4), *inv = carve(&buf, qt * 4);
     float tmp[512];
-    uint16_t vrow[512];
-    memset(vt, 0, hd * Tkp * 2);
-    memset(qb, 0, qtp * ldq * 2);
-    for (int64_t j = 0; j < a->Tk; j++) {
-        lnx_round_bf16_n(key_row(a, a->k_past, a->k, j, g, tmp), kb + (size_t)j * hd, hd);
-        lnx_round_bf16_n(key_row(a, a->v_past, a->v, j, g, tmp), vrow, hd);
-        for (size_t d = 0; d < hd; d++)
-            vt[d * Tkp + (size_t)j] = vrow[d];
-    }
+    for (int64_t j = 0; j < a->Tk; j++)
+        lnx_round_bf16_n(key_row(a, a->k_past, a->k, j, g, tmp), rowsb + (size_t)j * hd, hd);
+    lnx_amx_pack_keys(rowsb, a->hd, a->Tk, a->hd, kp);
+    for (int64_t j = 0; j < a->Tk; j++)
+        lnx_round_bf16_n(key_row(a, a->v_past, a->v, j, g, tmp), rowsb + (size_t)j * hd, hd);
+    lnx_amx_pack_values(rowsb, a->hd, a->Tk, a->hd, vp);
+    memset(qb, 0, qtp * hdp * 2); /* the columns past hd stay zero */
     int32_t group = a->H / a->KV;
     for (int32_t h = g * group; h < (g + 1) * group; h++)
         for (int64_t q0 = 0; q0 < a->Tq; q0 += (int64_t)qt) {
             int64_t rows = a->Tq - q0 < (int64_t)qt ? a->Tq - q0 : (int64_t)qt, k_beg, nk;
             tile_keys(a, q0, rows, &k_beg, &nk);
-            int64_t nk2 = (nk + 1) & ~(int64_t)1, nkp = (int64_t)ceil32((size_t)nk);
+            /* from the 32-aligned key before the range (a whole step of the packed values) to the
+             * range's end in whole groups of 16 */
+            const int64_t kb0 = k_beg & ~(int64_t)31, g0 = kb0 / 16, g1 = (k_beg + nk + 15) / 16;
+            const int64_t nks = 16 * (g1 - g0), rows16 = (int64_t)ceil16((size_t)rows);
             for (int64_t r = 0; r < rows; r++)
-                lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * ldq, hd);
-            if (rows % 32) /* the rows past the tile's last, up to the kernel's 32-row block */
-                memset(qb + (size_t)rows * ldq, 0, (size_t)(ceil32((size_t)rows) - (size_t)rows) * ldq * 2);
-            lnx_amx_linear(rows, nk, a->hd, qb, (int64_t)ldq, kb + (size_t)k_beg * hd, a->hd, sbuf, nk, 0, nk, 0, pack);
-            tile_probs(a, q0, rows, k_beg, nk, sbuf, pb, (int64_t)ldp, nkp, inv);
-            for (int64_t r = rows; r < (int64_t)ceil32((size_t)rows); r++)
-                memset(pb + (size_t)r * ldp, 0, sizeof(uint16_t) * (size_t)nkp);
-            lnx_amx_linear(rows, a->hd, nk2, pb, (int64_t)ldp, vt + k_beg, (int64_t)Tkp, obuf, a->hd, 0, a->hd, 0, pack);
-            tile_out(a, q0, rows, h, obuf, inv);
+                lnx_round_bf16_n(a->q + (q0 + r) * a->q_stride + (int64_t)h * a->hd, qb + (size_t)r * hdp, hd);
+            if (rows < (int64_t)qtp) /* a shorter last tile: rows of the previous one after it */
+                memset(qb + (size_t)rows * hdp, 0, (qtp - (size_t)rows) * hdp * 2);
+            lnx_amx_scores(qb, (int64_t)hdp, rows16, kp, steps, g0, g1, sbuf, nks);
+            tile_probs(a, q0, rows, kb0, nks, sbuf, pb, (int64_t)Tkp, (int64_t)ceil32((size_t)nks), inv);
+            if (rows < (int64_t)qtp)
+                memset(pb + (size_t)rows * Tkp, 0, (qtp - (size_t)rows) * Tkp * 2);
+            lnx_amx_packed(pb, (int64_t)Tkp, (int64_t)ceil32((size_t)rows), vp, vsteps, kb0 / 32,
+                           (int64_t)ceil32((size_t)nks) / 32, (int64_t)hdp, obuf, (int64_t)hdp);
+            tile_out(a, q0, rows, h, obuf, (int64_t)hdp, inv);
         }
     return 0;
 }
@@ -487,7 +510,7 @@ static int attention_tiles_bf16(lnx_pool *pool, const lnx_attn_args *a, lnx_attn
     if (a->hd > 512)
         return -1;
     const int amx = use_amx(a);
-    size_t per = amx ? head_amx_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a))
+    size_t per = amx ? head_amx_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)amx_qtile(a))
                      : head_bf16_bytes((size_t)a->Tk, (size_t)a->hd, (size_t)bf16_qtile(a));
     char *buf = (char *)ws_get(ws, (per * (size_t)lnx_pool_size(pool) + 3) / 4);
     if (!buf)

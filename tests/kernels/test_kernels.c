@@ -203,6 +203,8 @@ static void attention_matches(void **state)
     attention_case(1, 0, 2, 2, 16, 0, 0, LNX_DT_F32);
     attention_case(50, 0, 4, 4, 64, 0, 0, LNX_DT_F32);
     attention_case(300, 0, 3, 3, 24, 0, 0, LNX_DT_F32);
+    attention_case(577, 0, 2, 2, 72, 0, 0, LNX_DT_F32); /* SigLIP's heads: 72 values, ragged tiles */
+    attention_case(40, 0, 2, 2, 160, 0, 0, LNX_DT_F32); /* more than four 32-value steps per head */
     /* prompt blocks after a cache, both cache types, grouped heads, ragged tiles */
     for (int dt = 0; dt < 2; dt++) {
         lnx_dtype pd = dt ? LNX_DT_F16 : LNX_DT_F32;
@@ -211,6 +213,9 @@ static void attention_matches(void **state)
         attention_case(270, 40, 4, 1, 32, 1, 0, pd);
         attention_case(260, 300, 2, 2, 8, 1, 0, pd);
         attention_case(65, 20, 4, 4, 16, 1, 9, pd); /* sliding window */
+        attention_case(130, 70, 4, 2, 96, 1, 0, pd);
+        /* a long cache: 64-row query tiles whose windows start past a 32-key boundary */
+        attention_case(150, 10850, 1, 1, 16, 1, 40, pd);
         /* decode steps and short continuations (streaming kernel) */
         attention_case(1, 0, 4, 2, 16, 1, 0, pd);
         attention_case(1, 100, 4, 2, 128, 1, 0, pd);
