@@ -731,11 +731,105 @@ AVX2 static inline __m256 act8(lnx_act act, __m256 x)
     return x;
 }
 
+/* The same on 16 lanes (AVX-512 CPUs): the activation passes over an MLP's hidden rows (8-frame
+ * CLIP batches: 4616 x 4096 GELUs per layer) take half the instructions. exp16 as exp8, with the
+ * power of two applied by scalef. */
+AVX512F static inline __m512 exp16f(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512F static inline __m512 xsigmoid16(__m512 x, float k)
+{
+    __m512 e = exp16f(_mm512_mul_ps(x, _mm512_set1_ps(-k)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+AVX512F static inline __m512 gelu16(__m512 x)
+{
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    __m512 az = _mm512_abs_ps(z);
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 e = exp16f(_mm512_mul_ps(_mm512_mul_ps(az, az), _mm512_set1_ps(-1.0f)));
+    __m512 erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+    /* erf takes z's sign: flip where z < 0 */
+    __m512 erf = _mm512_mask_sub_ps(erf_abs, _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ),
+                                    _mm512_setzero_ps(), erf_abs);
+    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+AVX512F static inline __m512 gelu_tanh16(__m512 x)
+{
+    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    __m512 y = _mm512_mul_ps(_mm512_fmadd_ps(x3, _mm512_set1_ps(0.044715f), x), _mm512_set1_ps(0.7978845608028654f));
+    __m512 e = exp16f(_mm512_mul_ps(y, _mm512_set1_ps(-2.0f)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+AVX512F static inline __m512 act16(lnx_act act, __m512 x)
+{
+    switch (act) {
+    case LNX_ACT_QUICK_GELU:
+        return xsigmoid16(x, 1.702f);
+    case LNX_ACT_GELU:
+        return gelu16(x);
+    case LNX_ACT_GELU_TANH:
+        return gelu_tanh16(x);
+    case LNX_ACT_SILU:
+        return xsigmoid16(x, 1.0f);
+    case LNX_ACT_RELU:
+        return _mm512_max_ps(x, _mm512_setzero_ps());
+    }
+    return x;
+}
+
+AVX512F static void act_avx512(lnx_act act, float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, act16(act, _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, m, act16(act, _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+AVX512F static void swiglu_avx512(const float *gate, float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(xsigmoid16(_mm512_loadu_ps(gate + i), 1.0f), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, m,
+                              _mm512_mul_ps(xsigmoid16(_mm512_maskz_loadu_ps(m, gate + i), 1.0f), _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
 typedef struct act_ctx {
     lnx_act act;
     float *x;
     const float *gate;
-    int fast;
+    int fast; /* LNX_ISA_* of the kernel to run */
 } act_ctx;
 
 AVX2 static void act_avx2(lnx_act act, float *x, int64_t n)
@@ -753,6 +847,10 @@ static void act_range(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const act_ctx *c = p;
+    if (c->fast == LNX_ISA_AVX512) {
+        act_avx512(c->act, c->x + begin, end - begin);
+        return;
+    }
     if (c->fast) {
         act_avx2(c->act, c->x + begin, end - begin);
         return;
@@ -785,7 +883,7 @@ static void parallel_elems(lnx_pool *pool, int64_t n, lnx_range_fn fn, void *ctx
 
 void lnx_activate(lnx_pool *pool, lnx_act act, float *x, int64_t n)
 {
-    act_ctx c = { act, x, NULL, use_avx2() };
+    act_ctx c = { act, x, NULL, lnx_isa() };
     parallel_elems(pool, n, act_range, &c);
 }
 
@@ -810,6 +908,10 @@ static void swiglu_range(void *p, int64_t begin, int64_t end, int worker)
 {
     (void)worker;
     const act_ctx *c = p;
+    if (c->fast == LNX_ISA_AVX512) {
+        swiglu_avx512(c->gate + begin, c->x + begin, end - begin);
+        return;
+    }
     if (c->fast) {
         swiglu_avx2(c->gate + begin, c->x + begin, end - begin);
         return;
@@ -822,7 +924,7 @@ static void swiglu_range(void *p, int64_t begin, int64_t end, int worker)
 
 void lnx_swiglu(lnx_pool *pool, const float *gate, float *x, int64_t n)
 {
-    act_ctx c = { LNX_ACT_SILU, x, gate, use_avx2() };
+    act_ctx c = { LNX_ACT_SILU, x, gate, lnx_isa() };
     parallel_elems(pool, n, swiglu_range, &c);
 }
 
