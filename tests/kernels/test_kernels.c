@@ -354,7 +354,7 @@ static void amx_linear_matches(void **state)
     if (!lnx_amx_available())
         skip(); /* no AMX here (or masked off): the bf16 backend uses oneDNN's matmul */
     const int64_t shapes[][3] = { { 1, 1, 2 }, { 33, 47, 70 }, { 32, 32, 32 }, { 70, 300, 130 }, { 5, 64, 4610 },
-                                  { 100, 96, 4096 } };
+                                  { 100, 96, 4096 }, { 40, 1100, 1000 } /* several 512-column blocks */ };
     void *pack = lnx_amalloc(lnx_amx_pack_bytes());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
