@@ -589,7 +589,9 @@ static double mm_once(dnnl_mm *m)
  * read from the row-major bf16 A, two B tiles), stored once. Threads split the columns. It is
  * what oneDNN's matmul would be on AMX without its overheads: on a Xeon with AMX, oneDNN 2.6's
  * bf16 matmul ran below the library's AMX kernel at the prefill shapes. */
-#define AMX_GEMM_NB 128
+/* B columns kept in L2 while A passes: about 1 MiB of them (128 at K 4096), at most 512 */
+#define AMX_GEMM_B_BYTES ((int64_t)1 << 20)
+#define AMX_GEMM_NB_MAX 512
 
 typedef struct amx_gemm {
     const uint16_t *A, *Bp;
@@ -604,10 +606,13 @@ static void amx_gemm_part(const amx_gemm *g)
     tiles_16x64();
     const int64_t steps = g->Kp / 32;
     const size_t as = (size_t)g->lda * 2;
-    /* AMX_GEMM_NB columns of B (about 1 MiB at K 4096) stay in L2 while every 32 rows of A pass */
-    for (int64_t nb = g->n0; nb < g->n1; nb += AMX_GEMM_NB)
+    /* NB columns of B (1 MiB) stay in L2 while every 32 rows of A pass: at K 1024 a block of 128
+     * would read A four times as often as one of 512 */
+    int64_t NB = AMX_GEMM_B_BYTES / (g->Kp * 2) / 32 * 32;
+    NB = NB > AMX_GEMM_NB_MAX ? AMX_GEMM_NB_MAX : NB < 32 ? 32 : NB;
+    for (int64_t nb = g->n0; nb < g->n1; nb += NB)
         for (int64_t m = 0; m + 32 <= g->M; m += 32)
-            for (int64_t n = nb; n < g->n1 && n < nb + AMX_GEMM_NB; n += 32) {
+            for (int64_t n = nb; n < g->n1 && n < nb + NB; n += 32) {
                 const uint16_t *b0 = g->Bp + (size_t)(n / 16) * (size_t)steps * 512, *b1 = b0 + (size_t)steps * 512;
                 const uint16_t *a = g->A + (size_t)m * (size_t)g->lda;
                 _tile_zero(0);
