@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "../base/cpu.h"
+#include "ops.h"
+#include "simd.h"
 
 #define KC 4096         /* K values per packed block (multiple of 32) */
 #define PACK_BYTES ((size_t)KC * 128 * 2) /* a packed block: 128 columns at K 4096 (1 MiB) */
@@ -57,8 +59,9 @@ int lnx_amx_int8_available(void)
 
 size_t lnx_amx_pack_bytes(void)
 {
-    /* the packed block, then the row block's partial outputs (NC_MAX / 32 blocks of 32 x 32) */
-    return PACK_BYTES + (size_t)NC_MAX * 32 * sizeof(float);
+    /* the packed block, the row block's partial outputs (NC_MAX / 32 blocks of 32 x 32), and its
+     * float32 outputs in the bf16-output mode (32 x NC_MAX) */
+    return PACK_BYTES + 2 * (size_t)NC_MAX * 32 * sizeof(float);
 }
 
 /* In-register transpose of a 16 x 16 matrix of 32-bit values (r[i] = row i -> r[i] = column i). */
@@ -229,8 +232,31 @@ AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64
     _tile_stored(3, Cout + 16 * ldout + 16, cs);
 }
 
+/* The bf16-output mode's end of a row block: bias, activation and rounding of its float32 outputs
+ * (rows x cols at out, row stride ldo) into C16 rows m0.., columns c0... */
+static void round_block(float *out, int64_t ldo, int64_t rows, int64_t cols, const float *bias, int act, uint16_t *C16,
+                        int64_t ldc16, int64_t m0, int64_t c0)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = out + r * ldo;
+        if (bias)
+            for (int64_t n = 0; n < cols; n++)
+                row[n] += bias[c0 + n];
+        if (act >= 0)
+            lnx_activate(NULL, (lnx_act)act, row, cols);
+        lnx_round_bf16_n(row, C16 + (m0 + r) * ldc16 + c0, (size_t)cols);
+    }
+}
+
 AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
                         float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
+{
+    lnx_amx_linear_out(M, N, K, A, lda, W, ldw, C, ldc, n0, n1, accumulate, NULL, 0, NULL, -1, pack);
+}
+
+AMX void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W,
+                            int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, uint16_t *C16,
+                            int64_t ldc16, const float *bias, int act, void *pack)
 {
     if (M <= 0 || n1 <= n0)
         return;
@@ -238,6 +264,8 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
     float edge[32 * 32];
     /* the row block's partial outputs between K chunks (in L1) */
     float(*part)[32 * 32] = (float(*)[32 * 32])((char *)pack + PACK_BYTES);
+    /* bf16 output: the row block's float32 outputs, 32 x nc, before they are rounded */
+    float *rowbuf = (float *)((char *)pack + PACK_BYTES + (size_t)NC_MAX * 32 * sizeof(float));
     const int64_t Kp = (K + 31) / 32 * 32, Mp = (M + 31) / 32 * 32;
     configure_tiles();
     /* columns per packed block: as many as fill PACK_BYTES at this K, so that short products (K
@@ -262,8 +290,10 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
                     const uint16_t *a = A + m0 * lda + k0 + 32 * s0;
                     for (int64_t j = 0; j < nc / 32; j++) {
                         const int64_t col = nb + 32 * j, cols = n1 - col < 32 ? n1 - col : 32;
-                        const int full = rows == 32 && cols == 32;
-                        float *c = C + m0 * ldc + col;
+                        /* bf16 output: whole 32 x 32 blocks into the row buffer */
+                        const int full = C16 || (rows == 32 && cols == 32);
+                        float *c = C16 ? rowbuf + 32 * j : C + m0 * ldc + col;
+                        const int64_t ldcc = C16 ? nc : ldc;
                         const uint16_t *b = B + ((size_t)j * (size_t)steps + (size_t)s0) * TILE_BYTES;
                         const float *in = part[j];
                         int64_t ldin = 32;
@@ -271,7 +301,7 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
                             in = NULL;
                             if (load_c && full) {
                                 in = c;
-                                ldin = ldc;
+                                ldin = ldcc;
                             } else if (load_c) { /* an overhanging block: through `edge` */
                                 memset(edge, 0, sizeof edge);
                                 for (int64_t r = 0; r < rows; r++)
@@ -284,7 +314,7 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
                             continue;
                         }
                         if (full) {
-                            block32(a, lda, b, ns, in, ldin, c, ldc);
+                            block32(a, lda, b, ns, in, ldin, c, ldcc);
                         } else {
                             block32(a, lda, b, ns, in, ldin, edge, 32);
                             for (int64_t r = 0; r < rows; r++)
@@ -292,6 +322,8 @@ AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int6
                         }
                     }
                 }
+                if (C16)
+                    round_block(rowbuf, nc, rows, n1 - nb < nc ? n1 - nb : nc, bias, act, C16, ldc16, m0, nb);
             }
         }
     }

@@ -52,6 +52,14 @@ int lnx_gemm_bf16_available(const char **why);
 void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *W,
                   const float *bias, float *C, int64_t ldc, lnx_act act);
 
+/* C (+)= fc2(act(fc1(A) + b1)) + b2, an MLP of two products: hidden [M][fc1->rows] holds the
+ * float32 activations between them where they go through memory (the bf16 backend on AMX keeps
+ * them in bf16 per row block instead and does not touch hidden). Values as lnx_gemm_act then
+ * lnx_gemm_x give. */
+void lnx_gemm_mlp(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *fc1,
+                  const float *b1, lnx_act act, const lnx_wmat *fc2, const float *b2, float *hidden, float *C,
+                  int64_t ldc, int accumulate);
+
 /* C_i = A W_i^T + b_i for n weights of the same input width (the QKV or gate/up products of one
  * layer): the bf16 backend rounds A once for all of them. bias may be NULL, or hold NULLs. */
 void lnx_gemm_multi(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int n,

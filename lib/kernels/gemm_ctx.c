@@ -467,6 +467,10 @@ typedef struct amx_ctx {
     int accumulate;
     int64_t parts;
     int failed;
+    uint16_t *C16; /* bf16 output (lnx_amx_linear_out) with bias and act, or NULL */
+    int64_t ldc16;
+    const float *bias;
+    int act;
 } amx_ctx;
 
 static void amx_run(void *p, int64_t begin, int64_t end, int worker)
@@ -484,7 +488,8 @@ static void amx_run(void *p, int64_t begin, int64_t end, int worker)
         int64_t n0 = units * part / x->parts * 32, n1 = units * (part + 1) / x->parts * 32;
         if (n1 > x->N)
             n1 = x->N;
-        lnx_amx_linear(x->M, x->N, x->K, x->A, x->lda, x->W, x->K, x->C, x->ldc, n0, n1, x->accumulate, pack->buf);
+        lnx_amx_linear_out(x->M, x->N, x->K, x->A, x->lda, x->W, x->K, x->C, x->ldc, n0, n1, x->accumulate, x->C16,
+                           x->ldc16, x->bias, x->act, pack->buf);
     }
     scratch_give(x->c, pack);
 }
@@ -515,7 +520,8 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
             break;
         }
         if (amx) {
-            amx_ctx x = { c, M, W[i]->rows, K, s->buf, lda16, wb, C[i], ldc[i], accumulate, lnx_pool_size(pool), 0 };
+            amx_ctx x = { c, M, W[i]->rows, K, s->buf, lda16, wb, C[i], ldc[i], accumulate, lnx_pool_size(pool), 0,
+                          NULL, 0, NULL, -1 };
             lnx_parallel_for(pool, x.parts, amx_run, &x);
             if (x.failed) {
                 rc2 = -1;
@@ -536,6 +542,53 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
                          .lda32 = lda, .W = W[i], .by_cols = M < W[i]->rows };
         rc2 = run_split(c, pool, &sc);
     }
+    scratch_give(c, s);
+    return rc2;
+}
+
+/* C (+)= fc2(act(fc1(A))) on AMX with the hidden activations kept in bf16: fc1's outputs get
+ * their bias and activation per 32-row block in the kernel and are rounded straight into fc2's
+ * padded input, instead of a float32 hidden array, a bias/activation pass over it and its
+ * rounding in fc2 (three passes over M x I floats: a quarter of the MLP's time on 8-frame CLIP
+ * batches). The same values as the two products in turn. -1 when this path does not apply. */
+static int mlp_amx(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *fc1,
+                   const float *b1, int act, const lnx_wmat *fc2, const float *b2, float *C, int64_t ldc,
+                   int accumulate)
+{
+    const int64_t K = fc1->cols, I = fc1->rows;
+    if (!lnx_amx_available() || K % 2 || I % 2 || fc2->cols != I || K > LNX_AMX_OUT16_MAX_K)
+        return -1;
+    const uint16_t *w1 = bf16_weights(c, fc1), *w2 = w1 ? bf16_weights(c, fc2) : NULL;
+    if (!w2)
+        return -1;
+    const int64_t rows = (M + 31) / 32 * 32, lda16 = (K + 31) / 32 * 32 + 32, ldh = (I + 31) / 32 * 32 + 32;
+    scratch *s = scratch_take(c, (size_t)(rows * lda16));
+    scratch *h = s ? scratch_take(c, (size_t)(rows * ldh)) : NULL;
+    if (!h) {
+        if (s)
+            scratch_give(c, s);
+        return -1;
+    }
+    round_ctx rc = { A, lda, K, s->buf, lda16 };
+    lnx_parallel_for(pool, M, round_rows, &rc);
+    if (rows > M)
+        memset(s->buf + M * lda16, 0, sizeof(uint16_t) * (size_t)((rows - M) * lda16));
+    /* the hidden rows' padding (columns I.., rows M..) is read by fc2 as zeros */
+    for (int64_t r = 0; r < M; r++)
+        memset(h->buf + r * ldh + I, 0, sizeof(uint16_t) * (size_t)(ldh - I));
+    if (rows > M)
+        memset(h->buf + M * ldh, 0, sizeof(uint16_t) * (size_t)((rows - M) * ldh));
+    amx_ctx x1 = { c, M, I, K, s->buf, lda16, w1, NULL, 0, 0, lnx_pool_size(pool), 0, h->buf, ldh, b1, act };
+    lnx_parallel_for(pool, x1.parts, amx_run, &x1);
+    int rc2 = x1.failed ? -1 : 0;
+    if (rc2 == 0) {
+        amx_ctx x2 = { c, M, fc2->rows, I, h->buf, ldh, w2, C, ldc, accumulate, lnx_pool_size(pool), 0, NULL, 0, NULL, -1 };
+        lnx_parallel_for(pool, x2.parts, amx_run, &x2);
+        rc2 = x2.failed ? -1 : 0;
+        if (rc2 == 0)
+            lnx_bias_act(pool, M, fc2->rows, b2, -1, C, ldc);
+    }
+    scratch_give(c, h);
     scratch_give(c, s);
     return rc2;
 }
@@ -590,6 +643,21 @@ void lnx_gemm_act(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const floa
                   const float *bias, float *C, int64_t ldc, lnx_act act)
 {
     gemm_act(ctx, pool, M, A, lda, W, bias, C, ldc, 0, (int)act);
+}
+
+void lnx_gemm_mlp(const lnx_gemm_ctx *ctx, lnx_pool *pool, int64_t M, const float *A, int64_t lda, const lnx_wmat *fc1,
+                  const float *b1, lnx_act act, const lnx_wmat *fc2, const float *b2, float *hidden, float *C,
+                  int64_t ldc, int accumulate)
+{
+#ifdef LNX_HAVE_ONEDNN
+    lnx_gemm_ctx *c = (lnx_gemm_ctx *)ctx;
+    if (c && c->precision == LNX_PRECISION_BF16 && M >= BF16_MIN_M && fc1->rows > 0 && fc1->cols > 0 &&
+        !lnx_dtype_is_quant(fc1->dtype) && !lnx_dtype_is_quant(fc2->dtype) &&
+        mlp_amx(c, pool, M, A, lda, fc1, b1, (int)act, fc2, b2, C, ldc, accumulate) == 0)
+        return;
+#endif
+    gemm_act(ctx, pool, M, A, lda, fc1, b1, hidden, fc1->rows, 0, (int)act);
+    gemm_act(ctx, pool, M, hidden, fc1->rows, fc2, b2, C, ldc, accumulate, -1);
 }
 
 int lnx_gemm_bf16_bmm(const lnx_gemm_ctx *ctx, lnx_pool *pool, const lnx_bmm *m)

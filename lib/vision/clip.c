@@ -185,8 +185,7 @@ lnx_status lnx_clip_forward(const lnx_clip *m, lnx_pool *pool, const float *pixe
             goto done;
         lnx_gemm_x(m->gemm, pool, rows, h, D, &L->o, L->o_b, x, D, 1);
         lnx_layernorm(pool, x, rows, D, L->ln2_w, L->ln2_b, m->cfg.ln_eps, h);
-        lnx_gemm_act(m->gemm, pool, rows, h, D, &L->fc1, L->fc1_b, qkv, I, m->cfg.act);
-        lnx_gemm_x(m->gemm, pool, rows, qkv, I, &L->fc2, L->fc2_b, x, D, 1);
+        lnx_gemm_mlp(m->gemm, pool, rows, h, D, &L->fc1, L->fc1_b, m->cfg.act, &L->fc2, L->fc2_b, qkv, x, D, 1);
         if (hidden_states)
             memcpy(hidden_states + (size_t)(l + 1) * (size_t)rows * (size_t)D, x, sizeof(float) * (size_t)rows * (size_t)D);
         if (progress && progress(l + 1, m->run_layers, user)) {

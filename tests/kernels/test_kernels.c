@@ -452,6 +452,43 @@ static void bf16_linear_matches(void **state)
     }
 }
 
+/* An MLP through lnx_gemm_mlp gives the values of its two products in turn (lnx_gemm_act, then
+ * lnx_gemm_x), bit for bit: with the bf16 backend (on AMX the hidden rows stay in bf16 inside the
+ * kernel; ragged M, I and K, accumulation into C) and in float32. */
+static void mlp_matches(void **state)
+{
+    (void)state;
+    const int64_t shapes[][3] = { { 37, 70, 48 }, { 100, 600, 130 }, { 5, 64, 32 } }; /* M, I, K */
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int64_t M = shapes[i][0], I = shapes[i][1], K = shapes[i][2], D = 40, lda = K + 3, ldc = D + 5;
+        float *A = rand_floats((size_t)(M * lda), 2.0f), *b1 = rand_floats((size_t)I, 1.0f);
+        float *b2 = rand_floats((size_t)D, 1.0f);
+        uint16_t *W1 = rand_bf16((size_t)(I * K)), *W2 = rand_bf16((size_t)(D * I));
+        lnx_wmat fc1 = { W1, LNX_DT_BF16, I, K }, fc2 = { W2, LNX_DT_BF16, D, I };
+        float *hidden = lnx_amalloc(sizeof(float) * (size_t)(M * I));
+        float *C0 = rand_floats((size_t)(M * ldc), 1.0f);
+        float *got = lnx_amalloc(sizeof(float) * (size_t)(M * ldc)), *want = lnx_amalloc(sizeof(float) * (size_t)(M * ldc));
+        for (int b = 0; b < 2; b++) {
+            lnx_gemm_ctx *ctx = b ? bf16_ctx : NULL;
+            if (b && !ctx)
+                continue;
+            memcpy(got, C0, sizeof(float) * (size_t)(M * ldc));
+            memcpy(want, C0, sizeof(float) * (size_t)(M * ldc));
+            lnx_gemm_mlp(ctx, pool, M, A, lda, &fc1, b1, LNX_ACT_GELU, &fc2, b2, hidden, got, ldc, 1);
+            lnx_gemm_act(ctx, pool, M, A, lda, &fc1, b1, hidden, I, LNX_ACT_GELU);
+            lnx_gemm_x(ctx, pool, M, hidden, I, &fc2, b2, want, ldc, 1);
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < D; n++)
+                    if (got[m * ldc + n] != want[m * ldc + n])
+                        fail_msg("mlp %s M %lld I %lld K %lld: C[%lld][%lld] = %.9g, the two products %.9g",
+                                 b ? "bf16" : "f32", (long long)M, (long long)I, (long long)K, (long long)m,
+                                 (long long)n, got[m * ldc + n], want[m * ldc + n]);
+        }
+        lnx_afree(A); lnx_afree(b1); lnx_afree(b2); lnx_afree(W1); lnx_afree(W2);
+        lnx_afree(hidden); lnx_afree(C0); lnx_afree(got); lnx_afree(want);
+    }
+}
+
 int main(void)
 {
     tu_require_cpu();
@@ -462,7 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(norms_match),     cmocka_unit_test(activations_match), cmocka_unit_test(softmax_matches),
         cmocka_unit_test(attention_matches), cmocka_unit_test(gemm_matches), cmocka_unit_test(bf16_rounding_matches),
-        cmocka_unit_test(amx_linear_matches), cmocka_unit_test(bf16_linear_matches),
+        cmocka_unit_test(amx_linear_matches), cmocka_unit_test(bf16_linear_matches), cmocka_unit_test(mlp_matches),
     };
     int rc = cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
     lnx_gemm_ctx_free(bf16_ctx);
