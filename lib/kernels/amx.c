@@ -232,32 +232,33 @@ AMX static void block32(const uint16_t *A, int64_t lda, const uint16_t *B, int64
     _tile_stored(3, Cout + 16 * ldout + 16, cs);
 }
 
-/* The bf16-output mode's end of a row block: bias, activation and rounding of its float32 outputs
- * (rows x cols at out, row stride ldo) into C16 rows m0.., columns c0... */
-static void round_block(float *out, int64_t ldo, int64_t rows, int64_t cols, const float *bias, int act, uint16_t *C16,
-                        int64_t ldc16, int64_t m0, int64_t c0)
+/* The bf16-output mode's end of a row block: bias, activation and rounding of its float32
+ * outputs (rows x cols at buf, row stride ldb) into out->C16 rows m0.., columns c0... */
+static void round_block(float *buf, int64_t ldb, int64_t rows, int64_t cols, const lnx_amx_out *out, int64_t m0,
+                        int64_t c0)
 {
     for (int64_t r = 0; r < rows; r++) {
-        float *row = out + r * ldo;
-        if (bias)
+        float *row = buf + r * ldb;
+        if (out->bias)
             for (int64_t n = 0; n < cols; n++)
-                row[n] += bias[c0 + n];
-        if (act >= 0)
-            lnx_activate(NULL, (lnx_act)act, row, cols);
-        lnx_round_bf16_n(row, C16 + (m0 + r) * ldc16 + c0, (size_t)cols);
+                row[n] += out->bias[c0 + n];
+        if (out->act >= 0)
+            lnx_activate(NULL, (lnx_act)out->act, row, cols);
+        lnx_round_bf16_n(row, out->C16 + (m0 + r) * out->ldc16 + c0, (size_t)cols);
     }
 }
 
 AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
                         float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
 {
-    lnx_amx_linear_out(M, N, K, A, lda, W, ldw, C, ldc, n0, n1, accumulate, NULL, 0, NULL, -1, pack);
+    lnx_amx_linear_out(M, N, K, A, lda, W, ldw, C, ldc, n0, n1, accumulate, NULL, pack);
 }
 
 AMX void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W,
-                            int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, uint16_t *C16,
-                            int64_t ldc16, const float *bias, int act, void *pack)
+                            int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate,
+                            const lnx_amx_out *out, void *pack)
 {
+    uint16_t *const C16 = out ? out->C16 : NULL;
     if (M <= 0 || n1 <= n0)
         return;
     uint16_t *B = pack;
@@ -323,7 +324,7 @@ AMX void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, 
                     }
                 }
                 if (C16)
-                    round_block(rowbuf, nc, rows, n1 - nb < nc ? n1 - nb : nc, bias, act, C16, ldc16, m0, nb);
+                    round_block(rowbuf, nc, rows, n1 - nb < nc ? n1 - nb : nc, out, m0, nb);
             }
         }
     }

@@ -29,15 +29,23 @@ size_t lnx_amx_pack_bytes(void);
 void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
                     float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack);
 
-/* The same with the output as bf16 when C16 is not NULL (C unused): C16[m, n] =
- * bf16(act(sum_k A[m, k] W[n, k] + bias[n])) (bias may be NULL, act < 0: none), row stride ldc16,
- * computed per 32 rows in float32 and rounded once: what lnx_amx_linear, a bias and activation
- * pass and a rounding of the result give, without the float32 outputs in memory. Needs K <= 4096
- * (one block of K) and accumulate 0. */
+/* Where lnx_amx_linear_out puts its outputs as bf16: C16[m, n] = bf16(act(sum_k A[m, k] W[n, k] +
+ * bias[n])), row stride ldc16; bias may be NULL, act an lnx_act or < 0 (none). */
+typedef struct lnx_amx_out {
+    uint16_t *C16;
+    int64_t ldc16;
+    const float *bias;
+    int act;
+} lnx_amx_out;
+
+/* lnx_amx_linear, or with out (not NULL) the outputs as bf16 (C unused), computed per 32 rows in
+ * float32 and rounded once: what lnx_amx_linear, a bias and activation pass and a
+ * rounding of the result give, without float32 outputs in memory. With out, K <= 4096 (one
+ * block of K) and accumulate 0. */
 void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W,
-                        int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, uint16_t *C16,
-                        int64_t ldc16, const float *bias, int act, void *pack);
-/* The largest K lnx_amx_linear_out takes with C16. */
+                        int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate,
+                        const lnx_amx_out *out, void *pack);
+/* The largest K lnx_amx_linear_out takes with out. */
 #define LNX_AMX_OUT16_MAX_K 4096
 
 /* ---- attention on tiles: keys and values packed once per head, products over the packed form ----
