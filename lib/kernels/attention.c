@@ -342,8 +342,16 @@ static void tile_probs(const lnx_attn_args *a, int64_t q0, int64_t rows, int64_t
         key_range(a, q0 + r, &beg, &kend);
         beg = beg - k_beg < 0 ? 0 : beg - k_beg;
         kend = kend - k_beg > nk ? nk : kend - k_beg;
-        memset(prow, 0, sizeof(uint16_t) * (size_t)clear);
-        inv[r] = kend > beg ? 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg) : 0.0f;
+        if (kend <= beg) {
+            memset(prow, 0, sizeof(uint16_t) * (size_t)clear);
+            inv[r] = 0.0f;
+            continue;
+        }
+        /* zeros around the visible keys only: the row itself is written once */
+        memset(prow, 0, sizeof(uint16_t) * (size_t)beg);
+        if (clear > kend)
+            memset(prow + kend, 0, sizeof(uint16_t) * (size_t)(clear - kend));
+        inv[r] = 1.0f / lnx_exp_bf16(row + beg, kend - beg, a->scale, prow + beg);
     }
 }
 
