@@ -126,8 +126,7 @@ typedef struct bench {
     lnx_st *st;
     lnx_wstore *ws;
     lnx_clip clip;
-    lnx_clip_ws clip_ws; /* kept across batches and samples, as the vision encoder keeps it */
-    lnx_buf proj_mid;    /* the same for the projector, as the pooler handle keeps it */
+    lnx_clip_ws clip_ws; /* one request's batches share it, as in the vision encoder */
     lnx_projector proj;
     lnx_llama llama;
     lnx_rope rope;
@@ -267,7 +266,6 @@ static void unbind_model(bench *b)
     lnx_llama_unbind(&b->llama);
     lnx_clip_unbind(&b->clip);
     lnx_clip_ws_free(&b->clip_ws);
-    lnx_buf_free(&b->proj_mid);
     lnx_wstore_free(b->ws);
     lnx_st_close(b->st);
     lnx_afree(b->img);
@@ -473,6 +471,7 @@ static double vit_pass(bench *b, vision_bufs *v, int32_t layers)
                              NULL, NULL, NULL, &b->clip_ws))
             die_lnx("vision tower");
     }
+    lnx_clip_ws_free(&b->clip_ws); /* as the encoder releases it at the end of a call */
     double t = bench_now() - t0;
     b->clip.run_layers = keep;
     return t;
@@ -493,12 +492,12 @@ static double vision_once(bench *b, vision_bufs *v, double *fixed)
     double t_vit = vit_pass(b, v, b->clip.run_layers);
     double t1 = bench_now();
     if (b->g.onevision) { /* project every token, then resize each frame's grid */
-        if (lnx_project(&b->proj, b->pool, v->feats, (int64_t)v->F * g * g, v->proj, &b->proj_mid))
+        if (lnx_project(&b->proj, b->pool, v->feats, (int64_t)v->F * g * g, v->proj))
             die_lnx("projector");
         lnx_bilinear_resize(b->pool, v->proj, v->F, g, g, b->cfg.text.hidden, o, o, v->pooled);
     } else {
         lnx_pool_frames(b->pool, v->feats, v->F, g, D, b->cfg.pool_stride, b->cfg.pool_mode, v->pooled);
-        if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj, &b->proj_mid))
+        if (lnx_project(&b->proj, b->pool, v->pooled, (int64_t)v->F * o * o, v->proj))
             die_lnx("projector");
     }
     double t_post = bench_now() - t1;
@@ -816,10 +815,11 @@ static double ttft_once(bench *b, ttft_run *t)
                              NULL, NULL, NULL, &b->clip_ws))
             die_lnx("vision tower");
     }
+    lnx_clip_ws_free(&b->clip_ws);
     lnx_pool_frames(b->pool, t->feats, t->F, b->clip.grid, D, b->cfg.pool_stride, b->cfg.pool_mode, t->pooled);
     /* the video rows go straight into the prompt's input rows, after the first half of the text */
     float *video_in = t->r.input + (int64_t)(TTFT_TEXT_TOKENS / 2) * b->cfg.text.hidden;
-    if (lnx_project(&b->proj, b->pool, t->pooled, (int64_t)t->F * o * o, video_in, &b->proj_mid))
+    if (lnx_project(&b->proj, b->pool, t->pooled, (int64_t)t->F * o * o, video_in))
         die_lnx("projector");
     llm_pass(b, &t->r, b->llama.cfg.layers);
     int32_t best = 0;

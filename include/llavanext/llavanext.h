@@ -740,9 +740,9 @@ LLAVANEXT_API llavanext_status llavanext_vision_encoder_preprocess_image(llavane
 /**
  * Runs the vision tower on preprocessed pixels (VIDEO_PIXELS or IMAGE_PIXELS), all frames in
  * the same GEMMs (in batches of max_batch_frames), up to the configured feature layer:
- * VIDEO_FEATURES or IMAGE_FEATURES. The encoder keeps the tower's working buffers for one batch
- * (float32 activations of max_batch_frames frames: about 120 MiB at 8 frames of CLIP ViT-L/14-336)
- * until it is freed, so that later batches and calls do not fault in fresh pages.
+ * VIDEO_FEATURES or IMAGE_FEATURES. The tower's working buffers for one batch (float32
+ * activations of max_batch_frames frames: about 120 MiB at 8 frames of CLIP ViT-L/14-336) serve
+ * all of the call's batches and are released when it returns.
  * @since 0.1
  */
 LLAVANEXT_API llavanext_status llavanext_vision_encoder_encode_pixels(llavanext_tensor **out,

@@ -17,7 +17,6 @@ struct llavanext_vision_encoder {
     lnx_logger log;
     atomic_int cancel;
     int64_t progress_done, progress_total;
-    lnx_clip_ws ws; /* the tower's activations, kept for the next batch and call */
 };
 
 struct llavanext_pooler {
@@ -25,7 +24,6 @@ struct llavanext_pooler {
     llavanext_model *model;
     lnx_pool *pool;
     int32_t stride, mode;
-    lnx_buf mid; /* the projector's hidden activations, kept for the next call */
 };
 
 LLAVANEXT_API void llavanext_vision_encoder_params_init(llavanext_vision_encoder_params *p, size_t size)
@@ -85,7 +83,6 @@ LLAVANEXT_API void llavanext_vision_encoder_free(llavanext_vision_encoder *e)
     if (!e)
         return;
     lnx_pool_free(e->pool);
-    lnx_clip_ws_free(&e->ws);
     lnx_model_release(e->model);
     free(e);
 }
@@ -244,15 +241,19 @@ static lnx_status encode_batches(llavanext_vision_encoder *e, const float *pixel
     int64_t batch = e->p.max_batch_frames;
     e->progress_done = 0;
     e->progress_total = ((frames + batch - 1) / batch) * clip->run_layers;
-    for (int64_t f0 = 0; f0 < frames; f0 += batch) {
+    /* the tower's activations serve all of this call's batches (fresh ones per batch cost a page
+     * fault per page written); they are not kept past the call, since the generator's memory peak
+     * comes after encoding, with the encoder often still alive */
+    lnx_clip_ws ws = { { NULL, 0 }, { NULL, 0 } };
+    lnx_status st = LNX_OK;
+    for (int64_t f0 = 0; f0 < frames && st == LNX_OK; f0 += batch) {
         int64_t nb = frames - f0 < batch ? frames - f0 : batch;
-        lnx_status st = lnx_clip_forward(clip, e->pool, pixels + f0 * 3 * S * S, (int32_t)nb, out + f0 * T * D, NULL,
-                                         clip_progress, e, &e->ws);
-        if (st != LNX_OK)
-            return st;
+        st = lnx_clip_forward(clip, e->pool, pixels + f0 * 3 * S * S, (int32_t)nb, out + f0 * T * D, NULL, clip_progress,
+                              e, &ws);
         e->progress_done += clip->run_layers;
     }
-    return LNX_OK;
+    lnx_clip_ws_free(&ws);
+    return st;
 }
 
 static llavanext_status api_vision_encoder_encode_pixels(llavanext_tensor **out,
@@ -404,7 +405,6 @@ LLAVANEXT_API void llavanext_pooler_free(llavanext_pooler *pl)
     if (!pl)
         return;
     lnx_pool_free(pl->pool);
-    lnx_buf_free(&pl->mid);
     lnx_model_release(pl->model);
     free(pl);
 }
@@ -518,7 +518,7 @@ static llavanext_status api_pooler_project(llavanext_tensor **out, llavanext_poo
     int64_t dims[3] = { in->dims[0], in->dims[1], pr->out_dim };
     llavanext_tensor *t;
     LNX_TRY(lnx_tensor_new(&t, kind, 3, dims));
-    lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data, &pl->mid);
+    lnx_status st = lnx_project(pr, pl->pool, in->data, in->dims[0] * in->dims[1], t->data);
     if (st != LNX_OK) {
         llavanext_tensor_free(t);
         return st;

@@ -89,16 +89,14 @@ void lnx_pool_frames(lnx_pool *pool, const float *in, int32_t frames, int32_t gr
     lnx_parallel_for(pool, (int64_t)frames * o * o, pool_cells, &c);
 }
 
-lnx_status lnx_project(const lnx_projector *p, lnx_pool *pool, const float *in, int64_t n, float *out, lnx_buf *keep)
+lnx_status lnx_project(const lnx_projector *p, lnx_pool *pool, const float *in, int64_t n, float *out)
 {
-    lnx_buf local = { NULL, 0 };
-    lnx_buf *b = keep ? keep : &local;
-    float *mid = lnx_buf_get(b, sizeof(float) * (size_t)n * (size_t)p->out_dim);
+    /* the float32 hidden rows, where the products go through memory (untouched on AMX) */
+    float *mid = lnx_amalloc(sizeof(float) * (size_t)n * (size_t)p->out_dim);
     if (!mid)
         return lnx_error(LNX_E_NOMEM, "out of memory projecting %lld features", (long long)n);
-    lnx_gemm_act(p->gemm, pool, n, in, p->in_dim, &p->l1, p->b1, mid, p->out_dim, p->act);
-    lnx_gemm_x(p->gemm, pool, n, mid, p->out_dim, &p->l2, p->b2, out, p->out_dim, 0);
-    lnx_buf_free(&local);
+    lnx_gemm_mlp(p->gemm, pool, n, in, p->in_dim, &p->l1, p->b1, p->act, &p->l2, p->b2, mid, out, p->out_dim, 0);
+    lnx_afree(mid);
     return LNX_OK;
 }
 

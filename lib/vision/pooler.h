@@ -5,7 +5,6 @@
 
 #include <stdint.h>
 
-#include "../base/alloc.h"
 #include "../base/dtype.h"
 #include "../base/parallel.h"
 #include "../io/config.h"
@@ -31,9 +30,8 @@ int32_t lnx_pool_out_side(int32_t grid, int32_t stride);
 void lnx_pool_frames(lnx_pool *pool, const float *in, int32_t frames, int32_t grid, int32_t dim, int32_t stride,
                      int32_t mode, float *out);
 
-/* in [N, in_dim] -> out [N, out_dim] = l2(act(l1(in))). mid: the hidden activations, kept for
- * the next call (NULL: allocated and freed here). */
-lnx_status lnx_project(const lnx_projector *p, lnx_pool *pool, const float *in, int64_t n, float *out, lnx_buf *mid);
+/* in [N, in_dim] -> out [N, out_dim] = l2(act(l1(in))). */
+lnx_status lnx_project(const lnx_projector *p, lnx_pool *pool, const float *in, int64_t n, float *out);
 
 /* Rows and columns of the unpadded AnyRes feature grid, as the model computes them from the
  * original image size (h, w) and the padded grid (rows*g) x (cols*g). */

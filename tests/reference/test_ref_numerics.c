@@ -106,7 +106,7 @@ static void video_features_match(const char *case_name)
     lnx_pool_frames(fx.pool, sel, (int32_t)F, g, (int32_t)Dv, fx.cfg.pool_stride, fx.cfg.pool_mode, pooled);
     ref_check("pooled", pooled, F * o * o * Dv, ref, "video_pooled_features", TOL_FEAT);
     float *proj = malloc(sizeof(float) * (size_t)(F * o * o * Dt));
-    assert_int_equal(lnx_project(&fx.proj, fx.pool, pooled, F * o * o, proj, NULL), LNX_OK);
+    assert_int_equal(lnx_project(&fx.proj, fx.pool, pooled, F * o * o, proj), LNX_OK);
     ref_check("projected", proj, F * o * o * Dt, ref, "video_projected_features", TOL_FEAT);
     free(proj);
     free(pooled);
@@ -122,7 +122,7 @@ static void image_features_match(const char *case_name, int32_t rows, int32_t co
     check_vision(ref, "image", &P, &sel);
     int64_t T = lnx_clip_out_tokens(&fx.clip), Dt = fx.cfg.text.hidden;
     float *proj = malloc(sizeof(float) * (size_t)(P * T * Dt));
-    assert_int_equal(lnx_project(&fx.proj, fx.pool, sel, P * T, proj, NULL), LNX_OK);
+    assert_int_equal(lnx_project(&fx.proj, fx.pool, sel, P * T, proj), LNX_OK);
     ref_check("projected", proj, P * T * Dt, ref, "image_projected_features", TOL_FEAT);
     int64_t *sizes = ref_ints(ref, "image_sizes", NULL);
     int64_t n = lnx_anyres_packed_tokens((int32_t)sizes[0], (int32_t)sizes[1], rows, cols, fx.clip.grid, 1);
