@@ -14,8 +14,8 @@ void *lnx_acalloc(size_t n, size_t size);
 void lnx_afree(void *p);
 
 /* A buffer kept between calls and grown on demand (zero-initialise it; one user at a time):
- * activations that are written afresh on every call cost a page fault per page when they are
- * allocated for each call. */
+ * scratch written afresh on every call costs a page fault per page when it is allocated for each
+ * call. */
 typedef struct lnx_buf {
     void *p;
     size_t bytes;

@@ -249,14 +249,8 @@ static void round_block(float *buf, int64_t ldb, int64_t rows, int64_t cols, con
 }
 
 AMX void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
-                        float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack)
-{
-    lnx_amx_linear_out(M, N, K, A, lda, W, ldw, C, ldc, n0, n1, accumulate, NULL, pack);
-}
-
-AMX void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W,
-                            int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate,
-                            const lnx_amx_out *out, void *pack)
+                        float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, const lnx_amx_out *out,
+                        void *pack)
 {
     uint16_t *const C16 = out ? out->C16 : NULL;
     if (M <= 0 || n1 <= n0)

@@ -19,17 +19,7 @@ void lnx_amx_configure(const uint8_t rows[8], const uint16_t colsb[8]);
 /* Bytes of the per-call packing buffer lnx_amx_linear needs (64-byte aligned). */
 size_t lnx_amx_pack_bytes(void);
 
-/*
- * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] W[n, k] for m < M and
- * n0 <= n < n1, run in the calling thread. A: bf16 [ceil32(M)][lda] with lda >= ceil32(K) and
- * zeros in the padding (rows M.. and columns K .. ceil32(K)); W: bf16 rows of K values, row n at
- * W + n * ldw (the stored weights [N][K]: ldw = K); K even; C float32 with row stride ldc. n0
- * must be a multiple of 32. pack: lnx_amx_pack_bytes() bytes.
- */
-void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
-                    float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, void *pack);
-
-/* Where lnx_amx_linear_out puts its outputs as bf16: C16[m, n] = bf16(act(sum_k A[m, k] W[n, k] +
+/* Where lnx_amx_linear puts its outputs as bf16: C16[m, n] = bf16(act(sum_k A[m, k] W[n, k] +
  * bias[n])), row stride ldc16; bias may be NULL, act an lnx_act or < 0 (none). */
 typedef struct lnx_amx_out {
     uint16_t *C16;
@@ -38,14 +28,21 @@ typedef struct lnx_amx_out {
     int act;
 } lnx_amx_out;
 
-/* lnx_amx_linear, or with out (not NULL) the outputs as bf16 (C unused), computed per 32 rows in
- * float32 and rounded once: what lnx_amx_linear, a bias and activation pass and a
- * rounding of the result give, without float32 outputs in memory. With out, K <= 4096 (one
- * block of K) and accumulate 0. */
-void lnx_amx_linear_out(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W,
-                        int64_t ldw, float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate,
-                        const lnx_amx_out *out, void *pack);
-/* The largest K lnx_amx_linear_out takes with out. */
+/*
+ * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m, k] W[n, k] for m < M and
+ * n0 <= n < n1, run in the calling thread. A: bf16 [ceil32(M)][lda] with lda >= ceil32(K) and
+ * zeros in the padding (rows M.. and columns K .. ceil32(K)); W: bf16 rows of K values, row n at
+ * W + n * ldw (the stored weights [N][K]: ldw = K); K even; C float32 with row stride ldc. n0
+ * must be a multiple of 32. pack: lnx_amx_pack_bytes() bytes.
+ * With out (not NULL) the outputs go to out->C16 as bf16 instead (C unused), computed per 32 rows
+ * in float32 and rounded once: what the float32 product, a bias and activation pass and a
+ * rounding of the result give, without float32 outputs in memory. Then K <= LNX_AMX_OUT16_MAX_K
+ * (one block of K) and accumulate 0.
+ */
+void lnx_amx_linear(int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda, const uint16_t *W, int64_t ldw,
+                    float *C, int64_t ldc, int64_t n0, int64_t n1, int accumulate, const lnx_amx_out *out,
+                    void *pack);
+/* The largest K lnx_amx_linear takes with out. */
 #define LNX_AMX_OUT16_MAX_K 4096
 
 /* ---- attention on tiles: keys and values packed once per head, products over the packed form ----

@@ -467,7 +467,7 @@ typedef struct amx_ctx {
     int accumulate;
     int64_t parts;
     int failed;
-    const lnx_amx_out *out; /* bf16 output (lnx_amx_linear_out), or NULL */
+    const lnx_amx_out *out; /* bf16 output (lnx_amx_linear), or NULL */
 } amx_ctx;
 
 static void amx_run(void *p, int64_t begin, int64_t end, int worker)
@@ -485,10 +485,29 @@ static void amx_run(void *p, int64_t begin, int64_t end, int worker)
         int64_t n0 = units * part / x->parts * 32, n1 = units * (part + 1) / x->parts * 32;
         if (n1 > x->N)
             n1 = x->N;
-        lnx_amx_linear_out(x->M, x->N, x->K, x->A, x->lda, x->W, x->K, x->C, x->ldc, n0, n1, x->accumulate, x->out,
-                           pack->buf);
+        lnx_amx_linear(x->M, x->N, x->K, x->A, x->lda, x->W, x->K, x->C, x->ldc, n0, n1, x->accumulate, x->out,
+                       pack->buf);
     }
     scratch_give(x->c, pack);
+}
+
+/* A [M][K] rounded to bf16 into a scratch buffer, its row stride in *ld. For the AMX kernel
+ * (amx) padded to 32 rows and 32 columns (zeros), any even K, rows one cache line longer than
+ * that, so that the 32 rows of a block do not all fall in the same L1 sets when K is a multiple
+ * of 2048 (measured 0.8 -> 1.0 TFLOP/s per core at K = 4096). NULL when out of scratch. */
+static scratch *round_acts(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, int64_t lda, int64_t K, int amx,
+                           int64_t *ld)
+{
+    const int64_t lda16 = amx ? (K + 31) / 32 * 32 + 32 : K, rows = amx ? (M + 31) / 32 * 32 : M;
+    scratch *s = scratch_take(c, (size_t)(rows * lda16));
+    if (!s)
+        return NULL;
+    round_ctx rc = { A, lda, K, s->buf, lda16 };
+    lnx_parallel_for(pool, M, round_rows, &rc);
+    if (rows > M)
+        memset(s->buf + M * lda16, 0, sizeof(uint16_t) * (size_t)((rows - M) * lda16));
+    *ld = lda16;
+    return s;
 }
 
 /* C_i (+)= act(A W_i^T + b_i) for the n products of one A, which is rounded to bf16 once. */
@@ -497,18 +516,11 @@ static int linear_bf16(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *
                        int accumulate, int act)
 {
     const int64_t K = W[0]->cols;
-    /* AMX: activations padded to 32 rows and 32 columns (zeros), any even K; rows one cache line
-     * longer than that, so that the 32 rows of a block do not all fall in the same L1 sets when
-     * K is a multiple of 2048 (measured 0.8 -> 1.0 TFLOP/s per core at K = 4096) */
     const int amx = lnx_amx_available() && K % 2 == 0;
-    const int64_t lda16 = amx ? (K + 31) / 32 * 32 + 32 : K, rows = amx ? (M + 31) / 32 * 32 : M;
-    scratch *s = scratch_take(c, (size_t)(rows * lda16));
+    int64_t lda16;
+    scratch *s = round_acts(c, pool, M, A, lda, K, amx, &lda16);
     if (!s)
         return -1;
-    round_ctx rc = { A, lda, K, s->buf, lda16 };
-    lnx_parallel_for(pool, M, round_rows, &rc);
-    if (rows > M)
-        memset(s->buf + M * lda16, 0, sizeof(uint16_t) * (size_t)((rows - M) * lda16));
     int rc2 = 0;
     for (int i = 0; i < n && rc2 == 0; i++) {
         const uint16_t *wb = bf16_weights(c, W[i]);
@@ -560,18 +572,15 @@ static int mlp_amx(lnx_gemm_ctx *c, lnx_pool *pool, int64_t M, const float *A, i
     const uint16_t *w1 = bf16_weights(c, fc1), *w2 = w1 ? bf16_weights(c, fc2) : NULL;
     if (!w2)
         return -1;
-    const int64_t rows = (M + 31) / 32 * 32, lda16 = (K + 31) / 32 * 32 + 32, ldh = (I + 31) / 32 * 32 + 32;
-    scratch *s = scratch_take(c, (size_t)(rows * lda16));
+    const int64_t rows = (M + 31) / 32 * 32, ldh = (I + 31) / 32 * 32 + 32;
+    int64_t lda16;
+    scratch *s = round_acts(c, pool, M, A, lda, K, 1, &lda16);
     scratch *h = s ? scratch_take(c, (size_t)(rows * ldh)) : NULL;
     if (!h) {
         if (s)
             scratch_give(c, s);
         return -1;
     }
-    round_ctx rc = { A, lda, K, s->buf, lda16 };
-    lnx_parallel_for(pool, M, round_rows, &rc);
-    if (rows > M)
-        memset(s->buf + M * lda16, 0, sizeof(uint16_t) * (size_t)((rows - M) * lda16));
     /* the hidden rows' padding (columns I.., rows M..) is read by fc2 as zeros */
     for (int64_t r = 0; r < M; r++)
         memset(h->buf + r * ldh + I, 0, sizeof(uint16_t) * (size_t)(ldh - I));

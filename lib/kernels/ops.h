@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/alloc.h"
 #include "../base/dtype.h"
 #include "../base/parallel.h"
 #include "../io/config.h"
@@ -66,12 +67,8 @@ typedef struct lnx_attn_args {
     const struct lnx_gemm_ctx *gemm; /* a bf16 context runs prompts and frames in bf16 (NULL = f32) */
 } lnx_attn_args;
 
-/* Reusable attention scratch (grows, never shrinks). */
-typedef struct lnx_attn_ws {
-    float *buf;
-    size_t floats;
-} lnx_attn_ws;
-void lnx_attn_ws_free(lnx_attn_ws *ws);
+/* Reusable attention scratch (grows, never shrinks; lnx_buf_free releases it). */
+typedef lnx_buf lnx_attn_ws;
 
 /* ws may be NULL (scratch allocated for the call). */
 lnx_status lnx_attention(lnx_pool *pool, const lnx_attn_args *a, lnx_attn_ws *ws);

@@ -151,7 +151,7 @@ void lnx_llama_scratch_free(lnx_llama_scratch *s)
     lnx_afree(s->att);
     lnx_afree(s->gate);
     lnx_afree(s->up);
-    lnx_attn_ws_free(&s->attn);
+    lnx_buf_free(&s->attn);
     memset(s, 0, sizeof *s);
 }
 
@@ -160,7 +160,7 @@ lnx_status lnx_llama_scratch_reserve(lnx_llama_scratch *s, const lnx_text_cfg *c
     if (rows <= s->rows)
         return LNX_OK;
     lnx_attn_ws keep = s->attn;
-    s->attn.buf = NULL;
+    s->attn.p = NULL;
     lnx_llama_scratch_free(s);
     s->attn = keep;
     size_t r = (size_t)rows;

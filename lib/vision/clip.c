@@ -116,7 +116,7 @@ static void im2col_rows(void *p, int64_t begin, int64_t end, int worker)
 void lnx_clip_ws_free(lnx_clip_ws *ws)
 {
     lnx_buf_free(&ws->act);
-    lnx_attn_ws_free(&ws->attn);
+    lnx_buf_free(&ws->attn);
 }
 
 /* Floats rounded up to whole cache lines (each carved buffer starts 64-byte aligned). */

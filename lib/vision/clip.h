@@ -5,7 +5,6 @@
 
 #include <stdint.h>
 
-#include "../base/alloc.h"
 #include "../base/dtype.h"
 #include "../base/parallel.h"
 #include "../io/config.h"
@@ -41,9 +40,9 @@ int32_t lnx_clip_out_tokens(const lnx_clip *m);
 /* Progress hook: return non-zero to abort. `done` counts layers over `total`. */
 typedef int32_t (*lnx_clip_progress)(int64_t done, int64_t total, void *user);
 
-/* The tower's activations between calls (grown on demand, reused): fresh buffers for every batch
- * cost a page fault per page written, measured ~10% of an 8-frame bf16 batch on AMX. Zeroed to
- * start; one call at a time. */
+/* The tower's activations, shared by the calls that pass it (an encode call's batches; grown on
+ * demand): fresh buffers for every batch cost a page fault per page written, measured ~10% of an
+ * 8-frame bf16 batch on AMX. Zeroed to start; one call at a time. */
 typedef struct lnx_clip_ws {
     lnx_buf act;
     lnx_attn_ws attn;

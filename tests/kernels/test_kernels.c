@@ -191,7 +191,7 @@ static void attention_case(int64_t Tq, int64_t past, int32_t H, int32_t KV, int3
             fail_msg("bf16 attention Tq %lld past %lld H %d KV %d hd %d: max|diff| %g", (long long)Tq, (long long)past,
                      (int)H, (int)KV, (int)hd, worst);
     }
-    lnx_attn_ws_free(&ws);
+    lnx_buf_free(&ws);
     lnx_afree(q); lnx_afree(k); lnx_afree(v); lnx_afree(kp32); lnx_afree(vp32);
     free(kp16); free(vp16); free(kq); free(vq); lnx_afree(got); lnx_afree(want);
 }
@@ -374,8 +374,8 @@ static void amx_linear_matches(void **state)
             float *C = rand_floats((size_t)(M * ldc), 1.0f), *C0 = malloc(sizeof(float) * (size_t)(M * ldc));
             memcpy(C0, C, sizeof(float) * (size_t)(M * ldc));
             int64_t split = N > 32 ? 32 : N; /* two shares, the first a multiple of 32 */
-            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, 0, split, accumulate, pack);
-            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, split, N, accumulate, pack);
+            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, 0, split, accumulate, NULL, pack);
+            lnx_amx_linear(M, N, K, A16, lda, Wd, ldw, C, ldc, split, N, accumulate, NULL, pack);
             for (int64_t m = 0; m < M; m++) {
                 for (int64_t n = 0; n < N; n++) {
                     double w = want[m * N + n] + (accumulate ? C0[m * ldc + n] : 0);
